@@ -1,0 +1,141 @@
+//! Command-line definitions (clap) only; no behaviour here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use leakhound::report::Format;
+use leakhound::rules::Confidence;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "leakhound",
+    version,
+    about = "Find leaked secrets in files, Git history, container images and logs.",
+    after_help = "Exit codes: 0 nothing found, 1 findings, 2 the scan could not be completed as asked."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', global = true, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Include raw secret values in the report (they are masked by default).
+    #[arg(long, global = true)]
+    pub show_secrets: bool,
+    /// Extra rule file or directory of *.toml rule files (repeatable).
+    #[arg(long = "rules", global = true, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Report only findings of at least this confidence.
+    #[arg(long, global = true, value_enum, default_value_t = ConfidenceArg::Medium)]
+    pub min_confidence: ConfidenceArg,
+    /// No summary and no warnings on standard error; only the report.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfidenceArg {
+    Low,
+    Medium,
+    High,
+}
+
+impl From<ConfidenceArg> for Confidence {
+    fn from(c: ConfidenceArg) -> Self {
+        match c {
+            ConfidenceArg::Low => Confidence::Low,
+            ConfidenceArg::Medium => Confidence::Medium,
+            ConfidenceArg::High => Confidence::High,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan files and directories (`-` reads standard input).
+    Scan(ScanArgs),
+    /// List or check rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or directories to scan; `-` is standard input.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Also scan files that .gitignore, .ignore and git excludes leave out.
+    #[arg(long)]
+    pub no_ignore: bool,
+    /// Skip (and report) files larger than this: bytes, or with a suffix
+    /// K, M, G (powers of 1024; KiB/MiB/GiB also accepted).
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Exit 2 if any file could not be read.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the rules in effect (the default pack plus --rules).
+    List,
+    /// Validate a rule file or directory and run its examples (default: the built-in pack).
+    Check {
+        /// Rule file or directory; the built-in pack when omitted.
+        path: Option<PathBuf>,
+    },
+}
+
+/// Parses `100MiB`, `10M`, `512k`, `1048576`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (examples: 1048576, 512K, 100MiB, 2G)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}` (use K, M or G)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size `{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("7"), Ok(7));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5T").is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! Regex confirmation: runs a rule's regex over bounded windows around its
+//! keyword hits, and keeps matches that contain one of its keywords and pass
+//! the entropy and placeholder filters.
+
+use regex_automata::Input;
+
+use super::{Candidate, entropy, filters};
+use crate::rules::{Rule, RuleId};
+
+/// Confirms `rule` around `hits` (sorted by start) and appends candidates.
+///
+/// A match must contain a keyword hit, so it starts at most `window` bytes
+/// before a hit and ends at most `window` bytes after it: searching
+/// `[hit.start - window, hit.end + window]` finds every such match. Windows
+/// that touch are merged so no byte is searched twice. Look-around (`\b`)
+/// sees the bytes outside the window, so edges do not create false matches.
+pub fn confirm_rule(
+    rule: &Rule,
+    id: RuleId,
+    data: &[u8],
+    hits: &[(usize, usize)],
+    out: &mut Vec<Candidate>,
+) {
+    let mut i = 0;
+    while i < hits.len() {
+        let start = hits[i].0.saturating_sub(rule.window);
+        let mut end = (hits[i].1 + rule.window).min(data.len());
+        i += 1;
+        while i < hits.len() && hits[i].0.saturating_sub(rule.window) <= end {
+            end = (hits[i].1 + rule.window).min(data.len());
+            i += 1;
+        }
+        search(rule, id, data, start, end, hits, out);
+    }
+}
+
+/// The oracle: the rule's regex over all of `data`, with the same
+/// keyword-inside-the-match condition, computed without the prefilter.
+pub fn confirm_naive(rule: &Rule, id: RuleId, data: &[u8], out: &mut Vec<Candidate>) {
+    let lower = data.to_ascii_lowercase();
+    let mut hits: Vec<(usize, usize)> = Vec::new();
+    for k in &rule.keywords {
+        let finder = memchr::memmem::Finder::new(k.as_bytes());
+        hits.extend(finder.find_iter(&lower).map(|s| (s, s + k.len())));
+    }
+    hits.sort_unstable();
+    search(rule, id, data, 0, data.len(), &hits, out);
+}
+
+fn search(
+    rule: &Rule,
+    id: RuleId,
+    data: &[u8],
+    start: usize,
+    end: usize,
+    hits: &[(usize, usize)],
+    out: &mut Vec<Candidate>,
+) {
+    let (re, group) = rule.regex();
+    let input = Input::new(data).range(start..end);
+    for caps in re.captures_iter(input) {
+        let (Some(m), Some(s)) = (caps.get_match(), caps.get_group(group)) else {
+            continue;
+        };
+        if m.len() > rule.window.max(1) || !contains_hit(hits, m.start(), m.end()) {
+            continue;
+        }
+        let secret = &data[s.start..s.end];
+        if filters::is_placeholder(secret) {
+            continue;
+        }
+        let e = entropy::shannon(secret);
+        if rule.spec.min_entropy.is_some_and(|min| e < min) {
+            continue;
+        }
+        out.push(Candidate {
+            rule: id,
+            start: s.start,
+            end: s.end,
+            entropy: e,
+        });
+    }
+}
+
+/// True if some hit lies entirely inside `[start, end)`.
+fn contains_hit(hits: &[(usize, usize)], start: usize, end: usize) -> bool {
+    let first = hits.partition_point(|h| h.0 < start);
+    hits[first..]
+        .iter()
+        .take_while(|h| h.0 < end)
+        .any(|h| h.1 <= end)
+}

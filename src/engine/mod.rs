@@ -1,0 +1,260 @@
+//! The engine: finds secrets in a blob's bytes.
+//!
+//! 1. `prefilter`: one Aho-Corasick pass over the blob finds every keyword
+//!    occurrence and groups them by rule.
+//! 2. `confirm`: each rule whose keyword occurred runs its regex only over
+//!    windows around its hits (a rule's window is its longest possible match),
+//!    and keeps matches that contain one of its keywords.
+//! 3. `filters` and `entropy` drop placeholders and low-entropy values.
+//! 4. Overlapping candidates of the same secret are reduced to the most
+//!    specific rule, and candidates become `Finding`s with line and column.
+//!
+//! The engine knows rules and blobs, never where blobs came from beyond
+//! `Origin`'s identity, and never formats output.
+
+mod confirm;
+pub mod entropy;
+pub mod filters;
+pub mod location;
+mod prefilter;
+pub mod selftest;
+
+use sha2::{Digest, Sha256};
+
+use crate::blob::Blob;
+use crate::finding::Finding;
+use crate::rules::{Confidence, RuleId, RuleSet};
+use location::LineIndex;
+pub use prefilter::Hits;
+
+/// A confirmed match before it becomes a `Finding`: the secret's byte span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub rule: RuleId,
+    pub start: usize,
+    pub end: usize,
+    pub entropy: f64,
+}
+
+/// Per-thread reusable buffers, so scanning allocates nothing per line.
+#[derive(Default)]
+pub struct Scratch {
+    hits: Hits,
+    candidates: Vec<Candidate>,
+}
+
+impl Scratch {
+    /// True if the last blob scanned with this scratch held any keyword.
+    pub fn had_keyword_hits(&self) -> bool {
+        !self.hits.touched().is_empty()
+    }
+}
+
+/// What the engine is asked to report.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Include raw secrets in findings.
+    pub show_secrets: bool,
+    /// Drop findings below this confidence.
+    pub min_confidence: Confidence,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            show_secrets: false,
+            min_confidence: Confidence::Low,
+        }
+    }
+}
+
+/// A compiled rule set plus reporting options; `Sync`, shared by all threads.
+pub struct Scanner {
+    rules: RuleSet,
+    options: EngineOptions,
+}
+
+impl Scanner {
+    pub fn new(rules: RuleSet, options: EngineOptions) -> Self {
+        Scanner { rules, options }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Candidate secrets in `data`, overlaps resolved, sorted by offset.
+    pub fn candidates(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
+        scratch.candidates.clear();
+        prefilter::collect(&self.rules, data, &mut scratch.hits);
+        for &rule in scratch.hits.touched() {
+            let r = self.rules.rule(rule);
+            if r.spec.confidence < self.options.min_confidence {
+                continue;
+            }
+            confirm::confirm_rule(
+                r,
+                rule,
+                data,
+                scratch.hits.of(rule),
+                &mut scratch.candidates,
+            );
+        }
+        resolve_overlaps(&self.rules, &mut scratch.candidates)
+    }
+
+    /// Reference implementation for tests: every rule's regex over the whole
+    /// input, no prefilter, no windows. The fast path must agree with it.
+    pub fn candidates_naive(&self, data: &[u8]) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        for (i, r) in self.rules.rules().iter().enumerate() {
+            if r.spec.confidence < self.options.min_confidence {
+                continue;
+            }
+            confirm::confirm_naive(r, RuleId(i as u32), data, &mut out);
+        }
+        resolve_overlaps(&self.rules, &mut out)
+    }
+
+    /// Scans a blob and returns its findings in offset order.
+    pub fn scan(&self, blob: &Blob, scratch: &mut Scratch) -> Vec<Finding> {
+        let cands = self.candidates(&blob.data, scratch);
+        self.findings(blob, &cands)
+    }
+
+    /// Turns candidates of `blob` into findings (line/column, snippet, fingerprint).
+    pub fn findings(&self, blob: &Blob, cands: &[Candidate]) -> Vec<Finding> {
+        if cands.is_empty() {
+            return Vec::new();
+        }
+        let data = &blob.data[..];
+        let index = LineIndex::new(data);
+        let identity = blob.origin.identity();
+        cands
+            .iter()
+            .map(|c| {
+                let rule = self.rules.rule(c.rule);
+                let secret = &data[c.start..c.end];
+                let (line, column) = index.position(data, c.start);
+                let (end_line, end_column) = index.position(data, c.end);
+                Finding {
+                    rule_id: rule.spec.id.clone(),
+                    rule_name: rule.spec.name.clone(),
+                    severity: rule.spec.severity,
+                    confidence: rule.spec.confidence,
+                    path: blob.origin.display_path().to_string(),
+                    line,
+                    column,
+                    end_line,
+                    end_column,
+                    snippet: snippet(data, &index, c.start, c.end),
+                    secret: self
+                        .options
+                        .show_secrets
+                        .then(|| String::from_utf8_lossy(secret).into_owned()),
+                    fingerprint: fingerprint(&rule.spec.id, secret, &identity),
+                    entropy: (c.entropy * 1000.0).round() / 1000.0,
+                    decoded: Vec::new(),
+                    commit: None,
+                    image: None,
+                    kubernetes: None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Keeps one candidate per group of overlapping secret spans: the most
+/// specific rule (highest confidence, then severity, then the longest
+/// secret, then the rule listed first). Returns them sorted by offset.
+fn resolve_overlaps(rules: &RuleSet, cands: &mut [Candidate]) -> Vec<Candidate> {
+    cands.sort_by_key(|c| (c.start, c.end, c.rule));
+    let better = |a: &Candidate, b: &Candidate| {
+        let (ra, rb) = (&rules.rule(a.rule).spec, &rules.rule(b.rule).spec);
+        (
+            ra.confidence,
+            ra.severity,
+            a.end - a.start,
+            std::cmp::Reverse(a.rule),
+        ) > (
+            rb.confidence,
+            rb.severity,
+            b.end - b.start,
+            std::cmp::Reverse(b.rule),
+        )
+    };
+    let mut out: Vec<Candidate> = Vec::with_capacity(cands.len());
+    let mut group_end = 0;
+    for c in cands.iter() {
+        match out.last_mut() {
+            Some(last) if c.start < group_end => {
+                group_end = group_end.max(c.end);
+                if better(c, last) {
+                    *last = c.clone();
+                }
+            }
+            _ => {
+                group_end = c.end;
+                out.push(c.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Stable identity of a finding: never includes offsets, so it survives
+/// lines moving; includes the secret, so a different secret never collides.
+pub fn fingerprint(rule_id: &str, secret: &[u8], origin_identity: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(rule_id.as_bytes());
+    h.update([0]);
+    h.update(secret);
+    h.update([0]);
+    h.update(origin_identity.as_bytes());
+    let digest = h.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How much of the line to show on each side of the secret.
+const SNIPPET_CONTEXT: usize = 60;
+
+/// The secret's first line, clipped around it, with the secret masked.
+fn snippet(data: &[u8], index: &LineIndex, start: usize, end: usize) -> String {
+    let (line_start, _) = index.line_of(start);
+    let line_end = index.line_end(data, start);
+    let secret_end = end.min(line_end);
+    let from = char_floor(data, start.saturating_sub(SNIPPET_CONTEXT).max(line_start));
+    let to = char_floor(data, (secret_end + SNIPPET_CONTEXT).min(line_end));
+    let mut s = String::new();
+    if from > line_start {
+        s.push('…');
+    }
+    s.push_str(&String::from_utf8_lossy(&data[from..start]));
+    s.push_str(&mask(&data[start..end]));
+    s.push_str(&String::from_utf8_lossy(
+        &data[secret_end..to.max(secret_end)],
+    ));
+    if to < line_end {
+        s.push('…');
+    }
+    s.trim_end_matches('\r').trim().to_string()
+}
+
+/// Moves `i` back to the start of a UTF-8 character.
+fn char_floor(data: &[u8], mut i: usize) -> usize {
+    while i > 0 && i < data.len() && (data[i] & 0xC0) == 0x80 {
+        i -= 1;
+    }
+    i
+}
+
+/// Masks a secret for display: long tokens keep their first 4 characters
+/// (usually the provider prefix such as `ghp_`), the rest is hidden.
+pub fn mask(secret: &[u8]) -> String {
+    let shown = if secret.len() >= 20 { 4 } else { 0 };
+    let prefix = String::from_utf8_lossy(&secret[..char_floor(secret, shown)]);
+    format!("{prefix}*****")
+}
+
+#[cfg(test)]
+mod tests;

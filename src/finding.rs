@@ -1,0 +1,62 @@
+//! `Finding`: the JSON contract. One object per secret found; `--format json`
+//! writes an array of them, `--format jsonl` one per line. Field order and
+//! names are stable; new fields are only ever added.
+
+use serde::Serialize;
+
+use crate::rules::{Confidence, Severity};
+
+/// One secret found. Every field is documented because it is the contract
+/// other programs parse.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Finding {
+    /// Stable, kebab-case id of the rule that matched (e.g. `aws-access-key-id`).
+    pub rule_id: String,
+    /// Human-readable rule name.
+    pub rule_name: String,
+    /// `low`, `medium`, `high` or `critical`: what an attacker gets with it.
+    pub severity: Severity,
+    /// `low`, `medium` or `high`: how sure we are that it is a live secret.
+    pub confidence: Confidence,
+    /// Where the secret is: a path as given on the command line (or found
+    /// under it), or `-` for standard input.
+    pub path: String,
+    /// 1-based line of the secret's first character.
+    pub line: usize,
+    /// 1-based column (in characters) of the secret's first character.
+    pub column: usize,
+    /// 1-based line of the position just past the secret.
+    pub end_line: usize,
+    /// 1-based column (in characters) just past the secret's last character
+    /// (exclusive, as in SARIF).
+    pub end_column: usize,
+    /// The line holding the secret, the secret masked, clipped around it.
+    pub snippet: String,
+    /// The raw secret; present only with `--show-secrets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Hex SHA-256 of rule id, secret and origin identity (never offsets):
+    /// stable across runs and when lines move; used by baselines and SARIF.
+    pub fingerprint: String,
+    /// Shannon entropy of the secret in bits per byte.
+    pub entropy: f64,
+    /// Decoding steps that led to the secret (`base64`, …), outermost first;
+    /// empty when it was found in the raw bytes.
+    pub decoded: Vec<String>,
+    /// Reserved: Git provenance (`leakhound git`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<serde_json::Value>,
+    /// Reserved: container image provenance (`leakhound image`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<serde_json::Value>,
+    /// Reserved: Kubernetes object the secret was found in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<serde_json::Value>,
+}
+
+impl Finding {
+    /// Sort key for deterministic output: path, line, column, then rule id.
+    pub fn sort_key(&self) -> (&str, usize, usize, &str) {
+        (&self.path, self.line, self.column, &self.rule_id)
+    }
+}

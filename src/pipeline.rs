@@ -1,0 +1,124 @@
+//! The run loop: pulls blobs from a source, fans them out to the engine on
+//! rayon (one `Scratch` per worker), collects findings and counts what was
+//! scanned and skipped. Output order is made deterministic here.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::blob::Blob;
+use crate::engine::{Scanner, Scratch};
+use crate::finding::Finding;
+use crate::source::fs::{self, Entry, Skip, WalkOptions};
+
+/// Bytes examined to decide whether a file is binary (a NUL byte in them).
+const BINARY_SNIFF: usize = 8 * 1024;
+
+/// What a scan produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Sorted by path, line, column, rule id.
+    pub findings: Vec<Finding>,
+    pub files: u64,
+    pub bytes: u64,
+    /// Binary files that held no keyword (so were not scanned further).
+    pub binary_without_keywords: u64,
+    pub skipped: Vec<Skip>,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// Skips caused by failures (unreadable files), not by policy.
+    pub fn errors(&self) -> usize {
+        self.skipped.iter().filter(|s| s.error).count()
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    binary: AtomicU64,
+}
+
+fn is_binary(data: &[u8]) -> bool {
+    memchr::memchr(0, &data[..data.len().min(BINARY_SNIFF)]).is_some()
+}
+
+fn scan_blob(scanner: &Scanner, blob: &Blob, scratch: &mut Scratch, c: &Counters) -> Vec<Finding> {
+    let cands = scanner.candidates(&blob.data, scratch);
+    c.files.fetch_add(1, Ordering::Relaxed);
+    c.bytes.fetch_add(blob.data.len() as u64, Ordering::Relaxed);
+    if !scratch.had_keyword_hits() && is_binary(&blob.data) {
+        c.binary.fetch_add(1, Ordering::Relaxed);
+    }
+    scanner.findings(blob, &cands)
+}
+
+/// Scans files and directories (`-` is standard input). `on_skip` is told
+/// about each skipped input as it happens (the binary prints it).
+pub fn scan_paths(
+    scanner: &Scanner,
+    roots: &[PathBuf],
+    opts: &WalkOptions,
+    on_skip: &(dyn Fn(&Skip) + Sync),
+) -> Outcome {
+    let start = Instant::now();
+    let counters = Counters::default();
+    let skipped = Mutex::new(Vec::new());
+    let skip = |s: Skip| {
+        on_skip(&s);
+        skipped.lock().expect("skip list lock").push(s);
+    };
+    let mut findings: Vec<Finding> = Vec::new();
+
+    let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        roots.iter().partition(|p| p.as_os_str() == "-");
+    if !stdin.is_empty() {
+        match fs::read_stdin(opts.max_file_size) {
+            Ok(blob) => findings.extend(scan_blob(
+                scanner,
+                &blob,
+                &mut Scratch::default(),
+                &counters,
+            )),
+            Err(s) => skip(s),
+        }
+    }
+    if !paths.is_empty() {
+        let paths: Vec<PathBuf> = paths.into_iter().cloned().collect();
+        let per_file: Vec<Vec<Finding>> = fs::walk(&paths, opts)
+            .par_bridge()
+            .map_init(Scratch::default, |scratch, entry| match entry {
+                Entry::Skipped(s) => {
+                    skip(s);
+                    Vec::new()
+                }
+                Entry::File { path, size } => match fs::read(&path, size, opts.max_file_size) {
+                    Ok(blob) => scan_blob(scanner, &blob, scratch, &counters),
+                    Err(s) => {
+                        skip(s);
+                        Vec::new()
+                    }
+                },
+            })
+            .filter(|v| !v.is_empty())
+            .collect();
+        findings.extend(per_file.into_iter().flatten());
+    }
+
+    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let mut skipped = skipped.into_inner().expect("skip list lock");
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Outcome {
+        findings,
+        files: counters.files.into_inner(),
+        bytes: counters.bytes.into_inner(),
+        binary_without_keywords: counters.binary.into_inner(),
+        skipped,
+        elapsed: start.elapsed(),
+    }
+}

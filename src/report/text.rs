@@ -1,0 +1,103 @@
+//! Text report for people: `path:line:column  rule  severity`, then the
+//! masked snippet; and the run summary.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use crate::finding::Finding;
+use crate::rules::Severity;
+
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+fn severity_color(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "\x1b[1;31m",
+        Severity::High => "\x1b[31m",
+        Severity::Medium => "\x1b[33m",
+        Severity::Low => "\x1b[36m",
+    }
+}
+
+pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let (bold, dim, reset) = if color {
+        (BOLD, DIM, RESET)
+    } else {
+        ("", "", "")
+    };
+    for f in findings {
+        let sev = if color {
+            severity_color(f.severity)
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "{bold}{}:{}:{}{reset}  {}  {sev}{}{reset}  {dim}(confidence {}){reset}",
+            f.path,
+            f.line,
+            f.column,
+            f.rule_id,
+            f.severity.as_str(),
+            f.confidence.as_str()
+        )?;
+        writeln!(out, "    {}", f.snippet)?;
+        if let Some(secret) = &f.secret {
+            writeln!(out, "    secret: {secret}")?;
+        }
+        if !f.decoded.is_empty() {
+            writeln!(out, "    decoded: {}", f.decoded.join(" > "))?;
+        }
+    }
+    Ok(())
+}
+
+/// Counts for the summary line.
+#[derive(Clone, Debug, Default)]
+pub struct SummaryCounts {
+    pub files: u64,
+    pub bytes: u64,
+    pub skipped: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+}
+
+/// The summary people read at the end of a run (written to stderr).
+pub fn write_summary(
+    findings: &[Finding],
+    c: &SummaryCounts,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let secs = c.elapsed.as_secs_f64();
+    let mb = c.bytes as f64 / 1e6;
+    let rate = if secs > 0.0 { mb / secs } else { 0.0 };
+    let mut by_sev = Vec::new();
+    for s in [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ] {
+        let n = findings.iter().filter(|f| f.severity == s).count();
+        if n > 0 {
+            by_sev.push(format!("{n} {}", s.as_str()));
+        }
+    }
+    let sev = if by_sev.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", by_sev.join(", "))
+    };
+    writeln!(
+        out,
+        "leakhound: {} finding{}{sev}; scanned {} file{}, {mb:.1} MB in {secs:.2}s ({rate:.0} MB/s); {} skipped, {} error{}",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
+        c.files,
+        if c.files == 1 { "" } else { "s" },
+        c.skipped,
+        c.errors,
+        if c.errors == 1 { "" } else { "s" },
+    )
+}

@@ -1,0 +1,299 @@
+//! Compiling rule specs into a `RuleSet`: one keyword automaton over every
+//! rule, and each rule's regex compiled on first use.
+//!
+//! Regexes are compiled lazily (a `OnceLock` per rule) because most scans
+//! touch few rules: a 10-file scan must not pay for 250 regex compilations.
+//! Validation (`RuleSet::new` with `validate = true`) compiles every regex
+//! eagerly so user rule files fail fast with file, rule id and reason.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex_automata::{PatternID, meta, util::syntax};
+
+use super::{RuleError, RuleSpec};
+
+/// Largest window searched on each side of a keyword hit, for regexes whose
+/// longest match is unbounded. 16 KiB holds a PEM-armoured 8192-bit RSA key
+/// (about 6.5 KB), the longest secret the default pack looks for.
+pub const MAX_WINDOW: usize = 16 * 1024;
+
+/// Index of a rule inside its `RuleSet`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleId(pub u32);
+
+impl RuleId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A rule ready for matching.
+#[derive(Debug)]
+pub struct Rule {
+    pub spec: RuleSpec,
+    /// The file the rule was loaded from (for messages).
+    pub file: String,
+    /// Lowercased keywords.
+    pub keywords: Vec<String>,
+    /// How far from a keyword hit a match can reach: the regex's longest
+    /// possible match, capped at `MAX_WINDOW`.
+    pub window: usize,
+    regex: OnceLock<CompiledRegex>,
+}
+
+#[derive(Debug)]
+struct CompiledRegex {
+    regex: meta::Regex,
+    secret_group: usize,
+}
+
+impl Rule {
+    /// The compiled regex and the index of the secret's capture group.
+    pub fn regex(&self) -> (&meta::Regex, usize) {
+        let c = self.regex.get_or_init(|| {
+            // Every rule went through `compile_regex` in `RuleSet::new`'s
+            // validation of the spec, so this cannot fail.
+            compile_regex(&self.spec.regex)
+                .expect("rule regex was validated when the set was built")
+        });
+        (&c.regex, c.secret_group)
+    }
+}
+
+fn syntax_config() -> syntax::Config {
+    // ASCII semantics on raw bytes: `\w`, `\b`, `(?i)` are ASCII-only, and
+    // `.` matches any byte, so invalid UTF-8 never stops a match and the lazy
+    // DFA never has to fall back for Unicode word boundaries.
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+fn compile_regex(pattern: &str) -> Result<CompiledRegex, String> {
+    let regex = meta::Regex::builder()
+        .syntax(syntax_config())
+        .configure(meta::Config::new().utf8_empty(false))
+        .build(pattern)
+        .map_err(|e| format!("invalid regex: {e}"))?;
+    let info = regex.group_info();
+    let secret_group = if let Some(i) = info.to_index(PatternID::ZERO, "secret") {
+        i
+    } else {
+        match info.group_len(PatternID::ZERO) {
+            2 => 1,
+            1 => return Err("regex has no capture group: wrap the secret in (…)".into()),
+            n => {
+                return Err(format!(
+                    "regex has {} capture groups: use one, or name the secret's group (?P<secret>…)",
+                    n - 1
+                ));
+            }
+        }
+    };
+    Ok(CompiledRegex {
+        regex,
+        secret_group,
+    })
+}
+
+/// Parses a pattern with the same syntax settings the matcher uses.
+fn parse_hir(pattern: &str) -> Result<regex_syntax::hir::Hir, String> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(|e| format!("invalid regex: {e}"))
+}
+
+fn is_kebab_case(id: &str) -> bool {
+    !id.is_empty()
+        && id.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// Checks a spec and returns its lowercased keywords and window.
+fn check_spec(spec: &RuleSpec, eager: bool) -> Result<(Vec<String>, usize), String> {
+    if !is_kebab_case(&spec.id) {
+        return Err("id must be kebab-case (a-z, 0-9 and '-')".into());
+    }
+    if spec.name.trim().is_empty() {
+        return Err("name is empty".into());
+    }
+    if spec.description.trim().is_empty() {
+        return Err("description is empty".into());
+    }
+    if spec.keywords.is_empty() {
+        return Err("keywords is empty: every rule needs at least one literal".into());
+    }
+    let mut keywords = Vec::new();
+    for k in &spec.keywords {
+        if k.is_empty() {
+            return Err("keywords contains an empty string".into());
+        }
+        keywords.push(k.to_ascii_lowercase());
+    }
+    if let Some(e) = spec.min_entropy
+        && !(0.0..=8.0).contains(&e)
+    {
+        return Err(format!("min_entropy {e} is outside 0..=8 bits per byte"));
+    }
+    let hir = parse_hir(&spec.regex)?;
+    check_groups(&hir)?;
+    let window = hir
+        .properties()
+        .maximum_len()
+        .unwrap_or(MAX_WINDOW)
+        .min(MAX_WINDOW);
+    if eager {
+        compile_regex(&spec.regex)?;
+    }
+    Ok((keywords, window))
+}
+
+/// Every rule of a scan, compiled once and shared by all threads.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    /// Keyword automaton; `None` when there are no rules.
+    automaton: Option<AhoCorasick>,
+    /// For each automaton pattern, the rules that use that keyword.
+    keyword_rules: Vec<Vec<RuleId>>,
+}
+
+impl RuleSet {
+    /// Builds a set from `(file, spec)` pairs. With `validate`, every regex is
+    /// compiled now (use it for user-supplied rules); otherwise regexes are
+    /// compiled on first use, and only their syntax and shape are checked.
+    pub fn new(specs: Vec<(String, RuleSpec)>, validate: bool) -> Result<RuleSet, RuleError> {
+        let mut rules = Vec::with_capacity(specs.len());
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (file, spec) in specs {
+            let invalid = |reason: String| RuleError::Invalid {
+                file: file.clone(),
+                rule_id: spec.id.clone(),
+                reason,
+            };
+            if let Some(prev) = seen.get(&spec.id) {
+                return Err(invalid(format!(
+                    "duplicate rule id (first defined in {prev})"
+                )));
+            }
+            let (keywords, window) = check_spec(&spec, validate).map_err(invalid)?;
+            seen.insert(spec.id.clone(), file.clone());
+            rules.push(Rule {
+                spec,
+                file,
+                keywords,
+                window,
+                regex: OnceLock::new(),
+            });
+        }
+
+        let mut patterns: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut keyword_rules: Vec<Vec<RuleId>> = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            for k in &rule.keywords {
+                let pid = *index.entry(k.clone()).or_insert_with(|| {
+                    patterns.push(k.clone());
+                    keyword_rules.push(Vec::new());
+                    patterns.len() - 1
+                });
+                let id = RuleId(i as u32);
+                if !keyword_rules[pid].contains(&id) {
+                    keyword_rules[pid].push(id);
+                }
+            }
+        }
+        let automaton = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&patterns)
+                    .map_err(|e| RuleError::Invalid {
+                        file: "<keywords>".into(),
+                        rule_id: "*".into(),
+                        reason: format!("cannot build keyword automaton: {e}"),
+                    })?,
+            )
+        };
+        Ok(RuleSet {
+            rules,
+            automaton,
+            keyword_rules,
+        })
+    }
+
+    /// The default pack embedded in the binary.
+    pub fn embedded() -> Result<RuleSet, RuleError> {
+        RuleSet::new(super::embedded_specs()?, false)
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, id: RuleId) -> &Rule {
+        &self.rules[id.index()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn automaton(&self) -> Option<&AhoCorasick> {
+        self.automaton.as_ref()
+    }
+
+    /// Rules that use the automaton's pattern `pattern`.
+    pub fn rules_for_keyword(&self, pattern: usize) -> &[RuleId] {
+        &self.keyword_rules[pattern]
+    }
+}
+
+/// Checks the capture-group shape from the parsed syntax tree, without
+/// building the regex's automata.
+fn check_groups(hir: &regex_syntax::hir::Hir) -> Result<(), String> {
+    let mut names = Vec::new();
+    collect_group_names(hir, &mut names);
+    if names.iter().any(|n| n.as_deref() == Some("secret")) {
+        return Ok(());
+    }
+    match names.len() {
+        1 => Ok(()),
+        0 => Err("regex has no capture group: wrap the secret in (…)".into()),
+        n => Err(format!(
+            "regex has {n} capture groups: use one, or name the secret's group (?P<secret>…)"
+        )),
+    }
+}
+
+fn collect_group_names(hir: &regex_syntax::hir::Hir, out: &mut Vec<Option<String>>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(c) => {
+            out.push(c.name.as_ref().map(|n| n.to_string()));
+            collect_group_names(&c.sub, out);
+        }
+        HirKind::Concat(hs) | HirKind::Alternation(hs) => {
+            for h in hs {
+                collect_group_names(h, out);
+            }
+        }
+        HirKind::Repetition(r) => collect_group_names(&r.sub, out),
+        _ => {}
+    }
+}

@@ -1,0 +1,3 @@
+//! Sources enumerate blobs and nothing else.
+
+pub mod fs;
