@@ -1,1 +1,162 @@
+//! Engine tests: the windowed fast path against the naive oracle, overlap
+//! resolution, filters and positions.
 
+use proptest::prelude::*;
+
+use super::*;
+use crate::rules::{RuleSet, RuleSpec, embedded_specs, parse_rule_file};
+
+fn set(toml: &str) -> RuleSet {
+    let specs = parse_rule_file("test.toml", toml).expect("test rules parse");
+    RuleSet::new(
+        specs
+            .into_iter()
+            .map(|s| ("test.toml".to_string(), s))
+            .collect(),
+        true,
+    )
+    .expect("test rules compile")
+}
+
+fn scanner(rules: RuleSet) -> Scanner {
+    Scanner::new(rules, EngineOptions::default())
+}
+
+const TWO_RULES: &str = r#"
+[[rules]]
+id = "tok-specific"
+name = "Specific token"
+description = "d"
+keywords = ["tok_"]
+regex = '''\b(tok_[a-zA-Z0-9]{20})\b'''
+severity = "high"
+confidence = "high"
+
+[[rules]]
+id = "generic-assignment"
+name = "Generic"
+description = "d"
+keywords = ["secret"]
+regex = '''(?i)secret\s{0,3}=\s{0,3}"?([A-Za-z0-9_]{12,64})'''
+min_entropy = 3.0
+severity = "medium"
+confidence = "low"
+"#;
+
+#[test]
+fn overlapping_findings_keep_the_most_specific_rule() {
+    let s = scanner(set(TWO_RULES));
+    let data = br#"secret = "tok_Ab3dE5fG7hI9jK1lM3nO""#;
+    let c = s.candidates(data, &mut Scratch::default());
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(s.rules().rule(c[0].rule).spec.id, "tok-specific");
+}
+
+#[test]
+fn keyword_must_be_inside_the_match() {
+    // The generic rule's keyword is far from the value: no match.
+    let s = scanner(set(TWO_RULES));
+    let mut data = b"secret".to_vec();
+    data.extend(std::iter::repeat_n(b' ', 100));
+    data.extend(b"= \"Zq8vT2mLw9pKr4\"");
+    assert!(s.candidates(&data, &mut Scratch::default()).is_empty());
+}
+
+#[test]
+fn placeholders_and_low_entropy_values_are_dropped() {
+    let s = scanner(set(TWO_RULES));
+    for text in [
+        "secret = \"EXAMPLEEXAMPLEKEY\"",
+        "secret = \"aaaaaaaaaaaaaaaa\"",
+        "secret = \"abababababababab\"",
+    ] {
+        assert!(
+            s.candidates(text.as_bytes(), &mut Scratch::default())
+                .is_empty(),
+            "{text} should be dropped"
+        );
+    }
+}
+
+#[test]
+fn findings_carry_positions_masked_snippet_and_stable_fingerprint() {
+    let s = scanner(set(TWO_RULES));
+    let blob = Blob::new(
+        crate::Origin::File {
+            path: "a/b.env".into(),
+        },
+        "x\n  é tok_Ab3dE5fG7hI9jK1lM3nO end\n".into(),
+    );
+    let f = s.scan(&blob, &mut Scratch::default());
+    assert_eq!(f.len(), 1);
+    let f = &f[0];
+    assert_eq!((f.line, f.column, f.end_line, f.end_column), (2, 5, 2, 29));
+    assert!(
+        !f.snippet.contains("Ab3dE5"),
+        "snippet leaks: {}",
+        f.snippet
+    );
+    assert!(f.secret.is_none());
+    // Moving the secret down keeps the fingerprint.
+    let moved = Blob::new(
+        blob.origin.clone(),
+        "\n\n\nx\n tok_Ab3dE5fG7hI9jK1lM3nO\n".into(),
+    );
+    assert_eq!(
+        s.scan(&moved, &mut Scratch::default())[0].fingerprint,
+        f.fingerprint
+    );
+}
+
+#[test]
+fn invalid_utf8_and_nul_bytes_do_not_stop_matching() {
+    let s = scanner(set(TWO_RULES));
+    let mut data = vec![0xff, 0xfe, 0, 0x80];
+    data.extend(b" tok_Ab3dE5fG7hI9jK1lM3nO ");
+    data.extend([0xc3, 0x28]);
+    assert_eq!(s.candidates(&data, &mut Scratch::default()).len(), 1);
+}
+
+fn pack() -> Scanner {
+    let specs: Vec<(String, RuleSpec)> = embedded_specs().expect("embedded pack parses");
+    scanner(RuleSet::new(specs, false).expect("embedded pack compiles"))
+}
+
+/// Pieces the property test assembles into inputs: every example of the
+/// pack (true positives near each other and at window edges), keywords
+/// alone, and filler.
+fn fragments() -> Vec<Vec<u8>> {
+    let specs = embedded_specs().expect("embedded pack parses");
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for (_, s) in specs {
+        out.extend(s.examples.iter().map(|e| e.text.as_bytes().to_vec()));
+        out.extend(s.negative_examples.iter().map(|n| n.as_bytes().to_vec()));
+        out.extend(s.keywords.iter().map(|k| k.as_bytes().to_vec()));
+    }
+    out.push(b"\n".to_vec());
+    out.push(b" = ".to_vec());
+    out.push(vec![b'a'; 300]);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The oracle: prefilter + windowed confirmation reports exactly what
+    /// every rule's regex over the whole input reports.
+    #[test]
+    fn windowed_engine_agrees_with_naive_scan(
+        picks in proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..8)), 1..24)
+    ) {
+        let frags = fragments();
+        let mut data = Vec::new();
+        for (i, noise) in picks {
+            data.extend_from_slice(&frags[i.index(frags.len())]);
+            data.extend(noise);
+        }
+        let s = pack();
+        let fast = s.candidates(&data, &mut Scratch::default());
+        let naive = s.candidates_naive(&data);
+        prop_assert_eq!(fast, naive);
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, runnable on a machine that has only the Rust
+# toolchain: installs what the tests need, then runs every test target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "installing: ${need_apt[*]}" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+cargo test --locked --all-targets
