@@ -52,7 +52,7 @@ pub fn corpus(size: usize) -> Vec<u8> {
     while out.len() < size {
         let indent = (rng.next() % 4) as usize * 4;
         out.extend(std::iter::repeat_n(b' ', indent));
-        if rng.next() % 10 == 0 {
+        if rng.next().is_multiple_of(10) {
             out.extend_from_slice(b"// ");
         }
         for _ in 0..(3 + rng.next() % 9) {
