@@ -117,15 +117,24 @@ fn invalid_utf8_and_nul_bytes_do_not_stop_matching() {
     assert_eq!(s.candidates(&data, &mut Scratch::default()).len(), 1);
 }
 
-fn pack() -> Scanner {
-    let specs: Vec<(String, RuleSpec)> = embedded_specs().expect("embedded pack parses");
-    scanner(RuleSet::new(specs, false).expect("embedded pack compiles"))
+/// The default pack, built once for all property-test cases.
+fn pack() -> &'static Scanner {
+    static PACK: std::sync::OnceLock<Scanner> = std::sync::OnceLock::new();
+    PACK.get_or_init(|| {
+        let specs: Vec<(String, RuleSpec)> = embedded_specs().expect("embedded pack parses");
+        scanner(RuleSet::new(specs, false).expect("embedded pack compiles"))
+    })
 }
 
 /// Pieces the property test assembles into inputs: every example of the
 /// pack (true positives near each other and at window edges), keywords
 /// alone, and filler.
-fn fragments() -> Vec<Vec<u8>> {
+fn fragments() -> &'static [Vec<u8>] {
+    static FRAGMENTS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    FRAGMENTS.get_or_init(build_fragments)
+}
+
+fn build_fragments() -> Vec<Vec<u8>> {
     let specs = embedded_specs().expect("embedded pack parses");
     let mut out: Vec<Vec<u8>> = Vec::new();
     for (_, s) in specs {
