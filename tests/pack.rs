@@ -32,17 +32,32 @@ fn every_example_is_found_by_its_rule_at_its_position() {
         for (i, ex) in spec.examples.iter().enumerate() {
             let name = format!("{}-{i}.txt", spec.id);
             fs::write(dir.path().join(&name), &ex.text).unwrap();
-            let at = ex.text.find(&ex.secret).expect("example text holds its secret");
+            let at = ex
+                .text
+                .find(&ex.secret)
+                .expect("example text holds its secret");
             let (line, column) = position(&ex.text, at);
             expected.insert(name, (spec.id.clone(), ex.secret.clone(), line, column));
         }
     }
     let out = leakhound()
-        .args(["--format", "json", "--show-secrets", "--min-confidence", "low", "scan"])
+        .args([
+            "--format",
+            "json",
+            "--show-secrets",
+            "--min-confidence",
+            "low",
+            "scan",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let mut problems = Vec::new();
     for (name, (rule, secret, line, column)) in &expected {
@@ -60,12 +75,24 @@ fn every_example_is_found_by_its_rule_at_its_position() {
         if !ok {
             let got: Vec<String> = here
                 .iter()
-                .map(|f| format!("{} {}:{} {}", f["rule_id"], f["line"], f["column"], f["secret"]))
+                .map(|f| {
+                    format!(
+                        "{} {}:{} {}",
+                        f["rule_id"], f["line"], f["column"], f["secret"]
+                    )
+                })
                 .collect();
-            problems.push(format!("{name}: want {rule} {line}:{column} {secret:?}, got {got:?}"));
+            problems.push(format!(
+                "{name}: want {rule} {line}:{column} {secret:?}, got {got:?}"
+            ));
         }
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -79,4 +106,48 @@ fn placeholders_and_documentation_keys_are_not_reported() {
     let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(findings.is_empty(), "false positives: {findings:#?}");
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// Runs the binary on the realistic fixture tree from inside it, so paths
+/// and fingerprints do not depend on where the checkout lives.
+fn scan_positives(format: &str) -> std::process::Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scan/positives");
+    leakhound()
+        .current_dir(&root)
+        .args(["--format", format, "scan", "."])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn fixture_tree_report_is_stable() {
+    let out = scan_positives("json");
+    assert_eq!(out.status.code(), Some(1));
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}:{}-{}:{} {} {} {} {} | {}",
+                f["path"].as_str().unwrap(),
+                f["line"],
+                f["column"],
+                f["end_line"],
+                f["end_column"],
+                f["rule_id"].as_str().unwrap(),
+                f["severity"].as_str().unwrap(),
+                f["confidence"].as_str().unwrap(),
+                &f["fingerprint"].as_str().unwrap()[..16],
+                f["snippet"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn rules_list_is_stable() {
+    let out = leakhound().args(["rules", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
 }

@@ -251,6 +251,13 @@ fn char_floor(data: &[u8], mut i: usize) -> usize {
 /// Masks a secret for display: long tokens keep their first 4 characters
 /// (usually the provider prefix such as `ghp_`), the rest is hidden.
 pub fn mask(secret: &[u8]) -> String {
+    // A PEM/OpenSSH armour line names the key type and is not secret.
+    if secret.starts_with(b"-----BEGIN ")
+        && let Some(nl) = memchr::memchr(b'\n', secret)
+    {
+        let header = String::from_utf8_lossy(&secret[..nl]);
+        return format!("{}*****", header.trim_end());
+    }
     let shown = if secret.len() >= 20 { 4 } else { 0 };
     let prefix = String::from_utf8_lossy(&secret[..char_floor(secret, shown)]);
     format!("{prefix}*****")
