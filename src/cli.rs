@@ -24,9 +24,9 @@ pub struct Cli {
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format [default: text; jsonl for `logs`].
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', global = true, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -68,6 +68,9 @@ impl From<ConfidenceArg> for Confidence {
 pub enum Command {
     /// Scan files and directories (`-` reads standard input).
     Scan(ScanArgs),
+    /// Scan log streams line by line (standard input when no FILE), reporting
+    /// each secret as soon as its line has arrived.
+    Logs(LogsArgs),
     /// List or check rules.
     Rules {
         #[command(subcommand)]
@@ -90,6 +93,29 @@ pub struct ScanArgs {
     /// Exit 2 if any file could not be read.
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Log files to scan in turn; standard input when none (or `-`).
+    pub files: Vec<PathBuf>,
+    /// Keep reading a file as it grows (like `tail -f`), following truncation.
+    #[arg(long)]
+    pub follow: bool,
+    /// Longest line scanned whole; longer lines are scanned in overlapping
+    /// windows, never buffered without bound.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub max_line: u64,
+    /// Pass the stream through to standard output with every secret replaced
+    /// by a mask; findings then go to standard error (or --output).
+    #[arg(long)]
+    pub redact: bool,
+    /// The mask --redact writes instead of `[REDACTED:rule-id]`.
+    #[arg(long, value_name = "STRING", requires = "redact")]
+    pub mask: Option<String>,
+    /// Report every occurrence of a secret, not only the first.
+    #[arg(long)]
+    pub report_repeats: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@
 //! `docs/architecture.md` for the picture.
 
 pub mod blob;
+pub mod decode;
 pub mod engine;
 pub mod finding;
 pub mod pipeline;

@@ -2,6 +2,7 @@
 //! and maps the outcome to an exit code (0 clean, 1 findings, 2 error).
 
 mod cli;
+mod logs;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -18,8 +19,8 @@ use leakhound::rules::{self, RuleSet};
 use leakhound::source::fs::WalkOptions;
 use leakhound::{EngineOptions, Scanner};
 
-const EXIT_FINDINGS: u8 = 1;
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_FINDINGS: u8 = 1;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -48,6 +49,7 @@ fn run(cli: Cli) -> Result<u8> {
     }
     match &cli.command {
         Command::Scan(args) => scan(&cli.common, args),
+        Command::Logs(args) => logs::run(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
@@ -57,7 +59,7 @@ fn run(cli: Cli) -> Result<u8> {
 
 /// The default pack plus every `--rules` path; user rules are compiled
 /// eagerly so a bad regex fails now with file and rule id.
-fn load_rules(common: &CommonArgs) -> Result<RuleSet> {
+pub(crate) fn load_rules(common: &CommonArgs) -> Result<RuleSet> {
     let mut specs = rules::embedded_specs()?;
     let mut user = Vec::new();
     for p in &common.rules {
@@ -71,7 +73,7 @@ fn load_rules(common: &CommonArgs) -> Result<RuleSet> {
 }
 
 /// Where the report goes, and whether it may be coloured.
-fn open_output(common: &CommonArgs) -> Result<(Box<dyn Write>, bool)> {
+pub(crate) fn open_output(common: &CommonArgs) -> Result<(Box<dyn Write>, bool)> {
     match &common.output {
         Some(path) => {
             let f = File::create(path)
@@ -80,7 +82,7 @@ fn open_output(common: &CommonArgs) -> Result<(Box<dyn Write>, bool)> {
         }
         None => {
             let stdout = io::stdout();
-            let color = common.format == Format::Text
+            let color = common.format.unwrap_or(Format::Text) == Format::Text
                 && stdout.is_terminal()
                 && std::env::var_os("NO_COLOR").is_none();
             Ok((Box::new(BufWriter::new(stdout.lock())), color))
@@ -125,7 +127,7 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
     let (mut out, color) = open_output(common)?;
     finish(
         report::write(
-            common.format,
+            common.format.unwrap_or(Format::Text),
             &outcome.findings,
             scanner.rules(),
             color,
@@ -164,7 +166,7 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
 fn rules_list(common: &CommonArgs) -> Result<u8> {
     let rules = load_rules(common)?;
     let (mut out, _) = open_output(common)?;
-    let res = match common.format {
+    let res = match common.format.unwrap_or(Format::Text) {
         Format::Json | Format::Jsonl | Format::Sarif => {
             let list: Vec<_> = rules
                 .rules()

@@ -78,6 +78,7 @@ fn search(
             start: s.start,
             end: s.end,
             entropy: e,
+            decoded: None,
         });
     }
 }

@@ -21,11 +21,15 @@ pub mod selftest;
 
 use sha2::{Digest, Sha256};
 
-use crate::blob::Blob;
+use crate::blob::{Blob, Origin};
 use crate::finding::Finding;
 use crate::rules::{Confidence, RuleId, RuleSet};
 use location::LineIndex;
 pub use prefilter::Hits;
+
+/// The longest match any rule can report (see `rules::MAX_WINDOW`):
+/// streaming windows overlap by this much.
+pub const MAX_MATCH: usize = crate::rules::MAX_WINDOW;
 
 /// A confirmed match before it becomes a `Finding`: the secret's byte span.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +38,16 @@ pub struct Candidate {
     pub start: usize,
     pub end: usize,
     pub entropy: f64,
+    /// Set when the secret was found in a decoded view: `start..end` then
+    /// cover its encoded form in the original bytes.
+    pub decoded: Option<Box<DecodedSecret>>,
+}
+
+/// The decoded secret and the steps that revealed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodedSecret {
+    pub steps: Vec<String>,
+    pub secret: Vec<u8>,
 }
 
 /// Per-thread reusable buffers, so scanning allocates nothing per line.
@@ -41,12 +55,13 @@ pub struct Candidate {
 pub struct Scratch {
     hits: Hits,
     candidates: Vec<Candidate>,
+    hits_seen: bool,
 }
 
 impl Scratch {
     /// True if the last blob scanned with this scratch held any keyword.
     pub fn had_keyword_hits(&self) -> bool {
-        !self.hits.touched().is_empty()
+        self.hits_seen
     }
 }
 
@@ -87,6 +102,7 @@ impl Scanner {
     pub fn candidates(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
         scratch.candidates.clear();
         prefilter::collect(&self.rules, data, &mut scratch.hits);
+        scratch.hits_seen = !scratch.hits.touched().is_empty();
         for &rule in scratch.hits.touched() {
             let r = self.rules.rule(rule);
             if r.spec.confidence < self.options.min_confidence {
@@ -101,6 +117,38 @@ impl Scanner {
             );
         }
         resolve_overlaps(&self.rules, &mut scratch.candidates)
+    }
+
+    /// Candidates in `data` and in its decoded views (JSON/JS escapes), all
+    /// with spans in `data`'s coordinates.
+    pub fn candidates_decoded(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
+        let mut all = self.candidates(data, scratch);
+        let Some(view) = crate::decode::escapes::unescape(data) else {
+            return all;
+        };
+        let raw_hits = scratch.hits_seen;
+        let inner = self.candidates(&view.data, scratch);
+        // `had_keyword_hits` stays about the raw bytes.
+        scratch.hits_seen = raw_hits;
+        for c in inner {
+            let (start, end) = view.original_span(c.start, c.end);
+            if all
+                .iter()
+                .any(|r| r.rule == c.rule && r.start == start && r.end == end)
+            {
+                continue;
+            }
+            all.push(Candidate {
+                start,
+                end,
+                decoded: Some(Box::new(DecodedSecret {
+                    steps: vec![view.step.to_string()],
+                    secret: view.data[c.start..c.end].to_vec(),
+                })),
+                ..c
+            });
+        }
+        resolve_overlaps(&self.rules, &mut all)
     }
 
     /// Reference implementation for tests: every rule's regex over the whole
@@ -124,17 +172,25 @@ impl Scanner {
 
     /// Turns candidates of `blob` into findings (line/column, snippet, fingerprint).
     pub fn findings(&self, blob: &Blob, cands: &[Candidate]) -> Vec<Finding> {
+        self.findings_in(&blob.origin, &blob.data, cands)
+    }
+
+    /// Like `findings`, for bytes that are not held in a `Blob` (a window of
+    /// a stream).
+    pub fn findings_in(&self, origin: &Origin, data: &[u8], cands: &[Candidate]) -> Vec<Finding> {
         if cands.is_empty() {
             return Vec::new();
         }
-        let data = &blob.data[..];
         let index = LineIndex::new(data);
-        let identity = blob.origin.identity();
+        let identity = origin.identity();
         cands
             .iter()
             .map(|c| {
                 let rule = self.rules.rule(c.rule);
-                let secret = &data[c.start..c.end];
+                let secret = match &c.decoded {
+                    Some(d) => &d.secret[..],
+                    None => &data[c.start..c.end],
+                };
                 let (line, column) = index.position(data, c.start);
                 let (end_line, end_column) = index.position(data, c.end);
                 Finding {
@@ -142,7 +198,7 @@ impl Scanner {
                     rule_name: rule.spec.name.clone(),
                     severity: rule.spec.severity,
                     confidence: rule.spec.confidence,
-                    path: blob.origin.display_path().to_string(),
+                    path: origin.display_path().to_string(),
                     line,
                     column,
                     end_line,
@@ -154,7 +210,11 @@ impl Scanner {
                         .then(|| String::from_utf8_lossy(secret).into_owned()),
                     fingerprint: fingerprint(&rule.spec.id, secret, &identity),
                     entropy: (c.entropy * 1000.0).round() / 1000.0,
-                    decoded: Vec::new(),
+                    decoded: c
+                        .decoded
+                        .as_ref()
+                        .map(|d| d.steps.clone())
+                        .unwrap_or_default(),
                     commit: None,
                     image: None,
                     kubernetes: None,

@@ -6,7 +6,7 @@ mod compile;
 mod load;
 mod model;
 
-pub use compile::{Rule, RuleId, RuleSet};
+pub use compile::{MAX_WINDOW, Rule, RuleId, RuleSet};
 pub use load::{embedded_specs, load_path, parse_rule_file};
 pub use model::{Confidence, Example, RuleFile, RuleSpec, Severity};
 

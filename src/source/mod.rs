@@ -1,3 +1,4 @@
 //! Sources enumerate blobs and nothing else.
 
 pub mod fs;
+pub mod stream;

@@ -14,6 +14,8 @@ use crate::engine::{Scanner, Scratch};
 use crate::finding::Finding;
 use crate::source::fs::{self, Entry, Skip, WalkOptions};
 
+pub mod stream;
+
 /// Bytes examined to decide whether a file is binary (a NUL byte in them).
 const BINARY_SNIFF: usize = 8 * 1024;
 

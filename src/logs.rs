@@ -1,0 +1,226 @@
+//! `leakhound logs`: wires stream sources to the streaming pipeline, writes
+//! each finding as soon as it is found, and shuts down cleanly on EOF,
+//! SIGINT/SIGTERM or a closed standard output.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use leakhound::blob::Origin;
+use leakhound::engine::MAX_MATCH;
+use leakhound::finding::Finding;
+use leakhound::pipeline::stream::{Mask, StreamOptions, StreamSink, StreamStats, scan_stream};
+use leakhound::report::{Format, json, sarif, text};
+use leakhound::rules::RuleSet;
+use leakhound::source::stream::StreamReader;
+use leakhound::{EngineOptions, Scanner};
+
+use crate::cli::{CommonArgs, LogsArgs};
+use crate::{EXIT_ERROR, EXIT_FINDINGS, load_rules};
+
+/// Writes findings in the chosen format as they come.
+struct Reporter {
+    out: Box<dyn Write + Send>,
+    format: Format,
+    color: bool,
+    wrote_any: bool,
+    /// SARIF is one document: findings are kept for the end.
+    held: Vec<Finding>,
+    passthrough: Option<io::Stdout>,
+    /// Standard output was closed by the reader of the redacted stream.
+    closed: bool,
+}
+
+impl Reporter {
+    fn finish(&mut self, rules: &RuleSet) -> io::Result<()> {
+        match self.format {
+            Format::Json if self.wrote_any => self.out.write_all(b"\n]\n")?,
+            Format::Json => self.out.write_all(b"[]\n")?,
+            Format::Sarif => sarif::write(&self.held, rules, &mut self.out)?,
+            _ => {}
+        }
+        self.out.flush()
+    }
+}
+
+/// The reporter shared with the signal thread.
+struct Shared(Arc<Mutex<Reporter>>);
+
+impl StreamSink for Shared {
+    fn finding(&mut self, f: &Finding) -> io::Result<()> {
+        let mut r = self.0.lock().expect("reporter lock");
+        let color = r.color;
+        match r.format {
+            Format::Jsonl => json::write_line(f, &mut r.out)?,
+            Format::Text => text::write(std::slice::from_ref(f), color, &mut r.out)?,
+            Format::Json => {
+                let sep: &[u8] = if r.wrote_any { b",\n" } else { b"[\n" };
+                r.out.write_all(sep)?;
+                serde_json::to_writer_pretty(&mut r.out, f)?;
+            }
+            Format::Sarif => r.held.push(f.clone()),
+        }
+        r.wrote_any = true;
+        r.out.flush()
+    }
+
+    fn passthrough(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut r = self.0.lock().expect("reporter lock");
+        if let Some(out) = &mut r.passthrough {
+            let res = out.write_all(bytes).and_then(|_| out.flush());
+            if let Err(e) = &res
+                && e.kind() == io::ErrorKind::BrokenPipe
+            {
+                r.closed = true;
+            }
+            res?;
+        }
+        Ok(())
+    }
+}
+
+fn summary(stats: &StreamStats, started: Instant) -> String {
+    let secs = started.elapsed().as_secs_f64();
+    let mb = stats.bytes as f64 / 1e6;
+    let rate = if secs > 0.0 { mb / secs } else { 0.0 };
+    let mut s = format!(
+        "leakhound: {} finding(s), {} repeat(s) not reported again; {} lines, {mb:.1} MB in {secs:.2}s ({rate:.0} MB/s)",
+        stats.findings, stats.repeats, stats.lines
+    );
+    let mut repeated: Vec<_> = stats.repeated().collect();
+    repeated.sort();
+    for (fp, n) in repeated.iter().take(20) {
+        s.push_str(&format!("\n  secret {} seen {n} times", &fp[..16]));
+    }
+    s
+}
+
+fn exit_code(stats: &StreamStats) -> u8 {
+    if stats.findings > 0 { EXIT_FINDINGS } else { 0 }
+}
+
+pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
+    let started = Instant::now();
+    let rules = load_rules(common)?;
+    let format = common.format.unwrap_or(Format::Jsonl);
+    let (out, color): (Box<dyn Write + Send>, bool) = match &common.output {
+        Some(p) => (
+            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+            false,
+        ),
+        None if args.redact => (Box::new(io::stderr()), false),
+        None => (
+            Box::new(io::stdout()),
+            format == Format::Text && io::stdout().is_terminal(),
+        ),
+    };
+    let reporter = Arc::new(Mutex::new(Reporter {
+        out,
+        format,
+        color,
+        wrote_any: false,
+        held: Vec::new(),
+        passthrough: args.redact.then(io::stdout),
+        closed: false,
+    }));
+    let stats = Arc::new(Mutex::new(StreamStats::default()));
+    let scanner = Arc::new(Scanner::new(
+        rules,
+        EngineOptions {
+            show_secrets: common.show_secrets,
+            min_confidence: common.min_confidence.into(),
+        },
+    ));
+
+    // SIGINT/SIGTERM: finish the report (SARIF/JSON closing), print the
+    // summary and exit; findings so far were already written.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .context("installing signal handlers")?;
+    {
+        let (reporter, stats, scanner) = (reporter.clone(), stats.clone(), scanner.clone());
+        let quiet = common.quiet;
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let st = stats.lock().expect("stats lock");
+                let mut r = reporter.lock().expect("reporter lock");
+                let _ = r.finish(scanner.rules());
+                if let Some(p) = &mut r.passthrough {
+                    let _ = p.flush();
+                }
+                if !quiet {
+                    eprintln!("{}", summary(&st, started));
+                }
+                std::process::exit(exit_code(&st) as i32);
+            }
+        });
+    }
+
+    let opts = StreamOptions {
+        report_repeats: args.report_repeats,
+        redact: args.redact.then(|| match &args.mask {
+            Some(m) => Mask::Fixed(m.clone()),
+            None => Mask::RuleId,
+        }),
+    };
+    let max_line = args.max_line as usize;
+    let inputs: Vec<PathBuf> = if args.files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.files.clone()
+    };
+    let mut sink = Shared(reporter.clone());
+    let mut errors = 0;
+    for path in &inputs {
+        let (origin, mut reader) = if path.as_os_str() == "-" {
+            (Origin::Stdin, StreamReader::stdin(max_line, MAX_MATCH))
+        } else {
+            let file = match File::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("leakhound: warning: {}: cannot open: {e}", path.display());
+                    errors += 1;
+                    continue;
+                }
+            };
+            let origin = Origin::File {
+                path: path.display().to_string(),
+            };
+            let reader = if args.follow {
+                StreamReader::follow(file, max_line, MAX_MATCH)
+            } else {
+                StreamReader::new(Box::new(file), max_line, MAX_MATCH)
+            };
+            (origin, reader)
+        };
+        let res = scan_stream(&scanner, &origin, &mut reader, &opts, &stats, &mut sink);
+        if let Err(e) = res {
+            if reporter.lock().expect("reporter lock").closed {
+                break; // The reader of our output went away: stop quietly.
+            }
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                break;
+            }
+            eprintln!("leakhound: warning: {origin}: {e}");
+            errors += 1;
+        }
+    }
+    let st = stats.lock().expect("stats lock");
+    let mut r = reporter.lock().expect("reporter lock");
+    match r.finish(scanner.rules()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other.context("writing findings")?,
+    }
+    if !common.quiet {
+        eprintln!("{}", summary(&st, started));
+    }
+    if errors > 0 {
+        return Ok(EXIT_ERROR);
+    }
+    Ok(exit_code(&st))
+}

@@ -1,0 +1,287 @@
+//! `leakhound logs`: live findings on an open pipe, `--redact` as a
+//! byte-exact filter, long lines, repeats, signals, closed stdout, follow.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const GH: &str = "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";
+const SLACK: &str = "xoxb-7255571726437-3957903447132-1rZLZ8a7syCYdzvColiggH3w";
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .arg("logs")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start leakhound logs")
+}
+
+/// Reads stdout lines on a thread so the test can wait with a timeout.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn run(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = spawn(args);
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn findings(jsonl: &[u8]) -> Vec<Value> {
+    jsonl
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_secret_is_reported_while_the_pipe_stays_open() {
+    let mut child = spawn(&[]);
+    let rx = lines_of(&mut child);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "level=info msg=\"starting\"").unwrap();
+    writeln!(stdin, "level=debug token={GH}").unwrap();
+    stdin.flush().unwrap();
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("finding arrives before the pipe is closed");
+    let f: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(f["rule_id"], "github-classic-pat");
+    assert_eq!(
+        (f["path"].as_str(), f["line"].as_u64()),
+        (Some("-"), Some(2))
+    );
+    drop(stdin);
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+}
+
+#[test]
+fn redact_changes_only_secrets_and_keeps_every_other_byte() {
+    let mut input: Vec<u8> = Vec::new();
+    let mut expect_secret = Vec::new();
+    for i in 0..2000 {
+        match i % 7 {
+            0 => {
+                input.extend(format!("{{\"ts\":{i},\"auth\":\"Bearer {GH}\"}}\r\n").as_bytes());
+                expect_secret.push(true);
+            }
+            3 => {
+                input.extend(format!("\x1b[33mWARN\x1b[0m slack={SLACK} id={i}\n").as_bytes());
+                expect_secret.push(true);
+            }
+            5 => {
+                input.extend(b"bin \xff\xfe\x00 not utf8 ");
+                input.extend(format!("{i}\n").as_bytes());
+                expect_secret.push(false);
+            }
+            _ => {
+                input.extend(format!("plain line {i} with nothing\n").as_bytes());
+                expect_secret.push(false);
+            }
+        }
+    }
+    let out = run(&["--redact"], &input);
+    assert_eq!(out.status.code(), Some(1));
+    let red = &out.stdout;
+    let in_lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+    let out_lines: Vec<&[u8]> = red.split(|&b| b == b'\n').collect();
+    assert_eq!(in_lines.len(), out_lines.len());
+    for ((a, b), secret) in in_lines.iter().zip(&out_lines).zip(&expect_secret) {
+        if *secret {
+            assert_ne!(a, b);
+            let s = String::from_utf8_lossy(b);
+            assert!(s.contains("[REDACTED:"), "{s}");
+            assert!(!s.contains(GH) && !s.contains(SLACK), "{s}");
+        } else {
+            assert_eq!(a, b, "a line without a secret changed");
+        }
+    }
+    assert!(out_lines[0].ends_with(b"\r"), "CRLF kept");
+    // Findings went to stderr, repeats reported once per secret.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("\"rule_id\"").count(), 2, "{stderr}");
+}
+
+#[test]
+fn mask_string_replaces_the_default_mask() {
+    let out = run(
+        &["--redact", "--mask", "###"],
+        format!("k={GH}\n").as_bytes(),
+    );
+    assert_eq!(out.stdout, b"k=###\n");
+}
+
+#[test]
+fn long_lines_are_scanned_in_windows_with_the_right_column() {
+    let mut line = "a".repeat(150_000);
+    line.push(' ');
+    let col = line.chars().count() + 1;
+    line.push_str(GH);
+    line.push(' ');
+    line.push_str(&"b".repeat(200_000));
+    let input = format!("first\n{line}\nlast {SLACK}\n");
+    let out = run(&["--max-line", "64K", "--report-repeats"], input.as_bytes());
+    let f = findings(&out.stdout);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(
+        (f[0]["line"].as_u64(), f[0]["column"].as_u64()),
+        (Some(2), Some(col as u64))
+    );
+    assert_eq!(f[1]["line"], 3);
+    // Every window boundary position of the secret is found.
+    for shift in [0usize, 1, 17, 4095, 16_383] {
+        let line = format!(
+            "{} {GH} {}",
+            "c".repeat(65_536 - 16_384 - shift),
+            "d".repeat(70_000)
+        );
+        let out = run(&["--max-line", "64K"], format!("{line}\n").as_bytes());
+        assert_eq!(findings(&out.stdout).len(), 1, "shift {shift}");
+        let out = run(
+            &["--max-line", "64K", "--redact"],
+            format!("{line}\n").as_bytes(),
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(GH),
+            "shift {shift}"
+        );
+        assert_eq!(
+            out.stdout.len(),
+            line.len() - GH.len() + "[REDACTED:github-classic-pat]".len() + 1
+        );
+    }
+}
+
+#[test]
+fn repeats_are_reported_once_unless_asked() {
+    let input = format!("a {GH}\nb {GH}\nc {GH}\n");
+    let out = run(&[], input.as_bytes());
+    assert_eq!(findings(&out.stdout).len(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seen 3 times"));
+    let out = run(&["--report-repeats"], input.as_bytes());
+    let lines: Vec<u64> = findings(&out.stdout)
+        .iter()
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![1, 2, 3]);
+}
+
+#[test]
+fn escaped_json_strings_are_decoded() {
+    let line = format!(
+        "{{\"msg\":\"cfg {{\\\"token\\\":\\\"{}\\u005f{}\\\"}}\"}}\n",
+        &GH[..3],
+        &GH[4..]
+    );
+    let out = run(&[], line.as_bytes());
+    let f = findings(&out.stdout);
+    assert_eq!(f.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(f[0]["decoded"][0], "json-escape");
+}
+
+#[test]
+fn sigterm_flushes_and_prints_the_summary() {
+    let mut child = spawn(&["--format", "json"]);
+    let rx = lines_of(&mut child);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "x {GH}").unwrap();
+    stdin.flush().unwrap();
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("finding arrives");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let rest: Vec<String> = rx.iter().collect();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("1 finding(s)"), "{err}");
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("]"),
+        "JSON array closed"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_the_filter_quietly() {
+    let mut child = spawn(&["--redact"]);
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..200_000 {
+            if writeln!(stdin, "line {i} {GH}").is_err() {
+                break;
+            }
+        }
+    });
+    let status = child.wait().unwrap();
+    writer.join().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_ne!(status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
+}
+
+#[test]
+fn follow_reads_lines_appended_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, "boot\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["logs", "--follow"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(f, "later {SLACK}").unwrap();
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("appended secret found");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["line"], 2);
+    assert_eq!(v["path"], path.display().to_string());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
