@@ -38,10 +38,14 @@ fn log(size: usize) -> Vec<u8> {
                 "{{\"ts\":\"2026-11-25T10:00:{:02}Z\",\"level\":\"debug\",\"msg\":\"GET https:\\/\\/api.internal\\/v2\\/items?page={i}\",\"accept\":\"application\\/json\"}}\n",
                 i % 60
             ),
-            _ => format!("[{i}] WARN worker-{}: retrying job {:08x} after timeout\n", i % 8, i * 7919),
+            _ => format!(
+                "[{i}] WARN worker-{}: retrying job {:08x} after timeout\n",
+                i % 8,
+                i * 7919
+            ),
         };
         out.extend_from_slice(line.as_bytes());
-        if i % 8000 == 0 {
+        if i.is_multiple_of(8000) {
             out.extend_from_slice(format!("ERROR env dump GITHUB_TOKEN={SECRET}\n").as_bytes());
         }
     }
@@ -76,8 +80,15 @@ fn stream_throughput(c: &mut Criterion) {
                 report_repeats: true,
                 redact: None,
             };
-            scan_stream(&scanner, &Origin::Stdin, &mut reader, &opts, &stats, &mut Discard)
-                .expect("stream scan");
+            scan_stream(
+                &scanner,
+                &Origin::Stdin,
+                &mut reader,
+                &opts,
+                &stats,
+                &mut Discard,
+            )
+            .expect("stream scan");
             stats.into_inner().unwrap().findings
         })
     });
