@@ -71,6 +71,9 @@ pub enum Command {
     /// Scan log streams line by line (standard input when no FILE), reporting
     /// each secret as soon as its line has arrived.
     Logs(LogsArgs),
+    /// Scan a Git repository's history: every blob of every ref, each once,
+    /// attributed to the commit that introduced it.
+    Git(GitArgs),
     /// List or check rules.
     Rules {
         #[command(subcommand)]
@@ -93,6 +96,34 @@ pub struct ScanArgs {
     /// Exit 2 if any file could not be read.
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GitArgs {
+    /// Repository path (work tree, bare or mirror) or URL to clone.
+    #[arg(default_value = ".")]
+    pub repo: String,
+    /// Only this ref's history.
+    #[arg(long, value_name = "REF")]
+    pub branch: Option<String>,
+    /// Only content introduced by commits not reachable from REV (a PR gate).
+    #[arg(long, value_name = "REV", conflicts_with_all = ["range", "staged", "uncommitted"])]
+    pub since_commit: Option<String>,
+    /// Only content introduced by commits in A..B.
+    #[arg(long, value_name = "A..B", conflicts_with_all = ["staged", "uncommitted", "branch"])]
+    pub range: Option<String>,
+    /// Only what is staged (the index against HEAD): for pre-commit hooks.
+    #[arg(long, conflicts_with = "uncommitted")]
+    pub staged: bool,
+    /// Only work-tree changes against HEAD (modified and new files).
+    #[arg(long)]
+    pub uncommitted: bool,
+    /// Also scan unreachable (dangling) blobs left by rebases and resets.
+    #[arg(long)]
+    pub all_objects: bool,
+    /// Skip (and report) blobs larger than this.
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    pub max_file_size: u64,
 }
 
 #[derive(Debug, Args)]

@@ -19,8 +19,9 @@ pub struct Finding {
     /// `low`, `medium` or `high`: how sure we are that it is a live secret.
     pub confidence: Confidence,
     /// Where the secret is: a path as given on the command line (or found
-    /// under it), or `-` for standard input.
-    pub path: String,
+    /// under it), `-` for standard input, the path in the repository for Git;
+    /// `null` for a commit or tag message and for an unreachable Git blob.
+    pub path: Option<String>,
     /// 1-based line of the secret's first character.
     pub line: usize,
     /// 1-based column (in characters) of the secret's first character.
@@ -43,9 +44,10 @@ pub struct Finding {
     /// Decoding steps that led to the secret (`base64`, …), outermost first;
     /// empty when it was found in the raw bytes.
     pub decoded: Vec<String>,
-    /// Reserved: Git provenance (`leakhound git`).
+    /// Git provenance (`leakhound git`): the first commit that introduced
+    /// the secret: `{id, author, email, date, message}`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<serde_json::Value>,
+    pub commit: Option<crate::blob::CommitMeta>,
     /// Reserved: container image provenance (`leakhound image`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<serde_json::Value>,
@@ -56,7 +58,22 @@ pub struct Finding {
 
 impl Finding {
     /// Sort key for deterministic output: path, line, column, then rule id.
-    pub fn sort_key(&self) -> (&str, usize, usize, &str) {
-        (&self.path, self.line, self.column, &self.rule_id)
+    pub fn sort_key(&self) -> (Option<&str>, Option<&str>, usize, usize, &str) {
+        (
+            self.path.as_deref(),
+            self.commit.as_ref().map(|c| c.id.as_str()),
+            self.line,
+            self.column,
+            &self.rule_id,
+        )
+    }
+
+    /// Where to point a person: the path, or the commit for a message.
+    pub fn location(&self) -> String {
+        match (&self.path, &self.commit) {
+            (Some(p), _) => p.clone(),
+            (None, Some(c)) => format!("commit {}", &c.id[..c.id.len().min(12)]),
+            (None, None) => "-".to_string(),
+        }
     }
 }

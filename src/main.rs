@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use cli::{Cli, Command, CommonArgs, RulesCommand, ScanArgs};
+use cli::{Cli, Command, CommonArgs, GitArgs, RulesCommand, ScanArgs};
 use leakhound::engine::selftest::check_examples;
 use leakhound::pipeline;
 use leakhound::report::{self, Format, text};
@@ -50,6 +50,7 @@ fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Scan(args) => scan(&cli.common, args),
         Command::Logs(args) => logs::run(&cli.common, args),
+        Command::Git(args) => git(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
@@ -100,30 +101,88 @@ fn finish(result: io::Result<()>) -> Result<()> {
 }
 
 fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
-    let rules = load_rules(common)?;
+    let scanner = scanner_for(common)?;
     for p in args.paths.iter().filter(|p| p.as_os_str() != "-") {
         std::fs::metadata(p).with_context(|| format!("cannot scan {}", p.display()))?;
     }
-    let scanner = Scanner::new(
-        rules,
-        EngineOptions {
-            show_secrets: common.show_secrets,
-            min_confidence: common.min_confidence.into(),
-        },
-    );
     let opts = WalkOptions {
         no_ignore: args.no_ignore,
         max_file_size: args.max_file_size,
     };
-    let quiet = common.quiet;
-    let on_skip = move |s: &leakhound::source::fs::Skip| {
+    let on_skip = skip_printer(common.quiet);
+    let outcome = pipeline::scan_paths(&scanner, &args.paths, &opts, &on_skip);
+    report_outcome(common, &scanner, &outcome, args.strict)
+}
+
+fn scanner_for(common: &CommonArgs) -> Result<Scanner> {
+    Ok(Scanner::new(
+        load_rules(common)?,
+        EngineOptions {
+            show_secrets: common.show_secrets,
+            min_confidence: common.min_confidence.into(),
+        },
+    ))
+}
+
+fn skip_printer(quiet: bool) -> impl Fn(&leakhound::source::fs::Skip) + Sync {
+    move |s: &leakhound::source::fs::Skip| {
         if !quiet {
             let kind = if s.error { "warning" } else { "skipped" };
             eprintln!("leakhound: {kind}: {}: {}", s.path, s.reason);
         }
-    };
-    let outcome = pipeline::scan_paths(&scanner, &args.paths, &opts, &on_skip);
+    }
+}
 
+fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
+    use leakhound::source::git;
+    let scanner = scanner_for(common)?;
+    let on_skip = skip_printer(common.quiet);
+    let tmp;
+    let repo = if git::is_url(&args.repo) {
+        tmp = tempfile::tempdir().context("creating a temporary directory for the clone")?;
+        git::clone_bare(&args.repo, tmp.path())?
+    } else {
+        git::open(std::path::Path::new(&args.repo))?
+    };
+    if args.uncommitted {
+        let paths = git::uncommitted(&repo)?;
+        let opts = WalkOptions {
+            no_ignore: true,
+            max_file_size: args.max_file_size,
+        };
+        let outcome = if paths.is_empty() {
+            pipeline::Outcome::default()
+        } else {
+            pipeline::scan_paths(&scanner, &paths, &opts, &on_skip)
+        };
+        return report_outcome(common, &scanner, &outcome, true);
+    }
+    let plan = if args.staged {
+        git::staged(&repo)?
+    } else {
+        git::plan(
+            &repo,
+            &git::GitOptions {
+                branch: args.branch.clone(),
+                since_commit: args.since_commit.clone(),
+                range: args.range.clone(),
+                all_objects: args.all_objects,
+            },
+        )?
+    };
+    let outcome = pipeline::scan_git(&scanner, &repo, plan, args.max_file_size, &on_skip);
+    // A history scan that could not read everything is not complete: exit 2.
+    report_outcome(common, &scanner, &outcome, true)
+}
+
+/// Writes the report and summary, and maps the outcome to an exit code.
+fn report_outcome(
+    common: &CommonArgs,
+    scanner: &Scanner,
+    outcome: &pipeline::Outcome,
+    strict: bool,
+) -> Result<u8> {
+    let quiet = common.quiet;
     let (mut out, color) = open_output(common)?;
     finish(
         report::write(
@@ -149,7 +208,7 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
             &mut io::stderr(),
         ))?;
     }
-    if args.strict && outcome.errors() > 0 {
+    if strict && outcome.errors() > 0 {
         eprintln!(
             "leakhound: error: {} input(s) could not be scanned (--strict)",
             outcome.errors()

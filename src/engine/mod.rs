@@ -116,7 +116,7 @@ impl Scanner {
                 &mut scratch.candidates,
             );
         }
-        resolve_overlaps(&self.rules, &mut scratch.candidates)
+        resolve_overlaps(&self.rules, data, &mut scratch.candidates)
     }
 
     /// Candidates in `data` and in its decoded views (JSON/JS escapes), all
@@ -148,7 +148,7 @@ impl Scanner {
                 ..c
             });
         }
-        resolve_overlaps(&self.rules, &mut all)
+        resolve_overlaps(&self.rules, data, &mut all)
     }
 
     /// Reference implementation for tests: every rule's regex over the whole
@@ -161,7 +161,7 @@ impl Scanner {
             }
             confirm::confirm_naive(r, RuleId(i as u32), data, &mut out);
         }
-        resolve_overlaps(&self.rules, &mut out)
+        resolve_overlaps(&self.rules, data, &mut out)
     }
 
     /// Scans a blob and returns its findings in offset order.
@@ -183,6 +183,7 @@ impl Scanner {
         }
         let index = LineIndex::new(data);
         let identity = origin.identity();
+        let commit = origin.commit().map(|c| self.masked_commit(c));
         cands
             .iter()
             .map(|c| {
@@ -198,7 +199,7 @@ impl Scanner {
                     rule_name: rule.spec.name.clone(),
                     severity: rule.spec.severity,
                     confidence: rule.spec.confidence,
-                    path: origin.display_path().to_string(),
+                    path: origin.display_path().map(str::to_string),
                     line,
                     column,
                     end_line,
@@ -215,7 +216,7 @@ impl Scanner {
                         .as_ref()
                         .map(|d| d.steps.clone())
                         .unwrap_or_default(),
-                    commit: None,
+                    commit: commit.clone(),
                     image: None,
                     kubernetes: None,
                 }
@@ -224,25 +225,56 @@ impl Scanner {
     }
 }
 
+impl Scanner {
+    /// The commit as findings carry it: every secret in its message masked
+    /// (unless `--show-secrets`), so the `commit.message` field never leaks
+    /// what the report masks elsewhere.
+    fn masked_commit(&self, c: &crate::blob::CommitMeta) -> crate::blob::CommitMeta {
+        let mut c = c.clone();
+        if self.options.show_secrets {
+            return c;
+        }
+        let msg = c.message.as_bytes();
+        let cands = self.candidates(msg, &mut Scratch::default());
+        if cands.is_empty() {
+            return c;
+        }
+        let mut out = Vec::with_capacity(msg.len());
+        let mut at = 0;
+        for cand in &cands {
+            out.extend_from_slice(&msg[at..cand.start]);
+            out.extend_from_slice(mask(&msg[cand.start..cand.end]).as_bytes());
+            at = cand.end;
+        }
+        out.extend_from_slice(&msg[at..]);
+        c.message = String::from_utf8_lossy(&out).into_owned();
+        c
+    }
+}
+
 /// Keeps one candidate per group of overlapping secret spans: the most
-/// specific rule (highest confidence, then severity, then the longest
-/// secret, then the rule listed first). Returns them sorted by offset.
-fn resolve_overlaps(rules: &RuleSet, cands: &mut [Candidate]) -> Vec<Candidate> {
+/// specific rule (highest confidence, then severity; then a rule whose
+/// keyword is part of the secret itself, a token format with a prefix, over
+/// one that only knows the context; then the longest secret, the rule
+/// listed first). Returns them sorted by offset.
+fn resolve_overlaps(rules: &RuleSet, data: &[u8], cands: &mut [Candidate]) -> Vec<Candidate> {
     cands.sort_by_key(|c| (c.start, c.end, c.rule));
-    let better = |a: &Candidate, b: &Candidate| {
-        let (ra, rb) = (&rules.rule(a.rule).spec, &rules.rule(b.rule).spec);
+    let key = |c: &Candidate| {
+        let rule = rules.rule(c.rule);
+        let secret = data[c.start..c.end].to_ascii_lowercase();
+        let own_keyword = rule
+            .keywords
+            .iter()
+            .any(|k| memchr::memmem::find(&secret, k.as_bytes()).is_some());
         (
-            ra.confidence,
-            ra.severity,
-            a.end - a.start,
-            std::cmp::Reverse(a.rule),
-        ) > (
-            rb.confidence,
-            rb.severity,
-            b.end - b.start,
-            std::cmp::Reverse(b.rule),
+            rule.spec.confidence,
+            rule.spec.severity,
+            own_keyword,
+            c.end - c.start,
+            std::cmp::Reverse(c.rule),
         )
     };
+    let better = |a: &Candidate, b: &Candidate| key(a) > key(b);
     let mut out: Vec<Candidate> = Vec::with_capacity(cands.len());
     let mut group_end = 0;
     for c in cands.iter() {

@@ -60,6 +60,90 @@ fn scan_blob(scanner: &Scanner, blob: &Blob, scratch: &mut Scratch, c: &Counters
     scanner.findings(blob, &cands)
 }
 
+/// Scans what a Git plan lists: blobs in parallel (each worker with its own
+/// repository handle and scratch), then commit and tag messages.
+pub fn scan_git(
+    scanner: &Scanner,
+    repo: &gix::Repository,
+    plan: crate::source::git::Plan,
+    max_file_size: u64,
+    on_skip: &(dyn Fn(&Skip) + Sync),
+) -> Outcome {
+    let start = Instant::now();
+    let counters = Counters::default();
+    let skipped = Mutex::new(Vec::new());
+    let skip = |s: Skip| {
+        on_skip(&s);
+        skipped.lock().expect("skip list lock").push(s);
+    };
+    for p in plan.problems {
+        skip(p);
+    }
+    let shared = repo.clone().into_sync();
+    let mut findings: Vec<Finding> = plan
+        .blobs
+        .par_iter()
+        .map_init(
+            || (shared.to_thread_local(), Scratch::default()),
+            |(repo, scratch), task| {
+                let blob = match crate::source::git::read_blob(repo, task, max_file_size) {
+                    Ok(blob) => blob,
+                    Err(s) => {
+                        skip(s);
+                        return Vec::new();
+                    }
+                };
+                let mut cands = scanner.candidates(&blob.data, scratch);
+                counters.files.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .bytes
+                    .fetch_add(blob.data.len() as u64, Ordering::Relaxed);
+                if !cands.is_empty() && !task.previous.is_empty() {
+                    // Only secrets this change added: drop those the same
+                    // path already held in a parent.
+                    let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
+                    for prev in &task.previous {
+                        let prev_task = crate::source::git::BlobTask {
+                            id: *prev,
+                            origin: task.origin.clone(),
+                            previous: Vec::new(),
+                        };
+                        if let Ok(p) =
+                            crate::source::git::read_blob(repo, &prev_task, max_file_size)
+                        {
+                            for c in scanner.candidates(&p.data, scratch) {
+                                old.push((c.rule, p.data[c.start..c.end].to_vec()));
+                            }
+                        }
+                    }
+                    cands.retain(|c| {
+                        !old.iter()
+                            .any(|(r, s)| *r == c.rule && s[..] == blob.data[c.start..c.end])
+                    });
+                }
+                scanner.findings(&blob, &cands)
+            },
+        )
+        .flatten_iter()
+        .collect();
+    let mut scratch = Scratch::default();
+    for m in &plan.messages {
+        let cands = scanner.candidates(&m.data, &mut scratch);
+        findings.extend(scanner.findings(m, &cands));
+    }
+    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let mut skipped = skipped.into_inner().expect("skip list lock");
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Outcome {
+        findings,
+        files: counters.files.into_inner(),
+        bytes: counters.bytes.into_inner(),
+        binary_without_keywords: counters.binary.into_inner(),
+        skipped,
+        elapsed: start.elapsed(),
+    }
+}
+
 /// Scans files and directories (`-` is standard input). `on_skip` is told
 /// about each skipped input as it happens (the binary prints it).
 pub fn scan_paths(

@@ -119,7 +119,15 @@ fn result(f: &Finding, rule_index: i64) -> SarifResult {
             PhysicalLocation::builder()
                 .artifact_location(
                     ArtifactLocation::builder()
-                        .uri(path_to_uri(&f.path))
+                        .uri(match &f.path {
+                            Some(p) => path_to_uri(p),
+                            // A commit or tag message has no file; name the
+                            // commit so the result still has a location.
+                            None => format!(
+                                "git-commit/{}",
+                                f.commit.as_ref().map_or("unknown", |c| c.id.as_str())
+                            ),
+                        })
                         .build(),
                 )
                 .region(region)
@@ -140,6 +148,9 @@ fn result(f: &Finding, rule_index: i64) -> SarifResult {
     props.insert("entropy".into(), serde_json::Value::from(f.entropy));
     if !f.decoded.is_empty() {
         props.insert("decoded".into(), serde_json::Value::from(f.decoded.clone()));
+    }
+    if let Some(c) = &f.commit {
+        props.insert("commit".into(), serde_json::to_value(c).unwrap_or_default());
     }
     if let Some(s) = &f.secret {
         props.insert("secret".into(), serde_json::Value::from(s.clone()));

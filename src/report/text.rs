@@ -35,13 +35,24 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
         writeln!(
             out,
             "{bold}{}:{}:{}{reset}  {}  {sev}{}{reset}  {dim}(confidence {}){reset}",
-            f.path,
+            f.location(),
             f.line,
             f.column,
             f.rule_id,
             f.severity.as_str(),
             f.confidence.as_str()
         )?;
+        if let Some(c) = &f.commit {
+            let subject = c.message.lines().next().unwrap_or("");
+            writeln!(
+                out,
+                "    {dim}commit {} {} <{}> {}: {subject}{reset}",
+                &c.id[..c.id.len().min(12)],
+                c.author,
+                c.email,
+                c.date
+            )?;
+        }
         writeln!(out, "    {}", f.snippet)?;
         if let Some(secret) = &f.secret {
             writeln!(out, "    secret: {secret}")?;

@@ -1,4 +1,5 @@
 //! Sources enumerate blobs and nothing else.
 
 pub mod fs;
+pub mod git;
 pub mod stream;

@@ -1,0 +1,655 @@
+//! Git: enumerates the blobs of a repository's history with `gix`, each
+//! unique blob once, attributed to the first commit (in topological order,
+//! parents before children) that introduced it and its path there.
+//!
+//! Full history: commits are ordered topologically and each commit's tree is
+//! walked, skipping every tree and blob already seen, so the cost is the
+//! number of unique trees and blobs, not commits × files; the first commit
+//! whose tree holds a blob is the one that introduced it (merge commits
+//! included). Diff scopes (`--since-commit`, `--range`) instead compare each
+//! new commit with its parents, so their cost follows the new commits.
+//!
+//! This module only enumerates; reading blobs for the engine is `read_blob`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::objs::tree::EntryMode;
+
+use crate::blob::{Blob, CommitMeta, Origin};
+use crate::source::fs::Skip;
+
+/// What part of the history to scan.
+#[derive(Clone, Debug, Default)]
+pub struct GitOptions {
+    /// Only this ref's history (default: every ref).
+    pub branch: Option<String>,
+    /// Only commits not reachable from this revision.
+    pub since_commit: Option<String>,
+    /// `A..B`: commits reachable from B and not from A.
+    pub range: Option<String>,
+    /// Also unreachable (dangling) blobs.
+    pub all_objects: bool,
+}
+
+/// Why a repository cannot be scanned at all.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{path}: not a Git repository: {message}")]
+    NotARepository { path: String, message: String },
+    #[error("unknown revision `{rev}`: {message}")]
+    UnknownRevision { rev: String, message: String },
+    #[error("cannot clone {url}: {message}")]
+    Clone { url: String, message: String },
+    #[error("{context}: {message}")]
+    Repository { context: String, message: String },
+}
+
+fn repo_err(context: impl Into<String>) -> impl FnOnce(Box<dyn std::error::Error>) -> GitError {
+    let context = context.into();
+    move |e| GitError::Repository {
+        context,
+        message: e.to_string(),
+    }
+}
+
+/// One blob to scan and where it came from.
+#[derive(Clone, Debug)]
+pub struct BlobTask {
+    pub id: ObjectId,
+    pub origin: Origin,
+    /// In a diff scope, the blobs at the same path in the parent commits:
+    /// secrets already there are not new and are not reported again.
+    pub previous: Vec<ObjectId>,
+}
+
+/// Everything a scan of the repository must look at.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub blobs: Vec<BlobTask>,
+    /// Commit and annotated tag messages.
+    pub messages: Vec<Blob>,
+    /// Objects that could not be read (named, with the commit), and
+    /// history that is missing (shallow clones).
+    pub problems: Vec<Skip>,
+    pub commits: usize,
+}
+
+/// Opens a local repository (work tree, bare or mirror).
+pub fn open(path: &Path) -> Result<gix::Repository, GitError> {
+    let mut repo = gix::open(path).map_err(|e| GitError::NotARepository {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    repo.object_cache_size_if_unset(64 << 20);
+    Ok(repo)
+}
+
+/// True for arguments that name a remote repository rather than a path.
+pub fn is_url(s: &str) -> bool {
+    s.contains("://") || (s.contains('@') && s.contains(':') && !Path::new(s).exists())
+}
+
+/// Clones `url` bare into `dir` (a temporary directory the caller removes).
+pub fn clone_bare(url: &str, dir: &Path) -> Result<gix::Repository, GitError> {
+    let fail = |e: &dyn std::fmt::Display| GitError::Clone {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    let mut prepare = gix::prepare_clone_bare(url, dir).map_err(|e| fail(&e))?;
+    let (mut repo, _) = prepare
+        .fetch_only(
+            gix::progress::Discard,
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .map_err(|e| fail(&e))?;
+    repo.object_cache_size_if_unset(64 << 20);
+    Ok(repo)
+}
+
+fn resolve(repo: &gix::Repository, rev: &str) -> Result<ObjectId, GitError> {
+    let id = repo
+        .rev_parse_single(rev)
+        .map_err(|e| GitError::UnknownRevision {
+            rev: rev.to_string(),
+            message: e.to_string(),
+        })?;
+    // Peel tags to the commit they name.
+    let obj = id.object().map_err(|e| GitError::UnknownRevision {
+        rev: rev.to_string(),
+        message: e.to_string(),
+    })?;
+    let commit =
+        obj.peel_to_kind(gix::object::Kind::Commit)
+            .map_err(|e| GitError::UnknownRevision {
+                rev: rev.to_string(),
+                message: format!("does not name a commit: {e}"),
+            })?;
+    Ok(commit.id)
+}
+
+/// The commits to start from: every ref (branches, tags, remote-tracking
+/// refs, stash, notes) or one branch; annotated tag messages on the way.
+fn tips(
+    repo: &gix::Repository,
+    opts: &GitOptions,
+    plan: &mut Plan,
+) -> Result<Vec<ObjectId>, GitError> {
+    if let Some(b) = &opts.branch {
+        return Ok(vec![resolve(repo, b)?]);
+    }
+    let mut tips = Vec::new();
+    let platform = repo
+        .references()
+        .map_err(|e| repo_err("reading refs")(Box::new(e)))?;
+    let refs = platform
+        .all()
+        .map_err(|e| repo_err("reading refs")(Box::new(e)))?;
+    for r in refs {
+        let Ok(mut r) = r else { continue };
+        let name = r.name().as_bstr().to_string();
+        // An annotated tag's ref points at the tag object: read its message
+        // before peeling to the commit.
+        if let Some(direct) = r.target().try_id().map(|id| id.to_owned())
+            && let Ok(obj) = repo.find_object(direct)
+            && obj.kind == gix::object::Kind::Tag
+            && let Ok(tag) = obj.try_into_tag()
+            && let Ok(decoded) = tag.decode()
+        {
+            let message = decoded.message.to_vec();
+            if let Ok(o) = repo.find_object(direct)
+                && let Ok(c) = o.peel_to_kind(gix::object::Kind::Commit)
+                && let Ok(meta) = commit_meta(repo, c.id)
+            {
+                plan.messages.push(Blob::new(
+                    Origin::GitMessage {
+                        commit: Arc::new(meta),
+                        tag: Some(name.clone()),
+                    },
+                    message,
+                ));
+            }
+        }
+        let Ok(target) = r.peel_to_id() else {
+            continue;
+        };
+        if let Ok(obj) = target.object()
+            && obj.kind == gix::object::Kind::Commit
+        {
+            tips.push(obj.id);
+        }
+    }
+    // HEAD too (a detached HEAD is no ref under refs/).
+    if let Ok(head) = repo.head_id() {
+        tips.push(head.detach());
+    }
+    tips.sort();
+    tips.dedup();
+    Ok(tips)
+}
+
+fn commit_meta(repo: &gix::Repository, id: ObjectId) -> Result<CommitMeta, String> {
+    let commit = repo.find_commit(id).map_err(|e| e.to_string())?;
+    let decoded = commit.decode().map_err(|e| e.to_string())?;
+    let author = decoded.author().map_err(|e| e.to_string())?;
+    let date = author
+        .time()
+        .map(|t| t.format_or_unix(gix::date::time::format::ISO8601_STRICT))
+        .unwrap_or_default();
+    Ok(CommitMeta {
+        id: id.to_string(),
+        author: author.name.to_str_lossy().trim().to_string(),
+        email: author.email.to_str_lossy().trim().to_string(),
+        date,
+        message: decoded.message.to_str_lossy().into_owned(),
+    })
+}
+
+/// A commit with what the topological sort needs.
+struct Node {
+    id: ObjectId,
+    parents: Vec<ObjectId>,
+    time: i64,
+}
+
+/// Orders commits parents-first (Kahn's algorithm), oldest first among
+/// those ready, ties by id: deterministic across runs.
+fn topo_order(nodes: Vec<Node>) -> Vec<Node> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let index: HashMap<ObjectId, usize> =
+        nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
+    let mut pending = vec![0usize; nodes.len()];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        for p in &n.parents {
+            if let Some(&pi) = index.get(p) {
+                pending[i] += 1;
+                children[pi].push(i);
+            }
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<(i64, ObjectId, usize)>> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| pending[*i] == 0)
+        .map(|(i, n)| Reverse((n.time, n.id, i)))
+        .collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(Reverse((_, _, i))) = ready.pop() {
+        order.push(i);
+        for &c in &children[i] {
+            pending[c] -= 1;
+            if pending[c] == 0 {
+                ready.push(Reverse((nodes[c].time, nodes[c].id, c)));
+            }
+        }
+    }
+    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// An owned tree entry.
+struct Entry {
+    mode: EntryMode,
+    name: Vec<u8>,
+    id: ObjectId,
+}
+
+/// Walks trees, recording each blob the first time it is seen.
+struct Walker<'r> {
+    repo: &'r gix::Repository,
+    seen_trees: HashSet<ObjectId>,
+    seen_blobs: HashSet<ObjectId>,
+    plan: &'r mut Plan,
+}
+
+impl Walker<'_> {
+    fn read_tree(&mut self, id: ObjectId, commit: &CommitMeta) -> Option<Vec<Entry>> {
+        let res = self
+            .repo
+            .find_object(id)
+            .map_err(|e| e.to_string())
+            .and_then(|o| o.try_into_tree().map_err(|e| e.to_string()))
+            .and_then(|t| {
+                t.decode()
+                    .map(|d| {
+                        d.entries
+                            .iter()
+                            .map(|e| Entry {
+                                mode: e.mode,
+                                name: e.filename.to_vec(),
+                                id: e.oid.to_owned(),
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .map_err(|e| e.to_string())
+            });
+        match res {
+            Ok(entries) => Some(entries),
+            Err(e) => {
+                self.plan.problems.push(Skip {
+                    path: format!("tree {id}"),
+                    reason: format!("cannot read (in commit {}): {e}", commit.id),
+                    error: true,
+                });
+                None
+            }
+        }
+    }
+
+    /// Records blobs of `tree` (at `path`) not seen before and not present
+    /// with the same id at the same place in any of `parents` (the same
+    /// subtree of each parent commit; empty for a full-history walk).
+    fn walk(
+        &mut self,
+        tree: ObjectId,
+        parents: &[ObjectId],
+        path: &mut Vec<u8>,
+        commit: &Arc<CommitMeta>,
+    ) {
+        if parents.contains(&tree) || !self.seen_trees.insert(tree) {
+            return;
+        }
+        let Some(entries) = self.read_tree(tree, commit) else {
+            return;
+        };
+        let parent_entries: Vec<HashMap<Vec<u8>, (EntryMode, ObjectId)>> = parents
+            .iter()
+            .filter_map(|p| self.read_tree(*p, commit))
+            .map(|es| es.into_iter().map(|e| (e.name, (e.mode, e.id))).collect())
+            .collect();
+        for e in entries {
+            let before = path.len();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(&e.name);
+            if e.mode.is_tree() {
+                let sub: Vec<ObjectId> = parent_entries
+                    .iter()
+                    .filter_map(|pe| pe.get(&e.name))
+                    .filter(|(m, _)| m.is_tree())
+                    .map(|(_, id)| *id)
+                    .collect();
+                self.walk(e.id, &sub, path, commit);
+            } else if e.mode.is_blob_or_symlink()
+                && !self.seen_blobs.contains(&e.id)
+                && !parent_entries
+                    .iter()
+                    .any(|pe| pe.get(&e.name).is_some_and(|(_, id)| *id == e.id))
+            {
+                self.seen_blobs.insert(e.id);
+                let previous = parent_entries
+                    .iter()
+                    .filter_map(|pe| pe.get(&e.name))
+                    .filter(|(m, _)| m.is_blob_or_symlink())
+                    .map(|(_, id)| *id)
+                    .collect();
+                self.plan.blobs.push(BlobTask {
+                    id: e.id,
+                    previous,
+                    origin: Origin::GitBlob {
+                        blob: e.id.to_string(),
+                        path: Some(path.to_str_lossy().into_owned()),
+                        commit: Some(commit.clone()),
+                    },
+                });
+            }
+            path.truncate(before);
+        }
+    }
+}
+
+/// Enumerates what to scan in `repo` as `opts` asks.
+pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError> {
+    let mut plan = Plan::default();
+    let (tips, hidden) = match (&opts.range, &opts.since_commit) {
+        (Some(range), _) => {
+            let (a, b) = range
+                .split_once("..")
+                .ok_or_else(|| GitError::UnknownRevision {
+                    rev: range.clone(),
+                    message: "a range is written A..B".into(),
+                })?;
+            let b = if b.is_empty() { "HEAD" } else { b };
+            (vec![resolve(repo, b)?], vec![resolve(repo, a)?])
+        }
+        (None, Some(since)) => (tips(repo, opts, &mut plan)?, vec![resolve(repo, since)?]),
+        (None, None) => (tips(repo, opts, &mut plan)?, Vec::new()),
+    };
+    let diff_mode = !hidden.is_empty();
+    if diff_mode {
+        // Tag messages were gathered for the whole history; a diff scope
+        // only looks at new commits.
+        plan.messages.clear();
+    }
+    if repo.is_shallow().unwrap_or(false) && !diff_mode {
+        plan.problems.push(Skip {
+            path: repo.path().display().to_string(),
+            reason: "shallow clone: history before the shallow boundary is missing and was not scanned; fetch it with `git fetch --unshallow`, or scan a diff scope (--since-commit)".into(),
+            error: true,
+        });
+    }
+
+    let walk = repo
+        .rev_walk(tips)
+        .with_hidden(hidden)
+        .all()
+        .map_err(|e| repo_err("walking history")(Box::new(e)))?;
+    let mut nodes = Vec::new();
+    for info in walk {
+        match info {
+            Ok(info) => {
+                let id = info.id;
+                let time = info
+                    .commit_time
+                    .or_else(|| {
+                        repo.find_commit(id)
+                            .ok()
+                            .and_then(|c| c.time().ok())
+                            .map(|t| t.seconds)
+                    })
+                    .unwrap_or(0);
+                nodes.push(Node {
+                    id,
+                    parents: info.parent_ids.iter().copied().collect(),
+                    time,
+                });
+            }
+            Err(e) => plan.problems.push(Skip {
+                path: repo.path().display().to_string(),
+                reason: format!("history walk stopped: {e}"),
+                error: true,
+            }),
+        }
+    }
+    plan.commits = nodes.len();
+    let mut walker = Walker {
+        repo,
+        seen_trees: HashSet::new(),
+        seen_blobs: HashSet::new(),
+        plan: &mut plan,
+    };
+    let mut path = Vec::new();
+    for node in topo_order(nodes) {
+        let meta = match commit_meta(repo, node.id) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                walker.plan.problems.push(Skip {
+                    path: format!("commit {}", node.id),
+                    reason: format!("cannot read: {e}"),
+                    error: true,
+                });
+                continue;
+            }
+        };
+        walker.plan.messages.push(Blob::new(
+            Origin::GitMessage {
+                commit: meta.clone(),
+                tag: None,
+            },
+            meta.message.as_bytes().to_vec(),
+        ));
+        let tree = match repo
+            .find_commit(node.id)
+            .and_then(|c| Ok(c.tree_id()?.detach()))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                walker.plan.problems.push(Skip {
+                    path: format!("commit {}", node.id),
+                    reason: format!("cannot read its tree: {e}"),
+                    error: true,
+                });
+                continue;
+            }
+        };
+        let parent_trees: Vec<ObjectId> = if diff_mode {
+            node.parents
+                .iter()
+                .filter_map(|p| {
+                    repo.find_commit(*p)
+                        .ok()?
+                        .tree_id()
+                        .ok()
+                        .map(|t| t.detach())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        walker.walk(tree, &parent_trees, &mut path, &meta);
+    }
+
+    if opts.all_objects {
+        let seen = std::mem::take(&mut walker.seen_blobs);
+        unreachable_blobs(repo, &seen, &mut plan)?;
+    }
+    Ok(plan)
+}
+
+/// Every blob in the object database that the walk did not reach.
+fn unreachable_blobs(
+    repo: &gix::Repository,
+    seen: &HashSet<ObjectId>,
+    plan: &mut Plan,
+) -> Result<(), GitError> {
+    let iter = repo
+        .objects
+        .iter()
+        .map_err(|e| repo_err("listing objects")(Box::new(e)))?;
+    for id in iter {
+        let Ok(id) = id else { continue };
+        if seen.contains(&id) {
+            continue;
+        }
+        if let Ok(h) = repo.find_header(id)
+            && h.kind() == gix::object::Kind::Blob
+        {
+            plan.blobs.push(BlobTask {
+                id,
+                previous: Vec::new(),
+                origin: Origin::GitBlob {
+                    blob: id.to_string(),
+                    path: None,
+                    commit: None,
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads one blob, refusing blobs over `max` bytes.
+pub fn read_blob(repo: &gix::Repository, task: &BlobTask, max: u64) -> Result<Blob, Skip> {
+    let fail = |reason: String| Skip {
+        path: match &task.origin {
+            Origin::GitBlob {
+                path: Some(p),
+                commit: Some(c),
+                ..
+            } => {
+                format!("{p} (blob {}, commit {})", task.id, c.id)
+            }
+            _ => format!("blob {}", task.id),
+        },
+        reason,
+        error: true,
+    };
+    let header = repo
+        .find_header(task.id)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    if header.size() > max {
+        return Err(Skip {
+            error: false,
+            ..fail(format!(
+                "blob is {} bytes, larger than --max-file-size {max}",
+                header.size()
+            ))
+        });
+    }
+    let obj = repo
+        .find_object(task.id)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    Ok(Blob::new(task.origin.clone(), obj.detach().data))
+}
+
+/// Path → blob id of every file in HEAD's tree (empty on an unborn branch).
+fn head_files(repo: &gix::Repository) -> Result<HashMap<Vec<u8>, ObjectId>, GitError> {
+    let mut out = HashMap::new();
+    let Ok(tree) = repo.head_tree_id() else {
+        return Ok(out);
+    };
+    let mut stack = vec![(tree.detach(), Vec::new())];
+    while let Some((id, prefix)) = stack.pop() {
+        let tree = repo
+            .find_object(id)
+            .map_err(|e| repo_err(format!("reading tree {id}"))(Box::new(e)))?
+            .try_into_tree()
+            .map_err(|e| repo_err(format!("reading tree {id}"))(Box::new(e)))?;
+        let decoded = tree
+            .decode()
+            .map_err(|e| repo_err(format!("decoding tree {id}"))(Box::new(e)))?;
+        for e in &decoded.entries {
+            let mut path: Vec<u8> = prefix.clone();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(e.filename);
+            if e.mode.is_tree() {
+                stack.push((e.oid.to_owned(), path));
+            } else if e.mode.is_blob_or_symlink() {
+                out.insert(path, e.oid.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `--staged`: index entries whose blob differs from HEAD's (what a
+/// pre-commit hook is about to commit).
+pub fn staged(repo: &gix::Repository) -> Result<Plan, GitError> {
+    let head = head_files(repo)?;
+    let index = repo
+        .open_index()
+        .map_err(|e| repo_err("reading the index")(Box::new(e)))?;
+    let mut plan = Plan::default();
+    for entry in index.entries() {
+        let path = entry.path(&index);
+        if entry.mode.is_submodule() || head.get(path.as_bytes()) == Some(&entry.id) {
+            continue;
+        }
+        plan.blobs.push(BlobTask {
+            id: entry.id,
+            previous: head.get(path.as_bytes()).copied().into_iter().collect(),
+            origin: Origin::GitBlob {
+                blob: entry.id.to_string(),
+                path: Some(path.to_str_lossy().into_owned()),
+                commit: None,
+            },
+        });
+    }
+    Ok(plan)
+}
+
+/// `--uncommitted`: work-tree files (respecting .gitignore) whose content
+/// differs from HEAD's, new files included. Returned as paths to scan.
+pub fn uncommitted(repo: &gix::Repository) -> Result<Vec<std::path::PathBuf>, GitError> {
+    let workdir = repo.workdir().ok_or_else(|| GitError::Repository {
+        context: repo.path().display().to_string(),
+        message: "a bare repository has no work tree (--uncommitted)".into(),
+    })?;
+    let head = head_files(repo)?;
+    let mut out = Vec::new();
+    let walker = ignore::WalkBuilder::new(workdir)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".git")
+        .build();
+    for entry in walker.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.into_path();
+        let Ok(rel) = path.strip_prefix(workdir) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let changed = match (head.get(rel.as_bytes()), std::fs::read(&path)) {
+            (Some(id), Ok(data)) => {
+                gix::objs::compute_hash(repo.object_hash(), gix::object::Kind::Blob, &data)
+                    .map_or(true, |h| h != *id)
+            }
+            _ => true,
+        };
+        if changed {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}

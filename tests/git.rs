@@ -1,0 +1,424 @@
+//! `leakhound git` on real repositories built with the git CLI at test time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const GH: &str = "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";
+const GH2: &str = "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";
+const SLACK: &str = "xoxb-7255571726437-3957903447132-1rZLZ8a7syCYdzvColiggH3w";
+const NPM: &str = "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";
+
+struct Repo {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    n: u32,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repo");
+        std::fs::create_dir(&path).unwrap();
+        let r = Repo {
+            _dir: dir,
+            path,
+            n: 0,
+        };
+        r.git(&["init", "-q", "-b", "main"]);
+        r
+    }
+    fn git(&self, args: &[&str]) -> String {
+        git_in(&self.path, args)
+    }
+    fn write(&self, rel: &str, content: &str) {
+        let p = self.path.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    /// Commits everything with a distinct, increasing date; returns the id.
+    fn commit(&mut self, msg: &str) -> String {
+        self.n += 1;
+        self.git(&["add", "-A"]);
+        let date = format!("2026-01-01T00:{:02}:00+00:00", self.n);
+        git_env(
+            &self.path,
+            &["commit", "-q", "--allow-empty", "-m", msg],
+            &date,
+        );
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+    fn scan(&self, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+        scan_at(&self.path, args)
+    }
+}
+
+fn git_env(dir: &Path, args: &[&str], date: &str) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Ada Tester")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.org")
+        .env("GIT_COMMITTER_NAME", "Ada Tester")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.org")
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn git_in(dir: &Path, args: &[&str]) -> String {
+    git_env(dir, args, "2026-01-01T00:00:00+00:00")
+}
+
+fn scan_at(target: &Path, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--format", "json", "git"])
+        .args(args)
+        .arg(target)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let findings = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code(), findings, stderr)
+}
+
+fn summary(findings: &[Value]) -> Vec<(String, String, String)> {
+    findings
+        .iter()
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap_or("<none>").to_string(),
+                f["commit"]["id"].as_str().unwrap_or("<none>").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn secret_added_then_deleted_is_reported_once_with_its_introducing_commit() {
+    let mut r = Repo::new();
+    r.write("README.md", "hello\n");
+    r.commit("init");
+    r.write("config/.env", &format!("A=1\nGITHUB_TOKEN={GH}\n"));
+    let added = r.commit("add config");
+    std::fs::remove_file(r.path.join("config/.env")).unwrap();
+    r.commit("remove config");
+    r.write("README.md", "hello again\n");
+    r.commit("docs");
+    let (code, f, err) = r.scan(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        summary(&f),
+        vec![(
+            "github-classic-pat".into(),
+            "config/.env".into(),
+            added.clone()
+        )]
+    );
+    assert_eq!(f[0]["line"], 2);
+    assert_eq!(f[0]["commit"]["author"], "Ada Tester");
+    assert_eq!(f[0]["commit"]["email"], "ada@example.org");
+    assert_eq!(f[0]["commit"]["date"], "2026-01-01T00:02:00+00:00");
+    assert_eq!(f[0]["commit"]["message"], "add config\n");
+}
+
+#[test]
+fn renamed_file_is_reported_once_at_its_first_path() {
+    let mut r = Repo::new();
+    r.write("a/secret.txt", &format!("token {GH}\n"));
+    let first = r.commit("add");
+    std::fs::create_dir(r.path.join("b")).unwrap();
+    r.git(&["mv", "a/secret.txt", "b/moved.txt"]);
+    r.commit("rename");
+    let (_, f, _) = r.scan(&[]);
+    assert_eq!(
+        summary(&f),
+        vec![("github-classic-pat".into(), "a/secret.txt".into(), first)]
+    );
+}
+
+#[test]
+fn secret_only_in_a_merge_commit_is_attributed_to_the_merge() {
+    let mut r = Repo::new();
+    r.write("app.cfg", "mode=dev\n");
+    r.commit("init");
+    r.git(&["checkout", "-q", "-b", "feature"]);
+    r.write("app.cfg", "mode=feature\n");
+    r.commit("feature change");
+    r.git(&["checkout", "-q", "main"]);
+    r.write("app.cfg", "mode=main\n");
+    r.commit("main change");
+    // Conflicting merge resolved by hand with a secret no parent has.
+    let out = Command::new("git")
+        .current_dir(&r.path)
+        .args(["merge", "-q", "feature"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the merge conflicts");
+    r.write("app.cfg", &format!("mode=merged\nslack={SLACK}\n"));
+    let merge = r.commit("merge feature");
+    let (_, f, _) = r.scan(&[]);
+    assert_eq!(
+        summary(&f),
+        vec![("slack-bot-token".into(), "app.cfg".into(), merge)]
+    );
+}
+
+#[test]
+fn unmerged_branch_stash_commit_message_and_tag_message_are_scanned() {
+    let mut r = Repo::new();
+    r.write("a.txt", "a\n");
+    r.commit("init");
+    r.git(&["checkout", "-q", "-b", "wip"]);
+    r.write("wip.txt", &format!("{GH2}\n"));
+    let wip = r.commit("wip");
+    r.git(&["checkout", "-q", "main"]);
+    let msg = r.commit(&format!("deploy with {SLACK}"));
+    r.write("a.txt", &format!("stashed {NPM}\n"));
+    r.git(&["stash", "-q"]);
+    git_env(
+        &r.path,
+        &["tag", "-a", "v1", "-m", &format!("release token {GH}")],
+        "2026-01-02T00:00:00+00:00",
+    );
+    let (code, f, err) = r.scan(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    let s = summary(&f);
+    assert!(
+        s.contains(&("github-classic-pat".into(), "wip.txt".into(), wip)),
+        "{s:?}"
+    );
+    assert!(
+        s.contains(&("slack-bot-token".into(), "<none>".into(), msg.clone())),
+        "{s:?}"
+    );
+    assert!(
+        s.iter()
+            .any(|(rule, path, _)| rule == "npm-access-token" && path == "a.txt"),
+        "stash: {s:?}"
+    );
+    assert!(
+        s.contains(&("github-classic-pat".into(), "<none>".into(), msg)),
+        "tag message: {s:?}"
+    );
+    // The message's secret is masked in the commit object too.
+    assert!(!serde_json::to_string(&f).unwrap().contains(SLACK));
+    // --branch main: the unmerged branch and stash are out of scope.
+    let (_, f, _) = r.scan(&["--branch", "main"]);
+    let s = summary(&f);
+    assert!(
+        s.iter().all(|(_, p, _)| p != "wip.txt" && p != "a.txt"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn since_commit_and_range_scan_only_new_commits() {
+    let mut r = Repo::new();
+    r.write("old.env", &format!("T={GH}\n"));
+    let base = r.commit("old secret");
+    r.write("new.env", &format!("S={SLACK}\n"));
+    let new = r.commit("new secret");
+    r.write("old.env", &format!("T={GH}\nX=1\n"));
+    r.commit("touch old file without a new secret");
+    let (code, f, _) = r.scan(&["--since-commit", &base]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        summary(&f),
+        vec![("slack-bot-token".into(), "new.env".into(), new.clone())]
+    );
+    let (_, f, _) = r.scan(&["--range", &format!("{base}..{new}")]);
+    assert_eq!(
+        summary(&f),
+        vec![("slack-bot-token".into(), "new.env".into(), new)]
+    );
+    let (code, f, _) = r.scan(&["--since-commit", "HEAD"]);
+    assert_eq!((code, f.len()), (Some(0), 0));
+}
+
+#[test]
+fn staged_and_uncommitted_scopes() {
+    let mut r = Repo::new();
+    r.write("a.txt", "clean\n");
+    r.commit("init");
+    let (code, f, _) = r.scan(&["--staged"]);
+    assert_eq!((code, f.len()), (Some(0), 0));
+    r.write("b.env", &format!("K={NPM}\n"));
+    r.git(&["add", "b.env"]);
+    r.write("c.env", &format!("S={SLACK}\n"));
+    let (code, f, _) = r.scan(&["--staged"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        summary(&f),
+        vec![("npm-access-token".into(), "b.env".into(), "<none>".into())]
+    );
+    let (_, f, _) = r.scan(&["--uncommitted"]);
+    let rules: Vec<String> = summary(&f).into_iter().map(|s| s.0).collect();
+    assert_eq!(rules, vec!["npm-access-token", "slack-bot-token"]);
+}
+
+#[test]
+fn dangling_blobs_need_all_objects() {
+    let mut r = Repo::new();
+    r.write("a.txt", "a\n");
+    r.commit("init");
+    r.write("leak.env", &format!("T={GH}\n"));
+    r.commit("oops");
+    r.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    r.git(&["reflog", "expire", "--expire=now", "--all"]);
+    let (code, f, _) = r.scan(&[]);
+    assert_eq!((code, f.len()), (Some(0), 0));
+    let (code, f, _) = r.scan(&["--all-objects"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        f.iter()
+            .any(|f| f["rule_id"] == "github-classic-pat" && f["path"].is_null()),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = dir.path().clone_with_empty();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a Git repository"), "{err}");
+
+    let mut r = Repo::new();
+    r.write("a.txt", &format!("{GH}\n"));
+    r.commit("init");
+    let (code, _, err) = scan_raw(&r.path, &["--since-commit", "no-such-rev"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no-such-rev"), "{err}");
+
+    // A missing object: the blob of b.txt is deleted from the loose store.
+    r.write("b.txt", &format!("{SLACK}\n"));
+    r.commit("second");
+    let blob = r.git(&["rev-parse", "HEAD:b.txt"]).trim().to_string();
+    std::fs::remove_file(
+        r.path
+            .join(".git/objects")
+            .join(&blob[..2])
+            .join(&blob[2..]),
+    )
+    .unwrap();
+    let (code, f, err) = r.scan(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&blob) && err.contains("b.txt"), "{err}");
+    assert!(
+        f.iter().any(|f| f["path"] == "a.txt"),
+        "the rest is still scanned"
+    );
+}
+
+#[test]
+fn shallow_clone_says_history_is_missing() {
+    let mut r = Repo::new();
+    r.write("a.txt", "1\n");
+    r.commit("one");
+    r.write("a.txt", "2\n");
+    r.commit("two");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", r.path.display());
+    git_in(
+        dir.path(),
+        &["clone", "-q", "--depth", "1", &url, "shallow"],
+    );
+    let (code, _, err) = r_scan(&dir.path().join("shallow"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("shallow"), "{err}");
+}
+
+fn r_scan(p: &Path) -> (Option<i32>, Vec<Value>, String) {
+    scan_at(p, &[])
+}
+
+fn scan_raw(target: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["git"])
+        .args(args)
+        .arg(target)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+trait EmptyOk {
+    fn clone_with_empty(self) -> (Option<i32>, String, String);
+}
+
+impl EmptyOk for &Path {
+    fn clone_with_empty(self) -> (Option<i32>, String, String) {
+        scan_raw(self, &[])
+    }
+}
+
+#[test]
+fn remote_repository_is_cloned_from_a_git_daemon() {
+    let mut r = Repo::new();
+    r.write("deploy.sh", &format!("export TOKEN={GH}\n"));
+    let id = r.commit("deploy script");
+    let base = r._dir.path().to_path_buf();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+    let _daemon = Kill(
+        Command::new("git")
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(&base)
+            .spawn()
+            .expect("git daemon starts"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "git daemon did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("git://127.0.0.1:{port}/repo");
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--format", "json", "git", &url])
+        .output()
+        .unwrap();
+    let f: Vec<Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        summary(&f),
+        vec![("github-classic-pat".into(), "deploy.sh".into(), id)]
+    );
+}
