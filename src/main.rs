@@ -170,9 +170,50 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
             },
         )?
     };
-    let outcome = pipeline::scan_git(&scanner, &repo, plan, args.max_file_size, &on_skip);
+    let counters = pipeline::Counters::default();
+    let total = plan.blobs.len();
+    let commits = plan.commits;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let show_progress = !common.quiet && io::stderr().is_terminal();
+    let outcome = std::thread::scope(|s| {
+        if show_progress {
+            s.spawn(|| progress_line(&counters, &done, commits, total));
+        }
+        let o = pipeline::scan_git(
+            &scanner,
+            &repo,
+            plan,
+            args.max_file_size,
+            &on_skip,
+            &counters,
+        );
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        o
+    });
     // A history scan that could not read everything is not complete: exit 2.
     report_outcome(common, &scanner, &outcome, true)
+}
+
+/// Progress on a terminal: commits enumerated, blobs scanned, MB/s.
+fn progress_line(
+    c: &pipeline::Counters,
+    done: &std::sync::atomic::AtomicBool,
+    commits: usize,
+    total: usize,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let start = std::time::Instant::now();
+    while !done.load(Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let secs = start.elapsed().as_secs_f64().max(0.001);
+        let mb = c.bytes.load(Relaxed) as f64 / 1e6;
+        eprint!(
+            "\rleakhound: {commits} commits, {}/{total} blobs scanned, {:.0} MB/s   ",
+            c.files.load(Relaxed),
+            mb / secs
+        );
+    }
+    eprint!("\r{:70}\r", "");
 }
 
 /// Writes the report and summary, and maps the outcome to an exit code.

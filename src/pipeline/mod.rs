@@ -39,11 +39,13 @@ impl Outcome {
     }
 }
 
+/// Live counts of a running scan, readable from another thread (the
+/// progress line) while workers update them.
 #[derive(Default)]
-struct Counters {
-    files: AtomicU64,
-    bytes: AtomicU64,
-    binary: AtomicU64,
+pub struct Counters {
+    pub files: AtomicU64,
+    pub bytes: AtomicU64,
+    pub binary: AtomicU64,
 }
 
 fn is_binary(data: &[u8]) -> bool {
@@ -68,9 +70,9 @@ pub fn scan_git(
     plan: crate::source::git::Plan,
     max_file_size: u64,
     on_skip: &(dyn Fn(&Skip) + Sync),
+    counters: &Counters,
 ) -> Outcome {
     let start = Instant::now();
-    let counters = Counters::default();
     let skipped = Mutex::new(Vec::new());
     let skip = |s: Skip| {
         on_skip(&s);
@@ -136,9 +138,9 @@ pub fn scan_git(
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Outcome {
         findings,
-        files: counters.files.into_inner(),
-        bytes: counters.bytes.into_inner(),
-        binary_without_keywords: counters.binary.into_inner(),
+        files: counters.files.load(Ordering::Relaxed),
+        bytes: counters.bytes.load(Ordering::Relaxed),
+        binary_without_keywords: counters.binary.load(Ordering::Relaxed),
         skipped,
         elapsed: start.elapsed(),
     }
