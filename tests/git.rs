@@ -381,13 +381,17 @@ fn remote_repository_is_cloned_from_a_git_daemon() {
         .local_addr()
         .unwrap()
         .port();
+    /// Kills the daemon's whole process group (it forks a child per
+    /// connection), so nothing outlives the test.
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
-            self.0.kill().ok();
+            // SAFETY: kill(2) on our own child's process group.
+            unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
             self.0.wait().ok();
         }
     }
+    use std::os::unix::process::CommandExt;
     let _daemon = Kill(
         Command::new("git")
             .args([
@@ -395,10 +399,16 @@ fn remote_repository_is_cloned_from_a_git_daemon() {
                 "--reuseaddr",
                 "--export-all",
                 "--listen=127.0.0.1",
+                "--timeout=30",
+                "--init-timeout=30",
             ])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg(&base)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("git daemon starts"),
     );

@@ -82,17 +82,18 @@ pub fn scan_git(
         skip(p);
     }
     let shared = repo.clone().into_sync();
-    let mut findings: Vec<Finding> = plan
+    let mut indexed: Vec<(usize, Vec<Finding>)> = plan
         .blobs
         .par_iter()
+        .enumerate()
         .map_init(
             || (shared.to_thread_local(), Scratch::default()),
-            |(repo, scratch), task| {
+            |(repo, scratch), (i, task)| {
                 let blob = match crate::source::git::read_blob(repo, task, max_file_size) {
                     Ok(blob) => blob,
                     Err(s) => {
                         skip(s);
-                        return Vec::new();
+                        return (i, Vec::new());
                     }
                 };
                 let mut cands = scanner.candidates(&blob.data, scratch);
@@ -123,10 +124,21 @@ pub fn scan_git(
                             .any(|(r, s)| *r == c.rule && s[..] == blob.data[c.start..c.end])
                     });
                 }
-                scanner.findings(&blob, &cands)
+                (i, scanner.findings(&blob, &cands))
             },
         )
-        .flatten_iter()
+        .filter(|(_, f)| !f.is_empty())
+        .collect();
+    // Blobs are listed in topological order of the commits that introduced
+    // them: when later versions of a file still hold the same secret, keep
+    // only the first (the fingerprint is rule, secret and path), as a person
+    // reviewing history wants the commit that added it, once.
+    indexed.sort_by_key(|(i, _)| *i);
+    let mut seen = std::collections::HashSet::new();
+    let mut findings: Vec<Finding> = indexed
+        .into_iter()
+        .flat_map(|(_, f)| f)
+        .filter(|f| seen.insert(f.fingerprint.clone()))
         .collect();
     let mut scratch = Scratch::default();
     for m in &plan.messages {
