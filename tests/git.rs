@@ -293,7 +293,7 @@ fn dangling_blobs_need_all_objects() {
 #[test]
 fn bad_input_gives_clear_errors_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = dir.path().clone_with_empty();
+    let (code, _, err) = scan_raw(dir.path(), &[]);
     assert_eq!(code, Some(2));
     assert!(err.contains("not a Git repository"), "{err}");
 
@@ -337,13 +337,9 @@ fn shallow_clone_says_history_is_missing() {
         dir.path(),
         &["clone", "-q", "--depth", "1", &url, "shallow"],
     );
-    let (code, _, err) = r_scan(&dir.path().join("shallow"));
+    let (code, _, err) = scan_at(&dir.path().join("shallow"), &[]);
     assert_eq!(code, Some(2));
     assert!(err.contains("shallow"), "{err}");
-}
-
-fn r_scan(p: &Path) -> (Option<i32>, Vec<Value>, String) {
-    scan_at(p, &[])
 }
 
 fn scan_raw(target: &Path, args: &[&str]) -> (Option<i32>, String, String) {
@@ -358,16 +354,6 @@ fn scan_raw(target: &Path, args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-trait EmptyOk {
-    fn clone_with_empty(self) -> (Option<i32>, String, String);
-}
-
-impl EmptyOk for &Path {
-    fn clone_with_empty(self) -> (Option<i32>, String, String) {
-        scan_raw(self, &[])
-    }
 }
 
 #[test]

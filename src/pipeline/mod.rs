@@ -13,6 +13,7 @@ use crate::blob::Blob;
 use crate::engine::{Scanner, Scratch};
 use crate::finding::Finding;
 use crate::source::fs::{self, Entry, Skip, WalkOptions};
+use crate::source::git;
 
 pub mod stream;
 
@@ -52,14 +53,67 @@ fn is_binary(data: &[u8]) -> bool {
     memchr::memchr(0, &data[..data.len().min(BINARY_SNIFF)]).is_some()
 }
 
-fn scan_blob(scanner: &Scanner, blob: &Blob, scratch: &mut Scratch, c: &Counters) -> Vec<Finding> {
+/// Candidates of a blob, counted in the scan's statistics.
+fn counted_candidates(
+    scanner: &Scanner,
+    blob: &Blob,
+    scratch: &mut Scratch,
+    c: &Counters,
+) -> Vec<crate::engine::Candidate> {
     let cands = scanner.candidates(&blob.data, scratch);
     c.files.fetch_add(1, Ordering::Relaxed);
     c.bytes.fetch_add(blob.data.len() as u64, Ordering::Relaxed);
     if !scratch.had_keyword_hits() && is_binary(&blob.data) {
         c.binary.fetch_add(1, Ordering::Relaxed);
     }
+    cands
+}
+
+fn scan_blob(scanner: &Scanner, blob: &Blob, scratch: &mut Scratch, c: &Counters) -> Vec<Finding> {
+    let cands = counted_candidates(scanner, blob, scratch, c);
     scanner.findings(blob, &cands)
+}
+
+/// Skipped inputs: told to the caller as they happen, kept for the outcome.
+struct SkipList<'a> {
+    on_skip: &'a (dyn Fn(&Skip) + Sync),
+    list: Mutex<Vec<Skip>>,
+}
+
+impl<'a> SkipList<'a> {
+    fn new(on_skip: &'a (dyn Fn(&Skip) + Sync)) -> Self {
+        SkipList {
+            on_skip,
+            list: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn push(&self, s: Skip) {
+        (self.on_skip)(&s);
+        self.list.lock().expect("skip list lock").push(s);
+    }
+}
+
+impl Outcome {
+    /// The outcome of a finished scan, in deterministic order.
+    fn finish(
+        mut findings: Vec<Finding>,
+        counters: &Counters,
+        skipped: SkipList<'_>,
+        start: Instant,
+    ) -> Outcome {
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let mut skipped = skipped.list.into_inner().expect("skip list lock");
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        Outcome {
+            findings,
+            files: counters.files.load(Ordering::Relaxed),
+            bytes: counters.bytes.load(Ordering::Relaxed),
+            binary_without_keywords: counters.binary.load(Ordering::Relaxed),
+            skipped,
+            elapsed: start.elapsed(),
+        }
+    }
 }
 
 /// Scans what a Git plan lists: blobs in parallel (each worker with its own
@@ -67,19 +121,15 @@ fn scan_blob(scanner: &Scanner, blob: &Blob, scratch: &mut Scratch, c: &Counters
 pub fn scan_git(
     scanner: &Scanner,
     repo: &gix::Repository,
-    plan: crate::source::git::Plan,
+    plan: git::Plan,
     max_file_size: u64,
     on_skip: &(dyn Fn(&Skip) + Sync),
     counters: &Counters,
 ) -> Outcome {
     let start = Instant::now();
-    let skipped = Mutex::new(Vec::new());
-    let skip = |s: Skip| {
-        on_skip(&s);
-        skipped.lock().expect("skip list lock").push(s);
-    };
+    let skipped = SkipList::new(on_skip);
     for p in plan.problems {
-        skip(p);
+        skipped.push(p);
     }
     let shared = repo.clone().into_sync();
     let mut indexed: Vec<(usize, Vec<Finding>)> = plan
@@ -89,31 +139,20 @@ pub fn scan_git(
         .map_init(
             || (shared.to_thread_local(), Scratch::default()),
             |(repo, scratch), (i, task)| {
-                let blob = match crate::source::git::read_blob(repo, task, max_file_size) {
+                let blob = match git::read_blob(repo, task.id, &task.origin, max_file_size) {
                     Ok(blob) => blob,
                     Err(s) => {
-                        skip(s);
+                        skipped.push(s);
                         return (i, Vec::new());
                     }
                 };
-                let mut cands = scanner.candidates(&blob.data, scratch);
-                counters.files.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .bytes
-                    .fetch_add(blob.data.len() as u64, Ordering::Relaxed);
+                let mut cands = counted_candidates(scanner, &blob, scratch, counters);
                 if !cands.is_empty() && !task.previous.is_empty() {
                     // Only secrets this change added: drop those the same
                     // path already held in a parent.
                     let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
                     for prev in &task.previous {
-                        let prev_task = crate::source::git::BlobTask {
-                            id: *prev,
-                            origin: task.origin.clone(),
-                            previous: Vec::new(),
-                        };
-                        if let Ok(p) =
-                            crate::source::git::read_blob(repo, &prev_task, max_file_size)
-                        {
+                        if let Ok(p) = git::read_blob(repo, *prev, &task.origin, max_file_size) {
                             for c in scanner.candidates(&p.data, scratch) {
                                 old.push((c.rule, p.data[c.start..c.end].to_vec()));
                             }
@@ -142,20 +181,9 @@ pub fn scan_git(
         .collect();
     let mut scratch = Scratch::default();
     for m in &plan.messages {
-        let cands = scanner.candidates(&m.data, &mut scratch);
-        findings.extend(scanner.findings(m, &cands));
+        findings.extend(scanner.scan(m, &mut scratch));
     }
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let mut skipped = skipped.into_inner().expect("skip list lock");
-    skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    Outcome {
-        findings,
-        files: counters.files.load(Ordering::Relaxed),
-        bytes: counters.bytes.load(Ordering::Relaxed),
-        binary_without_keywords: counters.binary.load(Ordering::Relaxed),
-        skipped,
-        elapsed: start.elapsed(),
-    }
+    Outcome::finish(findings, counters, skipped, start)
 }
 
 /// Scans files and directories (`-` is standard input). `on_skip` is told
@@ -168,11 +196,8 @@ pub fn scan_paths(
 ) -> Outcome {
     let start = Instant::now();
     let counters = Counters::default();
-    let skipped = Mutex::new(Vec::new());
-    let skip = |s: Skip| {
-        on_skip(&s);
-        skipped.lock().expect("skip list lock").push(s);
-    };
+    let skipped = SkipList::new(on_skip);
+    let skip = |s: Skip| skipped.push(s);
     let mut findings: Vec<Finding> = Vec::new();
 
     let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
@@ -210,15 +235,5 @@ pub fn scan_paths(
         findings.extend(per_file.into_iter().flatten());
     }
 
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let mut skipped = skipped.into_inner().expect("skip list lock");
-    skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    Outcome {
-        findings,
-        files: counters.files.into_inner(),
-        bytes: counters.bytes.into_inner(),
-        binary_without_keywords: counters.binary.into_inner(),
-        skipped,
-        elapsed: start.elapsed(),
-    }
+    Outcome::finish(findings, &counters, skipped, start)
 }

@@ -524,24 +524,27 @@ fn unreachable_blobs(
     Ok(())
 }
 
-/// Reads one blob, refusing blobs over `max` bytes.
-pub fn read_blob(repo: &gix::Repository, task: &BlobTask, max: u64) -> Result<Blob, Skip> {
+/// Reads blob `id` for `origin`, refusing blobs over `max` bytes.
+pub fn read_blob(
+    repo: &gix::Repository,
+    id: ObjectId,
+    origin: &Origin,
+    max: u64,
+) -> Result<Blob, Skip> {
     let fail = |reason: String| Skip {
-        path: match &task.origin {
+        path: match origin {
             Origin::GitBlob {
                 path: Some(p),
                 commit: Some(c),
                 ..
-            } => {
-                format!("{p} (blob {}, commit {})", task.id, c.id)
-            }
-            _ => format!("blob {}", task.id),
+            } => format!("{p} (blob {id}, commit {})", c.id),
+            _ => format!("blob {id}"),
         },
         reason,
         error: true,
     };
     let header = repo
-        .find_header(task.id)
+        .find_header(id)
         .map_err(|e| fail(format!("cannot read: {e}")))?;
     if header.size() > max {
         return Err(Skip {
@@ -553,9 +556,9 @@ pub fn read_blob(repo: &gix::Repository, task: &BlobTask, max: u64) -> Result<Bl
         });
     }
     let obj = repo
-        .find_object(task.id)
+        .find_object(id)
         .map_err(|e| fail(format!("cannot read: {e}")))?;
-    Ok(Blob::new(task.origin.clone(), obj.detach().data))
+    Ok(Blob::new(origin.clone(), obj.detach().data))
 }
 
 /// Path → blob id of every file in HEAD's tree (empty on an unborn branch).
