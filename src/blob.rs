@@ -70,15 +70,17 @@ impl Origin {
 
     /// Identity of the origin used in fingerprints: stable across runs and
     /// independent of offsets, so a finding keeps its fingerprint when lines
-    /// move. A Git blob is identified by its path (a secret that stays at
-    /// the same path keeps its fingerprint across commits).
+    /// move. A file and a Git blob are identified by their path alone
+    /// (without a leading `./`), so a secret keeps its fingerprint across
+    /// commits, and a baseline written by `leakhound scan .` in a
+    /// repository's root also serves `leakhound git` there.
     pub fn identity(&self) -> String {
         match self {
-            Origin::File { path } => format!("file:{path}"),
-            Origin::Stdin => "stdin".to_string(),
-            Origin::GitBlob {
+            Origin::File { path }
+            | Origin::GitBlob {
                 path: Some(path), ..
-            } => format!("git:{path}"),
+            } => path.strip_prefix("./").unwrap_or(path).to_string(),
+            Origin::Stdin => "stdin".to_string(),
             Origin::GitBlob {
                 blob, path: None, ..
             } => format!("git-blob:{blob}"),

@@ -39,12 +39,35 @@ pub struct CommonArgs {
     /// Worker threads (default: one per core).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
-    /// Report only findings of at least this confidence.
-    #[arg(long, global = true, value_enum, default_value_t = ConfidenceArg::Medium)]
-    pub min_confidence: ConfidenceArg,
+    /// Report only findings of at least this confidence [default: medium,
+    /// or the config file's `min_confidence`].
+    #[arg(long, global = true, value_enum)]
+    pub min_confidence: Option<ConfidenceArg>,
     /// No summary and no warnings on standard error; only the report.
-    #[arg(long, short = 'q', global = true)]
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Also tell what was skipped by policy (too large, allowlisted) and why.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// Settings file [default: .leakhound.toml in the scan root, if any].
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+    /// Do not read .leakhound.toml.
+    #[arg(long, global = true)]
+    pub no_config: bool,
+    /// Import a gitleaks/betterleaks TOML config: its rules and allowlists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub gitleaks_config: Option<PathBuf>,
+    /// Report only findings whose fingerprint is not in this baseline file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write every finding's fingerprint to FILE (reviewed findings that
+    /// later runs with --baseline FILE stay quiet about); exits 0.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// Do not look inside encodings (JSON escapes, base64, ...).
+    #[arg(long, global = true)]
+    pub no_decode: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +102,19 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Write a commented .leakhound.toml (in DIR, default the current directory).
+    Init {
+        /// Directory to write .leakhound.toml in.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to standard output.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -90,9 +126,9 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_ignore: bool,
     /// Skip (and report) files larger than this: bytes, or with a suffix
-    /// K, M, G (powers of 1024; KiB/MiB/GiB also accepted).
-    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
-    pub max_file_size: u64,
+    /// K, M, G (powers of 1024; KiB/MiB/GiB also accepted) [default: 100MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
     /// Exit 2 if any file could not be read.
     #[arg(long)]
     pub strict: bool,
@@ -121,9 +157,9 @@ pub struct GitArgs {
     /// Also scan unreachable (dangling) blobs left by rebases and resets.
     #[arg(long)]
     pub all_objects: bool,
-    /// Skip (and report) blobs larger than this.
-    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
-    pub max_file_size: u64,
+    /// Skip (and report) blobs larger than this [default: 100MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -160,39 +196,4 @@ pub enum RulesCommand {
     },
 }
 
-/// Parses `100MiB`, `10M`, `512k`, `1048576`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (examples: 1048576, 512K, 100MiB, 2G)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` in `{s}` (use K, M or G)"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size `{s}` is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_parse_with_binary_suffixes() {
-        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
-        assert_eq!(parse_size("512k"), Ok(512 << 10));
-        assert_eq!(parse_size("7"), Ok(7));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("5T").is_err());
-    }
-}
+pub use leakhound::config::parse_size;

@@ -6,7 +6,9 @@
 //! JSON contract), sources, the pipeline and reporters. See
 //! `docs/architecture.md` for the picture.
 
+pub mod allow;
 pub mod blob;
+pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod finding;

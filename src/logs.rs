@@ -16,10 +16,9 @@ use leakhound::pipeline::stream::{Mask, StreamOptions, StreamSink, StreamStats, 
 use leakhound::report::{Format, json, sarif, text};
 use leakhound::rules::RuleSet;
 use leakhound::source::stream::StreamReader;
-use leakhound::{EngineOptions, Scanner};
 
 use crate::cli::{CommonArgs, LogsArgs};
-use crate::{EXIT_ERROR, EXIT_FINDINGS, load_rules};
+use crate::{EXIT_ERROR, EXIT_FINDINGS, settings};
 
 /// Writes findings in the chosen format as they come.
 struct Reporter {
@@ -104,7 +103,7 @@ fn exit_code(stats: &StreamStats) -> u8 {
 
 pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     let started = Instant::now();
-    let rules = load_rules(common)?;
+    let scanner = settings(common, Some(std::path::Path::new(".")), None)?.scanner;
     let format = common.format.unwrap_or(Format::Jsonl);
     let (out, color): (Box<dyn Write + Send>, bool) = match &common.output {
         Some(p) => (
@@ -127,13 +126,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
         closed: false,
     }));
     let stats = Arc::new(Mutex::new(StreamStats::default()));
-    let scanner = Arc::new(Scanner::new(
-        rules,
-        EngineOptions {
-            show_secrets: common.show_secrets,
-            min_confidence: common.min_confidence.into(),
-        },
-    ));
+    let scanner = Arc::new(scanner);
 
     // SIGINT/SIGTERM: finish the report (SARIF/JSON closing), print the
     // summary and exit; findings so far were already written.

@@ -3,19 +3,23 @@
 
 mod cli;
 mod logs;
+mod progress;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, CommonArgs, GitArgs, RulesCommand, ScanArgs};
+use leakhound::allow::Policy;
+use leakhound::config;
 use leakhound::engine::selftest::check_examples;
 use leakhound::pipeline;
-use leakhound::report::{self, Format, text};
-use leakhound::rules::{self, RuleSet};
+use leakhound::report::{self, Format, baseline, text};
+use leakhound::rules::{self, Confidence, RuleSet};
 use leakhound::source::fs::WalkOptions;
 use leakhound::{EngineOptions, Scanner};
 
@@ -55,22 +59,162 @@ fn run(cli: Cli) -> Result<u8> {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
         },
+        Command::Init { dir, force } => init(dir, *force),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "leakhound", &mut io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            finish(man.render(&mut io::stdout()))?;
+            Ok(0)
+        }
     }
 }
 
-/// The default pack plus every `--rules` path; user rules are compiled
-/// eagerly so a bad regex fails now with file and rule id.
-pub(crate) fn load_rules(common: &CommonArgs) -> Result<RuleSet> {
+/// What a scan runs with: the scanner (rules, options, allowlists) and the
+/// settings that came from the command line or the config file.
+pub(crate) struct Settings {
+    pub scanner: Scanner,
+    pub max_file_size: u64,
+}
+
+const DEFAULT_MAX_FILE_SIZE: u64 = 100 << 20;
+
+/// The config file for a scan rooted at `root`: `--config`, or
+/// `.leakhound.toml` in the root (a directory, or a file's directory).
+fn find_config(common: &CommonArgs, root: Option<&Path>) -> Result<Option<config::Loaded>> {
+    if common.no_config {
+        return Ok(None);
+    }
+    if let Some(p) = &common.config {
+        return Ok(Some(config::load(p)?));
+    }
+    let Some(root) = root else { return Ok(None) };
+    let dir = if root.is_dir() {
+        root
+    } else {
+        match root.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    };
+    Ok(match config::discover(dir) {
+        Some(p) => Some(config::load(&p)?),
+        None => None,
+    })
+}
+
+/// Builds the scanner: the default pack, rules from the config file and
+/// `--rules`, an imported gitleaks config, minus disabled rules; allowlists
+/// from the config and the import; CLI options over config settings.
+pub(crate) fn settings(
+    common: &CommonArgs,
+    root: Option<&Path>,
+    max_file_size: Option<u64>,
+) -> Result<Settings> {
+    let loaded = find_config(common, root)?;
+    let cfg = loaded.as_ref().map(|l| &l.config);
     let mut specs = rules::embedded_specs()?;
     let mut user = Vec::new();
-    for p in &common.rules {
+    let mut rule_paths: Vec<PathBuf> = Vec::new();
+    if let Some(l) = &loaded {
+        rule_paths.extend(l.config.rules.iter().map(|p| l.resolve(p)));
+    }
+    rule_paths.extend(common.rules.iter().cloned());
+    for p in &rule_paths {
         user.extend(rules::load_path(p)?);
+    }
+    let mut allowlists = Vec::new();
+    let gitleaks = match (&common.gitleaks_config, &loaded) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(l)) => l.config.gitleaks_config.as_ref().map(|p| l.resolve(p)),
+        _ => None,
+    };
+    if let Some(p) = gitleaks {
+        let text = std::fs::read_to_string(&p)
+            .with_context(|| format!("cannot read gitleaks config {}", p.display()))?;
+        let imported = rules::gitleaks::import(&p.display().to_string(), &text)?;
+        if !common.quiet {
+            for u in &imported.unsupported {
+                eprintln!("leakhound: warning: {}: {u}", p.display());
+            }
+        }
+        user.extend(imported.rules);
+        allowlists.extend(imported.allowlists);
     }
     if !user.is_empty() {
         RuleSet::new(user.clone(), true)?;
         specs.extend(user);
     }
-    Ok(RuleSet::new(specs, false)?)
+    if let Some(c) = cfg {
+        for id in &c.disabled_rules {
+            if !specs.iter().any(|(_, s)| &s.id == id) {
+                bail!(
+                    "{}: disabled_rules names `{id}`, which is not a rule (see `leakhound rules list`)",
+                    loaded
+                        .as_ref()
+                        .map(|l| l.path.display().to_string())
+                        .unwrap_or_default()
+                );
+            }
+        }
+        specs.retain(|(_, s)| !c.disabled_rules.contains(&s.id));
+    }
+    if let Some(l) = &loaded {
+        let name = l.path.display().to_string();
+        for (i, a) in l.config.allowlist.iter().enumerate() {
+            allowlists.push(
+                leakhound::allow::Allowlist::new(a, &format!(" #{} in {name}", i + 1))
+                    .map_err(anyhow::Error::from)?,
+            );
+        }
+    }
+    let min_confidence = common
+        .min_confidence
+        .map(Confidence::from)
+        .or(cfg.and_then(|c| c.min_confidence))
+        .unwrap_or(Confidence::Medium);
+    let max_file_size = match max_file_size {
+        Some(m) => m,
+        None => match &loaded {
+            Some(l) => l.max_file_size()?.unwrap_or(DEFAULT_MAX_FILE_SIZE),
+            None => DEFAULT_MAX_FILE_SIZE,
+        },
+    };
+    let base = root.map(|r| {
+        if r.is_dir() {
+            r.to_path_buf()
+        } else {
+            r.parent().map(Path::to_path_buf).unwrap_or_default()
+        }
+    });
+    let policy = Policy {
+        allowlists,
+        base,
+        ignore_inline_markers: cfg.and_then(|c| c.ignore_inline_markers).unwrap_or(false),
+    };
+    let decode = !common.no_decode && cfg.and_then(|c| c.decoders).unwrap_or(true);
+    let scanner = Scanner::new(
+        RuleSet::new(specs, false)?,
+        EngineOptions {
+            show_secrets: common.show_secrets,
+            min_confidence,
+            decode,
+        },
+    )
+    .with_policy(policy);
+    Ok(Settings {
+        scanner,
+        max_file_size,
+    })
+}
+
+/// The rules in effect (for `rules list|check`), with the config in the
+/// current directory applied.
+pub(crate) fn load_rules(common: &CommonArgs) -> Result<Scanner> {
+    Ok(settings(common, Some(Path::new(".")), None)?.scanner)
 }
 
 /// Where the report goes, and whether it may be coloured.
@@ -101,61 +245,68 @@ fn finish(result: io::Result<()>) -> Result<()> {
 }
 
 fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
-    let scanner = scanner_for(common)?;
     for p in args.paths.iter().filter(|p| p.as_os_str() != "-") {
         std::fs::metadata(p).with_context(|| format!("cannot scan {}", p.display()))?;
     }
+    let root = args.paths.iter().find(|p| p.as_os_str() != "-");
+    let Settings {
+        scanner,
+        max_file_size,
+    } = settings(common, root.map(PathBuf::as_path), args.max_file_size)?;
     let opts = WalkOptions {
         no_ignore: args.no_ignore,
-        max_file_size: args.max_file_size,
+        max_file_size,
     };
-    let on_skip = skip_printer(common.quiet);
-    let outcome = pipeline::scan_paths(&scanner, &args.paths, &opts, &on_skip);
-    report_outcome(common, &scanner, &outcome, args.strict)
+    let on_skip = skip_printer(common);
+    let counters = pipeline::Counters::default();
+    let outcome = progress::while_running(common, &counters, None, "files", || {
+        pipeline::scan_paths(&scanner, &args.paths, &opts, &on_skip, &counters)
+    });
+    report_outcome(common, &scanner, outcome, args.strict)
 }
 
-fn scanner_for(common: &CommonArgs) -> Result<Scanner> {
-    Ok(Scanner::new(
-        load_rules(common)?,
-        EngineOptions {
-            show_secrets: common.show_secrets,
-            min_confidence: common.min_confidence.into(),
-        },
-    ))
-}
-
-fn skip_printer(quiet: bool) -> impl Fn(&leakhound::source::fs::Skip) + Sync {
+/// Prints skipped inputs as they happen (unless `-q`); files skipped
+/// because an allowlist covers them only with `--verbose`.
+fn skip_printer(common: &CommonArgs) -> impl Fn(&leakhound::source::fs::Skip) + Sync {
+    let (quiet, verbose) = (common.quiet, common.verbose);
     move |s: &leakhound::source::fs::Skip| {
-        if !quiet {
-            let kind = if s.error { "warning" } else { "skipped" };
-            eprintln!("leakhound: {kind}: {}: {}", s.path, s.reason);
+        if quiet || (s.reason == pipeline::ALLOWLISTED_PATH && !verbose) {
+            return;
         }
+        let kind = if s.error { "warning" } else { "skipped" };
+        eprintln!("leakhound: {kind}: {}: {}", s.path, s.reason);
     }
 }
 
 fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
     use leakhound::source::git;
-    let scanner = scanner_for(common)?;
-    let on_skip = skip_printer(common.quiet);
+    let on_skip = skip_printer(common);
     let tmp;
-    let repo = if git::is_url(&args.repo) {
+    let (repo, root) = if git::is_url(&args.repo) {
         tmp = tempfile::tempdir().context("creating a temporary directory for the clone")?;
-        git::clone_bare(&args.repo, tmp.path())?
+        (git::clone_bare(&args.repo, tmp.path())?, None)
     } else {
-        git::open(std::path::Path::new(&args.repo))?
+        let repo = git::open(Path::new(&args.repo))?;
+        let root = repo.workdir().unwrap_or(repo.path()).to_path_buf();
+        (repo, Some(root))
     };
+    let Settings {
+        scanner,
+        max_file_size,
+    } = settings(common, root.as_deref(), args.max_file_size)?;
     if args.uncommitted {
         let paths = git::uncommitted(&repo)?;
         let opts = WalkOptions {
             no_ignore: true,
-            max_file_size: args.max_file_size,
+            max_file_size,
         };
+        let counters = pipeline::Counters::default();
         let outcome = if paths.is_empty() {
             pipeline::Outcome::default()
         } else {
-            pipeline::scan_paths(&scanner, &paths, &opts, &on_skip)
+            pipeline::scan_paths(&scanner, &paths, &opts, &on_skip, &counters)
         };
-        return report_outcome(common, &scanner, &outcome, true);
+        return report_outcome(common, &scanner, outcome, true);
     }
     let plan = if args.staged {
         git::staged(&repo)?
@@ -171,59 +322,40 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
         )?
     };
     let counters = pipeline::Counters::default();
-    let total = plan.blobs.len();
-    let commits = plan.commits;
-    let done = std::sync::atomic::AtomicBool::new(false);
-    let show_progress = !common.quiet && io::stderr().is_terminal();
-    let outcome = std::thread::scope(|s| {
-        if show_progress {
-            s.spawn(|| progress_line(&counters, &done, commits, total));
-        }
-        let o = pipeline::scan_git(
-            &scanner,
-            &repo,
-            plan,
-            args.max_file_size,
-            &on_skip,
-            &counters,
-        );
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        o
+    let total = plan.blobs.len() as u64;
+    let what = format!("blobs of {} commits", plan.commits);
+    let outcome = progress::while_running(common, &counters, Some(total), &what, || {
+        pipeline::scan_git(&scanner, &repo, plan, max_file_size, &on_skip, &counters)
     });
     // A history scan that could not read everything is not complete: exit 2.
-    report_outcome(common, &scanner, &outcome, true)
-}
-
-/// Progress on a terminal: commits enumerated, blobs scanned, MB/s.
-fn progress_line(
-    c: &pipeline::Counters,
-    done: &std::sync::atomic::AtomicBool,
-    commits: usize,
-    total: usize,
-) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let start = std::time::Instant::now();
-    while !done.load(Relaxed) {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let secs = start.elapsed().as_secs_f64().max(0.001);
-        let mb = c.bytes.load(Relaxed) as f64 / 1e6;
-        eprint!(
-            "\rleakhound: {commits} commits, {}/{total} blobs scanned, {:.0} MB/s   ",
-            c.files.load(Relaxed),
-            mb / secs
-        );
-    }
-    eprint!("\r{:70}\r", "");
+    report_outcome(common, &scanner, outcome, true)
 }
 
 /// Writes the report and summary, and maps the outcome to an exit code.
 fn report_outcome(
     common: &CommonArgs,
     scanner: &Scanner,
-    outcome: &pipeline::Outcome,
+    mut outcome: pipeline::Outcome,
     strict: bool,
 ) -> Result<u8> {
     let quiet = common.quiet;
+    if let Some(path) = &common.write_baseline {
+        baseline::write(path, &outcome.findings)?;
+        if !quiet {
+            eprintln!(
+                "leakhound: wrote {} fingerprint(s) to baseline {}",
+                outcome.findings.len(),
+                path.display()
+            );
+        }
+    }
+    let mut baselined = 0;
+    if let Some(path) = &common.baseline {
+        let known = baseline::read(path)?;
+        let before = outcome.findings.len();
+        outcome.findings.retain(|f| !known.contains(&f.fingerprint));
+        baselined = before - outcome.findings.len();
+    }
     let (mut out, color) = open_output(common)?;
     finish(
         report::write(
@@ -236,12 +368,16 @@ fn report_outcome(
         .and_then(|_| out.flush()),
     )?;
     if !quiet {
+        let (inline, allowlisted) = scanner.suppressed();
         let counts = text::SummaryCounts {
             files: outcome.files,
             bytes: outcome.bytes,
             skipped: outcome.skipped.len(),
             errors: outcome.errors(),
             elapsed: outcome.elapsed,
+            inline,
+            allowlisted,
+            baselined,
         };
         finish(text::write_summary(
             &outcome.findings,
@@ -256,15 +392,18 @@ fn report_outcome(
         );
         return Ok(EXIT_ERROR);
     }
-    Ok(if outcome.findings.is_empty() {
-        0
-    } else {
-        EXIT_FINDINGS
-    })
+    Ok(
+        if outcome.findings.is_empty() || common.write_baseline.is_some() {
+            0
+        } else {
+            EXIT_FINDINGS
+        },
+    )
 }
 
 fn rules_list(common: &CommonArgs) -> Result<u8> {
-    let rules = load_rules(common)?;
+    let scanner = load_rules(common)?;
+    let rules = scanner.rules();
     let (mut out, _) = open_output(common)?;
     let res = match common.format.unwrap_or(Format::Text) {
         Format::Json | Format::Jsonl | Format::Sarif => {
@@ -303,10 +442,22 @@ fn rules_list(common: &CommonArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// `leakhound init`: writes the commented config template.
+fn init(dir: &Path, force: bool) -> Result<u8> {
+    let path = dir.join(config::FILE_NAME);
+    if path.exists() && !force {
+        bail!("{} exists; use --force to replace it", path.display());
+    }
+    std::fs::write(&path, config::TEMPLATE)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("leakhound: wrote {}", path.display());
+    Ok(0)
+}
+
 fn rules_check(common: &CommonArgs, path: Option<&std::path::Path>) -> Result<u8> {
     let (set, require) = match path {
         Some(p) => (RuleSet::new(rules::load_path(p)?, true)?, false),
-        None => (load_rules(common)?, true),
+        None => (load_rules(common)?.into_rules(), true),
     };
     let failures = check_examples(&set, require);
     for f in &failures {

@@ -5,7 +5,7 @@
 use regex_automata::Input;
 
 use super::{Candidate, entropy, filters};
-use crate::rules::{Rule, RuleId};
+use crate::rules::{KeywordScope, Rule, RuleId};
 
 /// Confirms `rule` around `hits` (sorted by start) and appends candidates.
 ///
@@ -30,12 +30,18 @@ pub fn confirm_rule(
             end = (hits[i].1 + rule.window).min(data.len());
             i += 1;
         }
-        search(rule, id, data, start, end, hits, out);
+        search(rule, id, data, start, end, Some(hits), out);
     }
 }
 
+/// A `scope = "blob"` rule whose keyword occurred somewhere (or that has
+/// none): its regex over all of `data`, no keyword condition on the match.
+pub fn confirm_blob(rule: &Rule, id: RuleId, data: &[u8], out: &mut Vec<Candidate>) {
+    search(rule, id, data, 0, data.len(), None, out);
+}
+
 /// The oracle: the rule's regex over all of `data`, with the same
-/// keyword-inside-the-match condition, computed without the prefilter.
+/// keyword condition, computed without the prefilter.
 pub fn confirm_naive(rule: &Rule, id: RuleId, data: &[u8], out: &mut Vec<Candidate>) {
     let lower = data.to_ascii_lowercase();
     let mut hits: Vec<(usize, usize)> = Vec::new();
@@ -44,7 +50,13 @@ pub fn confirm_naive(rule: &Rule, id: RuleId, data: &[u8], out: &mut Vec<Candida
         hits.extend(finder.find_iter(&lower).map(|s| (s, s + k.len())));
     }
     hits.sort_unstable();
-    search(rule, id, data, 0, data.len(), &hits, out);
+    if rule.spec.scope == KeywordScope::Blob {
+        if rule.keywords.is_empty() || !hits.is_empty() {
+            confirm_blob(rule, id, data, out);
+        }
+        return;
+    }
+    search(rule, id, data, 0, data.len(), Some(&hits), out);
 }
 
 fn search(
@@ -53,16 +65,22 @@ fn search(
     data: &[u8],
     start: usize,
     end: usize,
-    hits: &[(usize, usize)],
+    hits: Option<&[(usize, usize)]>,
     out: &mut Vec<Candidate>,
 ) {
     let (re, group) = rule.regex();
+    // Blob scope has no window, so no length bound either.
+    let max_len = if hits.is_some() {
+        rule.window.max(1)
+    } else {
+        usize::MAX
+    };
     let input = Input::new(data).range(start..end);
     for caps in re.captures_iter(input) {
         let (Some(m), Some(s)) = (caps.get_match(), caps.get_group(group)) else {
             continue;
         };
-        if m.len() > rule.window.max(1) || !contains_hit(hits, m.start(), m.end()) {
+        if m.len() > max_len || hits.is_some_and(|h| !contains_hit(h, m.start(), m.end())) {
             continue;
         }
         let secret = &data[s.start..s.end];

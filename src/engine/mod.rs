@@ -19,11 +19,14 @@ pub mod location;
 mod prefilter;
 pub mod selftest;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sha2::{Digest, Sha256};
 
+use crate::allow::{Policy, Subject, Suppressed};
 use crate::blob::{Blob, Origin};
 use crate::finding::Finding;
-use crate::rules::{Confidence, RuleId, RuleSet};
+use crate::rules::{Confidence, KeywordScope, RuleId, RuleSet};
 use location::LineIndex;
 pub use prefilter::Hits;
 
@@ -72,6 +75,8 @@ pub struct EngineOptions {
     pub show_secrets: bool,
     /// Drop findings below this confidence.
     pub min_confidence: Confidence,
+    /// Also scan decoded views (JSON/JS escapes, ...).
+    pub decode: bool,
 }
 
 impl Default for EngineOptions {
@@ -79,6 +84,7 @@ impl Default for EngineOptions {
         EngineOptions {
             show_secrets: false,
             min_confidence: Confidence::Low,
+            decode: true,
         }
     }
 }
@@ -87,15 +93,80 @@ impl Default for EngineOptions {
 pub struct Scanner {
     rules: RuleSet,
     options: EngineOptions,
+    policy: Policy,
+    suppressed: SuppressedCounts,
+}
+
+/// Findings not reported because an inline marker or an allowlist said so.
+#[derive(Debug, Default)]
+pub struct SuppressedCounts {
+    pub inline: AtomicU64,
+    pub allowlist: AtomicU64,
 }
 
 impl Scanner {
     pub fn new(rules: RuleSet, options: EngineOptions) -> Self {
-        Scanner { rules, options }
+        Scanner {
+            rules,
+            options,
+            policy: Policy::default(),
+            suppressed: SuppressedCounts::default(),
+        }
+    }
+
+    /// The same scanner with allowlists and inline-marker handling.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// How many findings allowlists and inline markers have silenced so far.
+    pub fn suppressed(&self) -> (u64, u64) {
+        (
+            self.suppressed.inline.load(Ordering::Relaxed),
+            self.suppressed.allowlist.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Why a finding of `rule` is not to be reported, if it is not.
+    fn suppression(
+        &self,
+        rule: &crate::rules::Rule,
+        origin: &Origin,
+        secret: &[u8],
+        line: &[u8],
+    ) -> Option<Suppressed> {
+        let path = origin.display_path();
+        let subject = Subject {
+            rule_id: &rule.spec.id,
+            path,
+            secret,
+            line,
+            commit: origin.commit().map(|c| c.id.as_str()),
+        };
+        if let Some(s) = self.policy.check(&subject) {
+            return Some(s);
+        }
+        let allow = rule.allow.as_ref()?;
+        let rel = path.map(|p| self.policy.relative(p));
+        allow
+            .allows(&Subject {
+                path: rel.as_deref(),
+                ..subject
+            })
+            .then_some(Suppressed::Allowlist)
     }
 
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+
+    pub fn into_rules(self) -> RuleSet {
+        self.rules
     }
 
     /// Candidate secrets in `data`, overlaps resolved, sorted by offset.
@@ -108,6 +179,10 @@ impl Scanner {
             if r.spec.confidence < self.options.min_confidence {
                 continue;
             }
+            if r.spec.scope == KeywordScope::Blob {
+                confirm::confirm_blob(r, rule, data, &mut scratch.candidates);
+                continue;
+            }
             confirm::confirm_rule(
                 r,
                 rule,
@@ -116,6 +191,12 @@ impl Scanner {
                 &mut scratch.candidates,
             );
         }
+        for &rule in self.rules.always() {
+            let r = self.rules.rule(rule);
+            if r.spec.confidence >= self.options.min_confidence {
+                confirm::confirm_blob(r, rule, data, &mut scratch.candidates);
+            }
+        }
         resolve_overlaps(&self.rules, data, &mut scratch.candidates)
     }
 
@@ -123,6 +204,9 @@ impl Scanner {
     /// with spans in `data`'s coordinates.
     pub fn candidates_decoded(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
         let mut all = self.candidates(data, scratch);
+        if !self.options.decode {
+            return all;
+        }
         let Some(view) = crate::decode::escapes::unescape(data) else {
             return all;
         };
@@ -186,15 +270,33 @@ impl Scanner {
         let commit = origin.commit().map(|c| self.masked_commit(c));
         cands
             .iter()
-            .map(|c| {
+            .filter_map(|c| {
                 let rule = self.rules.rule(c.rule);
                 let secret = match &c.decoded {
                     Some(d) => &d.secret[..],
                     None => &data[c.start..c.end],
                 };
+                if let Some(re) = &rule.path {
+                    let path = origin.display_path().map(|p| self.policy.relative(p));
+                    if !path.is_some_and(|p| re.is_match(p.as_bytes())) {
+                        return None;
+                    }
+                }
+                let lines = &data[index.line_of(c.start).0..index.line_end(data, c.end)];
+                match self.suppression(rule, origin, secret, lines) {
+                    Some(Suppressed::Inline) => {
+                        self.suppressed.inline.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                    Some(Suppressed::Allowlist) => {
+                        self.suppressed.allowlist.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                    None => {}
+                }
                 let (line, column) = index.position(data, c.start);
                 let (end_line, end_column) = index.position(data, c.end);
-                Finding {
+                Some(Finding {
                     rule_id: rule.spec.id.clone(),
                     rule_name: rule.spec.name.clone(),
                     severity: rule.spec.severity,
@@ -219,7 +321,7 @@ impl Scanner {
                     commit: commit.clone(),
                     image: None,
                     kubernetes: None,
-                }
+                })
             })
             .collect()
     }

@@ -17,6 +17,10 @@ use crate::source::git;
 
 pub mod stream;
 
+/// The reason of a `Skip` for a file every finding of which an allowlist
+/// would silence: not read at all. Shown only with `--verbose`.
+pub const ALLOWLISTED_PATH: &str = "allowlisted path";
+
 /// Bytes examined to decide whether a file is binary (a NUL byte in them).
 const BINARY_SNIFF: usize = 8 * 1024;
 
@@ -193,9 +197,9 @@ pub fn scan_paths(
     roots: &[PathBuf],
     opts: &WalkOptions,
     on_skip: &(dyn Fn(&Skip) + Sync),
+    counters: &Counters,
 ) -> Outcome {
     let start = Instant::now();
-    let counters = Counters::default();
     let skipped = SkipList::new(on_skip);
     let skip = |s: Skip| skipped.push(s);
     let mut findings: Vec<Finding> = Vec::new();
@@ -204,12 +208,9 @@ pub fn scan_paths(
         roots.iter().partition(|p| p.as_os_str() == "-");
     if !stdin.is_empty() {
         match fs::read_stdin(opts.max_file_size) {
-            Ok(blob) => findings.extend(scan_blob(
-                scanner,
-                &blob,
-                &mut Scratch::default(),
-                &counters,
-            )),
+            Ok(blob) => {
+                findings.extend(scan_blob(scanner, &blob, &mut Scratch::default(), counters))
+            }
             Err(s) => skip(s),
         }
     }
@@ -222,8 +223,16 @@ pub fn scan_paths(
                     skip(s);
                     Vec::new()
                 }
+                Entry::File { path, .. } if scanner.policy().skips_path(&fs::display(&path)) => {
+                    skip(Skip {
+                        path: fs::display(&path),
+                        reason: ALLOWLISTED_PATH.into(),
+                        error: false,
+                    });
+                    Vec::new()
+                }
                 Entry::File { path, size } => match fs::read(&path, size, opts.max_file_size) {
-                    Ok(blob) => scan_blob(scanner, &blob, scratch, &counters),
+                    Ok(blob) => scan_blob(scanner, &blob, scratch, counters),
                     Err(s) => {
                         skip(s);
                         Vec::new()
@@ -235,5 +244,5 @@ pub fn scan_paths(
         findings.extend(per_file.into_iter().flatten());
     }
 
-    Outcome::finish(findings, &counters, skipped, start)
+    Outcome::finish(findings, counters, skipped, start)
 }

@@ -1,5 +1,6 @@
 //! Reporters turn findings into text, JSON, JSONL or SARIF. They never scan.
 
+pub mod baseline;
 pub mod json;
 pub mod sarif;
 pub mod text;

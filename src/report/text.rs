@@ -72,6 +72,12 @@ pub struct SummaryCounts {
     pub skipped: usize,
     pub errors: usize,
     pub elapsed: Duration,
+    /// Findings silenced by an inline `leakhound:allow` (or gitleaks/detect-secrets marker).
+    pub inline: u64,
+    /// Findings silenced by an allowlist.
+    pub allowlisted: u64,
+    /// Findings left out because the baseline holds their fingerprint.
+    pub baselined: usize,
 }
 
 /// The summary people read at the end of a run (written to stderr).
@@ -99,6 +105,21 @@ pub fn write_summary(
         String::new()
     } else {
         format!(" ({})", by_sev.join(", "))
+    };
+    let mut quiet = Vec::new();
+    if c.baselined > 0 {
+        quiet.push(format!("{} in baseline", c.baselined));
+    }
+    if c.allowlisted > 0 {
+        quiet.push(format!("{} allowlisted", c.allowlisted));
+    }
+    if c.inline > 0 {
+        quiet.push(format!("{} allowed inline", c.inline));
+    }
+    let sev = if quiet.is_empty() {
+        sev
+    } else {
+        format!("{sev}, not reported: {}", quiet.join(", "))
     };
     writeln!(
         out,

@@ -40,6 +40,10 @@ pub struct Rule {
     /// How far from a keyword hit a match can reach: the regex's longest
     /// possible match, capped at `MAX_WINDOW`.
     pub window: usize,
+    /// The rule's own allowlist (`allow` in its spec).
+    pub allow: Option<crate::allow::Allowlist>,
+    /// `path` compiled: findings only in paths it matches.
+    pub path: Option<meta::Regex>,
     regex: OnceLock<CompiledRegex>,
 }
 
@@ -55,7 +59,7 @@ impl Rule {
         let c = self.regex.get_or_init(|| {
             // Every rule went through `compile_regex` in `RuleSet::new`'s
             // validation of the spec, so this cannot fail.
-            compile_regex(&self.spec.regex)
+            compile_regex(&self.spec.regex, self.spec.secret_group)
                 .expect("rule regex was validated when the set was built")
         });
         (&c.regex, c.secret_group)
@@ -69,17 +73,26 @@ fn syntax_config() -> syntax::Config {
     syntax::Config::new().unicode(false).utf8(false)
 }
 
-fn compile_regex(pattern: &str) -> Result<CompiledRegex, String> {
+fn compile_regex(pattern: &str, group: Option<usize>) -> Result<CompiledRegex, String> {
     let regex = meta::Regex::builder()
         .syntax(syntax_config())
         .configure(meta::Config::new().utf8_empty(false))
         .build(pattern)
         .map_err(|e| format!("invalid regex: {e}"))?;
     let info = regex.group_info();
-    let secret_group = if let Some(i) = info.to_index(PatternID::ZERO, "secret") {
+    let groups = info.group_len(PatternID::ZERO);
+    let secret_group = if let Some(g) = group {
+        if g == 0 || g >= groups {
+            return Err(format!(
+                "secret_group = {g}, but the regex has {} capture group(s)",
+                groups - 1
+            ));
+        }
+        g
+    } else if let Some(i) = info.to_index(PatternID::ZERO, "secret") {
         i
     } else {
-        match info.group_len(PatternID::ZERO) {
+        match groups {
             2 => 1,
             1 => return Err("regex has no capture group: wrap the secret in (…)".into()),
             n => {
@@ -127,8 +140,12 @@ fn check_spec(spec: &RuleSpec, eager: bool) -> Result<(Vec<String>, usize), Stri
     if spec.description.trim().is_empty() {
         return Err("description is empty".into());
     }
-    if spec.keywords.is_empty() {
-        return Err("keywords is empty: every rule needs at least one literal".into());
+    if spec.keywords.is_empty() && spec.scope == super::KeywordScope::Match {
+        return Err(
+            "keywords is empty: every rule needs at least one literal (or scope = \"blob\", \
+             which runs the regex over every blob)"
+                .into(),
+        );
     }
     let mut keywords = Vec::new();
     for k in &spec.keywords {
@@ -143,14 +160,16 @@ fn check_spec(spec: &RuleSpec, eager: bool) -> Result<(Vec<String>, usize), Stri
         return Err(format!("min_entropy {e} is outside 0..=8 bits per byte"));
     }
     let hir = parse_hir(&spec.regex)?;
-    check_groups(&hir)?;
+    if spec.secret_group.is_none() {
+        check_groups(&hir)?;
+    }
     let window = hir
         .properties()
         .maximum_len()
         .unwrap_or(MAX_WINDOW)
         .min(MAX_WINDOW);
     if eager {
-        compile_regex(&spec.regex)?;
+        compile_regex(&spec.regex, spec.secret_group)?;
     }
     Ok((keywords, window))
 }
@@ -163,6 +182,8 @@ pub struct RuleSet {
     automaton: Option<AhoCorasick>,
     /// For each automaton pattern, the rules that use that keyword.
     keyword_rules: Vec<Vec<RuleId>>,
+    /// Rules without keywords: tried on every blob.
+    always: Vec<RuleId>,
 }
 
 impl RuleSet {
@@ -184,12 +205,36 @@ impl RuleSet {
                 )));
             }
             let (keywords, window) = check_spec(&spec, validate).map_err(invalid)?;
+            let allow = match &spec.allow {
+                None => None,
+                Some(a) if !a.rules.is_empty() => {
+                    return Err(invalid(
+                        "allow.rules is for config files; a rule's own allow applies to it".into(),
+                    ));
+                }
+                Some(a) => Some(
+                    crate::allow::Allowlist::new(a, "")
+                        .map_err(|e| invalid(e.to_string()))?
+                        .for_rules(vec![spec.id.clone()]),
+                ),
+            };
+            let path = match &spec.path {
+                None => None,
+                Some(p) => Some(
+                    meta::Regex::builder()
+                        .syntax(syntax_config())
+                        .build(p)
+                        .map_err(|e| invalid(format!("invalid path regex: {e}")))?,
+                ),
+            };
             seen.insert(spec.id.clone(), file.clone());
             rules.push(Rule {
+                path,
                 spec,
                 file,
                 keywords,
                 window,
+                allow,
                 regex: OnceLock::new(),
             });
         }
@@ -226,10 +271,17 @@ impl RuleSet {
                     })?,
             )
         };
+        let always = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.keywords.is_empty())
+            .map(|(i, _)| RuleId(i as u32))
+            .collect();
         Ok(RuleSet {
             rules,
             automaton,
             keyword_rules,
+            always,
         })
     }
 
@@ -256,6 +308,11 @@ impl RuleSet {
 
     pub fn automaton(&self) -> Option<&AhoCorasick> {
         self.automaton.as_ref()
+    }
+
+    /// Rules without keywords, tried on every blob.
+    pub fn always(&self) -> &[RuleId] {
+        &self.always
     }
 
     /// Rules that use the automaton's pattern `pattern`.

@@ -3,12 +3,13 @@
 //! engine (`engine::selftest`).
 
 mod compile;
+pub mod gitleaks;
 mod load;
 mod model;
 
 pub use compile::{MAX_WINDOW, Rule, RuleId, RuleSet};
 pub use load::{embedded_specs, load_path, parse_rule_file};
-pub use model::{Confidence, Example, RuleFile, RuleSpec, Severity};
+pub use model::{Confidence, Example, KeywordScope, RuleFile, RuleSpec, Severity};
 
 /// Why a rule file or rule could not be used. Every variant names the file
 /// (and the rule id where there is one) so the user knows what to fix.

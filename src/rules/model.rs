@@ -31,6 +31,34 @@ pub struct RuleSpec {
     pub examples: Vec<Example>,
     #[serde(default)]
     pub negative_examples: Vec<String>,
+    /// What this rule must not report even when it matches: stopwords,
+    /// regexes, paths (see `crate::allow`).
+    #[serde(default)]
+    pub allow: Option<crate::allow::AllowSpec>,
+    /// Index of the capture group that is the secret, when the regex has
+    /// several unnamed groups (imported gitleaks rules); otherwise the group
+    /// named `secret`, or the only group.
+    #[serde(default)]
+    pub secret_group: Option<usize>,
+    /// Where a keyword must be for a match to count: inside the match (the
+    /// default, which lets the engine search only windows around keyword
+    /// hits) or anywhere in the blob (gitleaks semantics; the regex then runs
+    /// over the whole blob, and a rule without keywords runs on every blob).
+    #[serde(default)]
+    pub scope: KeywordScope,
+    /// A regex the finding's path must match (relative to the scan root),
+    /// for rules that only make sense in some files (gitleaks `path`).
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// See `RuleSpec::scope`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeywordScope {
+    #[default]
+    Match,
+    Blob,
 }
 
 /// A positive example: `text` must produce a finding whose secret is `secret`.
