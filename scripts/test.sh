@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v pre-commit >/dev/null 2>&1 || need_apt+=(pre-commit)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}" >&2
     apt-get update -qq >/dev/null
@@ -13,3 +14,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 cargo test --locked --all-targets
+
+# Dogfood: the checkout itself must be clean under its own .leakhound.toml.
+cargo run --locked --quiet -- scan .

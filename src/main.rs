@@ -372,7 +372,12 @@ fn report_outcome(
         let counts = text::SummaryCounts {
             files: outcome.files,
             bytes: outcome.bytes,
-            skipped: outcome.skipped.len(),
+            // Files an allowlist covers were left out on purpose.
+            skipped: outcome
+                .skipped
+                .iter()
+                .filter(|s| s.reason != pipeline::ALLOWLISTED_PATH)
+                .count(),
             errors: outcome.errors(),
             elapsed: outcome.elapsed,
             inline,
