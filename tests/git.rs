@@ -358,26 +358,12 @@ fn scan_raw(target: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn remote_repository_is_cloned_from_a_git_daemon() {
+    use std::os::unix::process::CommandExt;
     let mut r = Repo::new();
     r.write("deploy.sh", &format!("export TOKEN={GH}\n"));
     let id = r.commit("deploy script");
     let base = r._dir.path().to_path_buf();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    /// Kills the daemon's whole process group (it forks a child per
-    /// connection), so nothing outlives the test.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            // SAFETY: kill(2) on our own child's process group.
-            unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
-            self.0.wait().ok();
-        }
-    }
-    use std::os::unix::process::CommandExt;
+    let port = free_port();
     let _daemon = Kill(
         Command::new("git")
             .args([
@@ -398,15 +384,96 @@ fn remote_repository_is_cloned_from_a_git_daemon() {
             .spawn()
             .expect("git daemon starts"),
     );
+    wait_for_port(port, "git daemon");
+    let url = format!("git://127.0.0.1:{port}/repo");
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--format", "json", "git", &url])
+        .output()
+        .unwrap();
+    let f: Vec<Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        summary(&f),
+        vec![("github-classic-pat".into(), "deploy.sh".into(), id)]
+    );
+}
+
+/// Kills a server's whole process group (servers fork a child per
+/// connection), so nothing outlives the test, even when it panics.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's process group.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        self.0.wait().ok();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             std::time::Instant::now() < deadline,
-            "git daemon did not listen"
+            "{what} did not listen on {port}"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let url = format!("git://127.0.0.1:{port}/repo");
+}
+
+#[test]
+fn remote_repository_is_cloned_over_smart_http() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let mut r = Repo::new();
+    r.write("deploy.sh", &format!("export TOKEN={GH}\n"));
+    let id = r.commit("deploy script");
+    // git's own smart-HTTP server (git http-backend) as a CGI behind
+    // Python's http.server, both real, on a random port.
+    let web = tempfile::tempdir().unwrap();
+    let cgi = web.path().join("cgi-bin");
+    std::fs::create_dir(&cgi).unwrap();
+    let script = cgi.join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nGIT_PROJECT_ROOT='{}' GIT_HTTP_EXPORT_ALL=1 exec git http-backend\n",
+            r._dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let _server = Kill(
+        Command::new("python3")
+            // CGI scripts run as the server's own user (http.server would
+            // switch to `nobody` when run as root, which cannot read the
+            // test's private temp dir).
+            .arg("-c")
+            .arg(
+                "import http.server as h, os, sys\n\
+                 os.setuid = lambda uid: None\n\
+                 h.test(HandlerClass=h.CGIHTTPRequestHandler, port=int(sys.argv[1]), bind='127.0.0.1')",
+            )
+            .arg(port.to_string())
+            .current_dir(web.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("python3 http.server starts"),
+    );
+    wait_for_port(port, "http.server");
+    let url = format!("http://127.0.0.1:{port}/cgi-bin/git/repo");
     let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
         .args(["--format", "json", "git", &url])
         .output()

@@ -95,9 +95,23 @@ pub fn is_url(s: &str) -> bool {
 
 /// Clones `url` bare into `dir` (a temporary directory the caller removes).
 pub fn clone_bare(url: &str, dir: &Path) -> Result<gix::Repository, GitError> {
-    let fail = |e: &dyn std::fmt::Display| GitError::Clone {
-        url: url.to_string(),
-        message: e.to_string(),
+    // gix's top-level errors are terse ("Transport handshake failed"); the
+    // cause (HTTP status, refused connection, TLS) is in the source chain.
+    let fail = |e: &dyn std::error::Error| {
+        let mut message = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = c.source();
+        }
+        GitError::Clone {
+            url: url.to_string(),
+            message,
+        }
     };
     let mut prepare = gix::prepare_clone_bare(url, dir).map_err(|e| fail(&e))?;
     let (mut repo, _) = prepare
