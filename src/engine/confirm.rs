@@ -1,11 +1,11 @@
 //! Regex confirmation: runs a rule's regex over bounded windows around its
 //! keyword hits, and keeps matches that contain one of its keywords and pass
-//! the entropy and placeholder filters.
+//! the placeholder and entropy filters and the rule's validator.
 
 use regex_automata::Input;
 
 use super::{Candidate, entropy, filters};
-use crate::rules::{Rule, RuleId};
+use crate::rules::{Confidence, Rule, RuleId, Verdict};
 
 /// Confirms `rule` around `hits` (sorted by start) and appends candidates.
 ///
@@ -73,11 +73,18 @@ fn search(
         if rule.spec.min_entropy.is_some_and(|min| e < min) {
             continue;
         }
+        let mut confidence = rule.spec.confidence;
+        match rule.spec.validator.map(|v| v.check(secret)) {
+            Some(Verdict::Invalid) => continue,
+            Some(Verdict::Doubtful) => confidence = Confidence::Low,
+            Some(Verdict::Valid) | None => {}
+        }
         out.push(Candidate {
             rule: id,
             start: s.start,
             end: s.end,
             entropy: e,
+            confidence,
             decoded: None,
         });
     }

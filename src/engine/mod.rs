@@ -38,6 +38,9 @@ pub struct Candidate {
     pub start: usize,
     pub end: usize,
     pub entropy: f64,
+    /// The rule's confidence, lowered to `Low` when the rule's validator
+    /// found the value doubtful.
+    pub confidence: Confidence,
     /// Set when the secret was found in a decoded view: `start..end` then
     /// cover its encoded form in the original bytes.
     pub decoded: Option<Box<DecodedSecret>>,
@@ -116,6 +119,8 @@ impl Scanner {
                 &mut scratch.candidates,
             );
         }
+        let min = self.options.min_confidence;
+        scratch.candidates.retain(|c| c.confidence >= min);
         resolve_overlaps(&self.rules, data, &mut scratch.candidates)
     }
 
@@ -161,6 +166,7 @@ impl Scanner {
             }
             confirm::confirm_naive(r, RuleId(i as u32), data, &mut out);
         }
+        out.retain(|c| c.confidence >= self.options.min_confidence);
         resolve_overlaps(&self.rules, data, &mut out)
     }
 
@@ -198,7 +204,7 @@ impl Scanner {
                     rule_id: rule.spec.id.clone(),
                     rule_name: rule.spec.name.clone(),
                     severity: rule.spec.severity,
-                    confidence: rule.spec.confidence,
+                    confidence: c.confidence,
                     path: origin.display_path().map(str::to_string),
                     line,
                     column,
@@ -267,7 +273,7 @@ fn resolve_overlaps(rules: &RuleSet, data: &[u8], cands: &mut [Candidate]) -> Ve
             .iter()
             .any(|k| memchr::memmem::find(&secret, k.as_bytes()).is_some());
         (
-            rule.spec.confidence,
+            c.confidence,
             rule.spec.severity,
             own_keyword,
             c.end - c.start,

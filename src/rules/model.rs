@@ -25,6 +25,9 @@ pub struct RuleSpec {
     pub min_entropy: Option<f64>,
     pub severity: Severity,
     pub confidence: Confidence,
+    /// Checksum or structure check run on every match (`validate.rs`).
+    #[serde(default)]
+    pub validator: Option<super::validate::Validator>,
     #[serde(default)]
     pub references: Vec<String>,
     #[serde(default)]
