@@ -1,9 +1,11 @@
 //! Regex confirmation: runs a rule's regex over bounded windows around its
 //! keyword hits, and keeps matches that contain one of its keywords and pass
-//! the placeholder and entropy filters and the rule's validator.
+//! the placeholder and entropy filters, the rule's validator and the context
+//! filters.
 
 use regex_automata::Input;
 
+use super::context::{self, Judgement};
 use super::{Candidate, entropy, filters};
 use crate::rules::{Confidence, Rule, RuleId, Verdict};
 
@@ -78,6 +80,11 @@ fn search(
             Some(Verdict::Invalid) => continue,
             Some(Verdict::Doubtful) => confidence = Confidence::Low,
             Some(Verdict::Valid) | None => {}
+        }
+        match context::judge(data, s.start, s.end, rule.spec.generic) {
+            Judgement::Drop => continue,
+            Judgement::Downgrade => confidence = Confidence::Low,
+            Judgement::Keep => {}
         }
         out.push(Candidate {
             rule: id,

@@ -5,7 +5,11 @@
 //! 2. `confirm`: each rule whose keyword occurred runs its regex only over
 //!    windows around its hits (a rule's window is its longest possible match),
 //!    and keeps matches that contain one of its keywords.
-//! 3. `filters` and `entropy` drop placeholders and low-entropy values.
+//! 3. `filters` and `entropy` drop placeholders, documented example keys and
+//!    low-entropy values; the rule's validator checks checksums and
+//!    structure (`rules::validate`); `context` drops or downgrades matches by
+//!    where they sit (env lookups, digests, data URIs, public keys, minified
+//!    lines).
 //! 4. Overlapping candidates of the same secret are reduced to the most
 //!    specific rule, and candidates become `Finding`s with line and column.
 //!
@@ -13,6 +17,7 @@
 //! `Origin`'s identity, and never formats output.
 
 mod confirm;
+pub mod context;
 pub mod entropy;
 pub mod filters;
 pub mod location;
