@@ -38,7 +38,7 @@ pub fn judge(data: &[u8], start: usize, end: usize, generic: bool) -> Judgement 
         return Judgement::Keep;
     }
     let lower_before = before.to_ascii_lowercase();
-    if names_a_digest(&lower_before, secret) || is_test_value(secret) {
+    if names_a_digest(&lower_before, secret) || is_test_value(secret) || names_no_secret(before) {
         return Judgement::Drop;
     }
     let line_end = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i);
@@ -126,6 +126,54 @@ fn names_a_digest(lower_before: &[u8], secret: &[u8]) -> bool {
         && [&b"git"[..], b"rev", b"ref", b"sha"]
             .iter()
             .any(|w| memchr::memmem::find(key, w).is_some())
+}
+
+/// Key suffixes that name something next to a secret, not the secret:
+/// `api_key_id`, `tokenUrl`, `password_file`, `secret_name`, `token_type`.
+const NON_SECRET_SUFFIXES: &[&str] = &[
+    "id", "ids", "name", "url", "uri", "file", "path", "type", "length", "ttl", "prefix", "header",
+    "endpoint", "field", "label", "hint", "format", "version", "policy", "count",
+];
+
+/// True if the key assigned before the value ends in a `NON_SECRET_SUFFIXES`
+/// word (`_id`, `-url`, `.file`, or camelCase `Id`, `Url`). Vault's
+/// `secret_id` is a credential and stays.
+fn names_no_secret(before: &[u8]) -> bool {
+    let mut end = before.len();
+    while end > 0
+        && matches!(
+            before[end - 1],
+            b'"' | b'\'' | b' ' | b'\t' | b':' | b'=' | b'>' | b']'
+        )
+    {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0
+        && (before[start - 1].is_ascii_alphanumeric()
+            || matches!(before[start - 1], b'_' | b'-' | b'.'))
+    {
+        start -= 1;
+    }
+    let key = &before[start..end];
+    if key.eq_ignore_ascii_case(b"secret_id") || key.eq_ignore_ascii_case(b"secret-id") {
+        return false;
+    }
+    // The last word: after a separator, or a camelCase capital.
+    let cut = key
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|&(i, &b)| {
+            matches!(b, b'_' | b'-' | b'.')
+                || (b.is_ascii_uppercase() && i > 0 && key[i - 1].is_ascii_lowercase())
+        })
+        .map(|(i, &b)| if b.is_ascii_uppercase() { i } else { i + 1 });
+    let Some(cut) = cut else {
+        return false;
+    };
+    let word = key[cut..].to_ascii_lowercase();
+    NON_SECRET_SUFFIXES.iter().any(|w| word == w.as_bytes())
 }
 
 /// `test-token`, `testing123`, `my_test_secret`, `sample…`, `fake…`, `mock…`.
@@ -304,6 +352,28 @@ mod tests {
             j(line, "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", false),
             Judgement::Keep
         );
+    }
+
+    #[test]
+    fn keys_that_name_an_id_url_or_file_are_not_secrets() {
+        let v = "Zq8vT2mLw9pKr4Xy7Bn3";
+        for line in [
+            format!(r#"  api_key_id: "{v}""#),
+            format!(r#"tokenUrl = "{v}""#),
+            format!(r#"password_file: "{v}""#),
+            format!(r#"{{"secret_name": "{v}"}}"#),
+            format!(r#"$config['token-type'] = '{v}';"#),
+        ] {
+            assert_eq!(j(&line, v, true), Judgement::Drop, "{line}");
+        }
+        for line in [
+            format!(r#"secret_id         = "{v}""#),
+            format!(r#"client_secret: "{v}""#),
+            format!(r#"apiKey: "{v}""#),
+            format!(r#"access_token = "{v}""#),
+        ] {
+            assert_eq!(j(&line, v, true), Judgement::Keep, "{line}");
+        }
     }
 
     #[test]
