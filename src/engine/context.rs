@@ -31,7 +31,10 @@ pub fn judge(data: &[u8], start: usize, end: usize, generic: bool) -> Judgement 
     let secret = &data[start..end];
     let line_start = memchr::memrchr(b'\n', &data[..start]).map_or(0, |i| i + 1);
     let before = &data[start.saturating_sub(LOOK_BEHIND).max(line_start)..start];
-    if is_env_lookup_argument(before) || in_public_base64(data, start) {
+    if is_env_lookup_argument(before)
+        || in_public_base64(data, start)
+        || is_reserved_host_userinfo(&data[end..])
+    {
         return Judgement::Drop;
     }
     if !generic {
@@ -74,6 +77,30 @@ fn is_env_lookup_argument(before: &[u8]) -> bool {
     let tail = &b[b.len().saturating_sub(16)..];
     let tail = tail.to_ascii_lowercase();
     ENV_LOOKUPS.iter().any(|w| tail.ends_with(w))
+}
+
+/// True if the secret is a URL's password and the host after `@` is
+/// reserved for documentation and tests (RFC 2606/6761: `example.com`,
+/// `example.org`, `example.net`, `*.example`, `*.test`, `*.invalid`):
+/// `http://user:s3cret@example.com` in a library's tests or docs.
+fn is_reserved_host_userinfo(after: &[u8]) -> bool {
+    let Some(rest) = after.strip_prefix(b"@") else {
+        return false;
+    };
+    let len = rest
+        .iter()
+        .take(253)
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+        .count();
+    let host = rest[..len].to_ascii_lowercase();
+    let host = host.strip_suffix(b".").unwrap_or(&host);
+    ["example.com", "example.org", "example.net"]
+        .iter()
+        .any(|d| host == d.as_bytes() || host.ends_with(format!(".{d}").as_bytes()))
+        || [".example", ".test", ".invalid"]
+            .iter()
+            .any(|t| host.ends_with(t.as_bytes()))
+        || host == b"example"
 }
 
 /// Words in a key that say its value is a digest, not a secret
@@ -374,6 +401,19 @@ mod tests {
         ] {
             assert_eq!(j(&line, v, true), Judgement::Keep, "{line}");
         }
+    }
+
+    #[test]
+    fn credentials_for_documentation_hosts_are_examples() {
+        for line in [
+            "u, _ := url.Parse(\"https://admin:Sup3rS3cret@example.com/path\")",
+            "DATABASE_URL=postgres://app:Sup3rS3cret@db.example.org:5432/app",
+            "amqp://guest:Sup3rS3cret@broker.test:5672/",
+        ] {
+            assert_eq!(j(line, "Sup3rS3cret", false), Judgement::Drop, "{line}");
+        }
+        let line = "postgres://app:Sup3rS3cret@db.examples-corp.com:5432/app";
+        assert_eq!(j(line, "Sup3rS3cret", false), Judgement::Keep);
     }
 
     #[test]
