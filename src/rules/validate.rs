@@ -9,10 +9,10 @@
 //! the provider does not promise it: the finding is kept at low confidence).
 //! Which formats are certain is documented in `docs/rules.md`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A validator a rule can name in `validator = "…"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Validator {
     /// GitHub `gh?_` tokens: 30 base62 characters then the base62 CRC32 of
@@ -40,6 +40,11 @@ pub enum Validator {
     Base64Pem,
     /// OpenSSH private keys: the body decodes to `openssh-key-v1\0…`.
     OpensshKey,
+    /// Tokens whose body is base64 of a JSON object (Grafana Cloud `glc_`,
+    /// 1Password `ops_`, Sentry `sntrys_`, Cloudflare Tunnel, Grafana legacy
+    /// keys, `.dockerconfigjson`): the base64 run from the first `eyJ` (the
+    /// encoding of `{"`) decodes to a JSON object.
+    Base64Json,
     /// OpenPGP armoured private keys: the body decodes, and the armour's
     /// `=XXXX` CRC24 line (RFC 4880 §6.1) matches it when present.
     PgpArmor,
@@ -78,6 +83,7 @@ impl Validator {
                 _ => Verdict::Invalid,
             },
             Validator::PgpArmor => pgp_armor(secret),
+            Validator::Base64Json => verdict(has_base64_json(secret)),
         }
     }
 }
@@ -231,6 +237,25 @@ fn is_jwt(secret: &[u8]) -> bool {
     };
     let header_ok = json(h).is_some_and(|v| v.get("alg").is_some_and(|a| a.is_string()));
     header_ok && json(p).is_some_and(|v| v.is_object())
+}
+
+/// The run from the first `eyJ` to the end, or to the last `_` (Sentry puts
+/// a signature after it), decodes to a JSON object.
+fn has_base64_json(secret: &[u8]) -> bool {
+    let Some(at) = memchr::memmem::find(secret, b"eyJ") else {
+        return false;
+    };
+    let body = &secret[at..];
+    let is_object = |b: &[u8]| {
+        base64_decode(b)
+            .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+            .is_some_and(|v| v.is_object())
+    };
+    is_object(body)
+        || body
+            .iter()
+            .rposition(|&b| b == b'_')
+            .is_some_and(|cut| is_object(&body[..cut]))
 }
 
 /// A PEM block's decoded body and whether its headers declared legacy

@@ -234,3 +234,52 @@ fn pgp_armour_crc24_matches_gpg() {
         Verdict::Invalid
     );
 }
+
+#[test]
+fn base64_json_tokens_must_decode_to_an_object() {
+    let body = base64_encode(
+        br#"{"o":"1","n":"stack-1-read","k":"abc","m":{"r":"eu"}}"#,
+        false,
+    );
+    assert_eq!(
+        Validator::Base64Json.check(format!("glc_{body}").as_bytes()),
+        Verdict::Valid
+    );
+    // Sentry: the payload, then `_` and a signature.
+    let sentry = format!("sntrys_{body}_c2lnbmF0dXJlLWJ5dGVzLW9mLXRoZS10b2tlbi0xMjM0NTY3");
+    assert_eq!(
+        Validator::Base64Json.check(sentry.as_bytes()),
+        Verdict::Valid
+    );
+    let truncated = format!("glc_{}", &body[..body.len() - 9]);
+    assert_eq!(
+        Validator::Base64Json.check(truncated.as_bytes()),
+        Verdict::Invalid
+    );
+    let not_json = format!(
+        "glc_eyJ{}",
+        base64_encode(b"not json at all, just bytes", false)
+    );
+    assert_eq!(
+        Validator::Base64Json.check(not_json.as_bytes()),
+        Verdict::Invalid
+    );
+}
+
+proptest::proptest! {
+    /// CRC32 catches every single-character change: a valid token with any
+    /// one character replaced always fails.
+    #[test]
+    fn any_single_character_change_breaks_a_github_checksum(
+        random in "[0-9A-Za-z]{30}",
+        at in 0usize..36,
+        with in proptest::sample::select(BASE62.to_vec()),
+    ) {
+        let token = format!("ghp_{random}{}", base62_crc32(random.as_bytes()));
+        proptest::prop_assert_eq!(Validator::GithubCrc32.check(token.as_bytes()), Verdict::Valid);
+        let mut bad = token.into_bytes();
+        proptest::prop_assume!(bad[4 + at] != with);
+        bad[4 + at] = with;
+        proptest::prop_assert_eq!(Validator::GithubCrc32.check(&bad), Verdict::Invalid);
+    }
+}
