@@ -421,6 +421,8 @@ fn rules_list(common: &CommonArgs) -> Result<u8> {
                         "name": r.spec.name,
                         "severity": r.spec.severity,
                         "confidence": r.spec.confidence,
+                        "validator": r.spec.validator,
+                        "generic": r.spec.generic,
                         "keywords": r.keywords,
                         "description": r.spec.description,
                         "references": r.spec.references,

@@ -1,11 +1,13 @@
 //! Regex confirmation: runs a rule's regex over bounded windows around its
 //! keyword hits, and keeps matches that contain one of its keywords and pass
-//! the entropy and placeholder filters.
+//! the placeholder and entropy filters, the rule's validator and the context
+//! filters.
 
 use regex_automata::Input;
 
+use super::context::{self, Judgement};
 use super::{Candidate, entropy, filters};
-use crate::rules::{KeywordScope, Rule, RuleId};
+use crate::rules::{Confidence, KeywordScope, Rule, RuleId, Verdict};
 
 /// Confirms `rule` around `hits` (sorted by start) and appends candidates.
 ///
@@ -91,11 +93,23 @@ fn search(
         if rule.spec.min_entropy.is_some_and(|min| e < min) {
             continue;
         }
+        let mut confidence = rule.spec.confidence;
+        match rule.spec.validator.map(|v| v.check(secret)) {
+            Some(Verdict::Invalid) => continue,
+            Some(Verdict::Doubtful) => confidence = Confidence::Low,
+            Some(Verdict::Valid) | None => {}
+        }
+        match context::judge(data, s.start, s.end, rule.spec.generic) {
+            Judgement::Drop => continue,
+            Judgement::Downgrade => confidence = Confidence::Low,
+            Judgement::Keep => {}
+        }
         out.push(Candidate {
             rule: id,
             start: s.start,
             end: s.end,
             entropy: e,
+            confidence,
             decoded: None,
         });
     }

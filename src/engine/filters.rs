@@ -1,5 +1,6 @@
 //! False-positive filters applied to a candidate secret after its regex
 //! matched: placeholders, templates and documentation example values.
+//! Filters that need the match's surroundings live in `context.rs`.
 
 /// Substrings (lowercase) that mark a value as a placeholder or a documented
 /// example rather than a live secret.
@@ -17,6 +18,22 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "{{",
     "%s",
     "...",
+    "$(",
+    "your_",
+    "your-",
+];
+
+/// Values that providers publish in their own documentation and that appear
+/// in countless tutorials, tests and emulator configurations. Those holding
+/// the word EXAMPLE are caught by `PLACEHOLDER_WORDS` already.
+const DOCUMENTED_KEYS: &[&str] = &[
+    // Stripe's API reference test key and publishable key.
+    "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+    "pk_test_TYooMQauvdEDq54NiTphI7jx",
+    // The well-known Azure Storage emulator (Azurite) account key.
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+    // jwt.io's sample token signature (HS256, "your-256-bit-secret").
+    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
 ];
 
 /// True if `secret` looks like a placeholder, template or example value.
@@ -32,7 +49,10 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     if lower.first() == Some(&b'<') && lower.last() == Some(&b'>') {
         return true;
     }
-    if lower.starts_with(b"your_") || lower.starts_with(b"your-") {
+    if DOCUMENTED_KEYS
+        .iter()
+        .any(|k| memchr::memmem::find(secret, k.as_bytes()).is_some())
+    {
         return true;
     }
     PLACEHOLDER_WORDS
@@ -57,6 +77,12 @@ mod tests {
             "your_api_key_here",
             "aaaaaaaaaaaaaaaa",
             "sk-...",
+            "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+            "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "$(cat /run/secrets/token)",
+            "api-key-for-your-account",
         ] {
             assert!(is_placeholder(p.as_bytes()), "{p} should be a placeholder");
         }

@@ -5,7 +5,11 @@
 //! 2. `confirm`: each rule whose keyword occurred runs its regex only over
 //!    windows around its hits (a rule's window is its longest possible match),
 //!    and keeps matches that contain one of its keywords.
-//! 3. `filters` and `entropy` drop placeholders and low-entropy values.
+//! 3. `filters` and `entropy` drop placeholders, documented example keys and
+//!    low-entropy values; the rule's validator checks checksums and
+//!    structure (`rules::validate`); `context` drops or downgrades matches by
+//!    where they sit (env lookups, digests, data URIs, public keys, minified
+//!    lines).
 //! 4. Overlapping candidates of the same secret are reduced to the most
 //!    specific rule, and candidates become `Finding`s with line and column.
 //!
@@ -13,6 +17,7 @@
 //! `Origin`'s identity, and never formats output.
 
 mod confirm;
+pub mod context;
 pub mod entropy;
 pub mod filters;
 pub mod location;
@@ -41,6 +46,9 @@ pub struct Candidate {
     pub start: usize,
     pub end: usize,
     pub entropy: f64,
+    /// The rule's confidence, lowered to `Low` when the rule's validator
+    /// found the value doubtful.
+    pub confidence: Confidence,
     /// Set when the secret was found in a decoded view: `start..end` then
     /// cover its encoded form in the original bytes.
     pub decoded: Option<Box<DecodedSecret>>,
@@ -197,6 +205,8 @@ impl Scanner {
                 confirm::confirm_blob(r, rule, data, &mut scratch.candidates);
             }
         }
+        let min = self.options.min_confidence;
+        scratch.candidates.retain(|c| c.confidence >= min);
         resolve_overlaps(&self.rules, data, &mut scratch.candidates)
     }
 
@@ -245,6 +255,7 @@ impl Scanner {
             }
             confirm::confirm_naive(r, RuleId(i as u32), data, &mut out);
         }
+        out.retain(|c| c.confidence >= self.options.min_confidence);
         resolve_overlaps(&self.rules, data, &mut out)
     }
 
@@ -300,7 +311,7 @@ impl Scanner {
                     rule_id: rule.spec.id.clone(),
                     rule_name: rule.spec.name.clone(),
                     severity: rule.spec.severity,
-                    confidence: rule.spec.confidence,
+                    confidence: c.confidence,
                     path: origin.display_path().map(str::to_string),
                     line,
                     column,
@@ -369,7 +380,7 @@ fn resolve_overlaps(rules: &RuleSet, data: &[u8], cands: &mut [Candidate]) -> Ve
             .iter()
             .any(|k| memchr::memmem::find(&secret, k.as_bytes()).is_some());
         (
-            rule.spec.confidence,
+            c.confidence,
             rule.spec.severity,
             own_keyword,
             c.end - c.start,

@@ -169,3 +169,43 @@ proptest! {
         prop_assert_eq!(fast, naive);
     }
 }
+
+const CHECKSUMMED: &str = r#"
+[[rules]]
+id = "gh"
+name = "GitHub-like"
+description = "d"
+keywords = ["ghp_", "ghs_"]
+regex = '''\b(gh[ps]_[A-Za-z0-9]{36,255})\b'''
+severity = "high"
+confidence = "high"
+validator = "github-crc32"
+"#;
+
+#[test]
+fn checksum_failures_are_dropped_and_doubtful_values_downgraded() {
+    let s = scanner(set(CHECKSUMMED));
+    let valid = b"x 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 y"; // leakhound:allow
+    let broken = b"x ghp_R4nd0mV4lu3sAr3N0tPl4c3h0ld3rs05xoxY y";
+    let long = b"x ghs_R4nd0mV4lu3sAr3N0tPl4c3h0ld3rsR4nd0mV4lu3s y";
+    for (data, want) in [
+        (&valid[..], Some(Confidence::High)),
+        (&broken[..], None),
+        (&long[..], Some(Confidence::Low)),
+    ] {
+        let fast = s.candidates(data, &mut Scratch::default());
+        assert_eq!(fast, s.candidates_naive(data));
+        assert_eq!(fast.first().map(|c| c.confidence), want, "{fast:?}");
+    }
+    // A doubtful value is hidden by --min-confidence medium.
+    let strict = Scanner::new(
+        set(CHECKSUMMED),
+        EngineOptions {
+            min_confidence: Confidence::Medium,
+            ..EngineOptions::default()
+        },
+    );
+    assert!(strict.candidates(long, &mut Scratch::default()).is_empty());
+    assert!(strict.candidates_naive(long).is_empty());
+    assert_eq!(strict.candidates(valid, &mut Scratch::default()).len(), 1);
+}

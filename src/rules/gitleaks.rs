@@ -211,6 +211,9 @@ pub fn import(file: &str, text: &str) -> Result<Imported, RuleError> {
             secret_group: r.secret_group.filter(|g| *g > 0),
             scope: KeywordScope::Blob,
             path: r.path.clone(),
+            // gitleaks runs no checksum or context filter of ours.
+            generic: false,
+            validator: None,
         };
         if spec.secret_group.is_none() {
             // gitleaks takes the whole match when there is no group, and

@@ -25,6 +25,14 @@ pub struct RuleSpec {
     pub min_entropy: Option<f64>,
     pub severity: Severity,
     pub confidence: Confidence,
+    /// The rule knows a secret only by the name it is assigned to and its
+    /// shape (`password = …`): the strict context filters apply (digests,
+    /// test values, UUIDs, minified lines; see `engine::context`).
+    #[serde(default)]
+    pub generic: bool,
+    /// Checksum or structure check run on every match (`validate.rs`).
+    #[serde(default)]
+    pub validator: Option<super::validate::Validator>,
     #[serde(default)]
     pub references: Vec<String>,
     #[serde(default)]
