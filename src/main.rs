@@ -2,6 +2,7 @@
 //! and maps the outcome to an exit code (0 clean, 1 findings, 2 error).
 
 mod cli;
+mod images;
 mod logs;
 
 use std::fs::File;
@@ -51,6 +52,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Scan(args) => scan(&cli.common, args),
         Command::Logs(args) => logs::run(&cli.common, args),
         Command::Git(args) => git(&cli.common, args),
+        Command::Image(args) => images::image(&cli.common, args),
+        Command::Registry(args) => images::registry_sweep(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
@@ -114,7 +117,7 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
     report_outcome(common, &scanner, &outcome, args.strict)
 }
 
-fn scanner_for(common: &CommonArgs) -> Result<Scanner> {
+pub(crate) fn scanner_for(common: &CommonArgs) -> Result<Scanner> {
     Ok(Scanner::new(
         load_rules(common)?,
         EngineOptions {
@@ -124,7 +127,7 @@ fn scanner_for(common: &CommonArgs) -> Result<Scanner> {
     ))
 }
 
-fn skip_printer(quiet: bool) -> impl Fn(&leakhound::source::fs::Skip) + Sync {
+pub(crate) fn skip_printer(quiet: bool) -> impl Fn(&leakhound::source::fs::Skip) + Sync {
     move |s: &leakhound::source::fs::Skip| {
         if !quiet {
             let kind = if s.error { "warning" } else { "skipped" };
@@ -217,7 +220,7 @@ fn progress_line(
 }
 
 /// Writes the report and summary, and maps the outcome to an exit code.
-fn report_outcome(
+pub(crate) fn report_outcome(
     common: &CommonArgs,
     scanner: &Scanner,
     outcome: &pipeline::Outcome,

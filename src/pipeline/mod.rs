@@ -15,6 +15,7 @@ use crate::finding::Finding;
 use crate::source::fs::{self, Entry, Skip, WalkOptions};
 use crate::source::git;
 
+pub mod image;
 pub mod stream;
 
 /// Bytes examined to decide whether a file is binary (a NUL byte in them).
