@@ -1,0 +1,333 @@
+//! `leakhound image` and `leakhound registry` against a real registry:
+//! Debian's `docker-registry` (CNCF distribution) started on 127.0.0.1 with
+//! a random port and a temp storage dir, once plain HTTP, once TLS (a CA
+//! and server certificate made here with `openssl`) with htpasswd basic
+//! auth. Images are built by the test and pushed with `oci-client`.
+
+#[path = "support/image.rs"]
+mod fixture;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fixture::*;
+use oci_client::client::{
+    Certificate, CertificateEncoding, ClientConfig, ClientProtocol, Config, ImageLayer,
+};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+const USER: &str = "ci-bot";
+const PASSWORD: &str = "not-a-real-password-4711";
+
+/// A running registry; killed (and its storage removed) on drop, panics
+/// included.
+struct Registry {
+    child: Child,
+    dir: tempfile::TempDir,
+    host: String,
+    tls: bool,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it.
+fn make_certs(dir: &Path) {
+    let d = |f: &str| dir.join(f);
+    run(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=leakhound test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            d("ca.key").to_str().unwrap(),
+            "-out",
+            d("ca.pem").to_str().unwrap(),
+        ]));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args([
+            "-keyout",
+            d("server.key").to_str().unwrap(),
+            "-out",
+            d("server.csr").to_str().unwrap(),
+        ]));
+    std::fs::write(
+        d("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .args([
+            "-in",
+            d("server.csr").to_str().unwrap(),
+            "-CA",
+            d("ca.pem").to_str().unwrap(),
+            "-CAkey",
+            d("ca.key").to_str().unwrap(),
+            "-extfile",
+            d("ext.cnf").to_str().unwrap(),
+            "-out",
+            d("server.pem").to_str().unwrap(),
+        ]));
+}
+
+impl Registry {
+    fn start(tls: bool) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: leakhound-test\n",
+            dir.path().join("storage").display()
+        );
+        if tls {
+            make_certs(dir.path());
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", USER, PASSWORD])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+            yaml.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: leakhound-test\n    path: {}\n",
+                dir.path().join("server.pem").display(),
+                dir.path().join("server.key").display(),
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        let config = dir.path().join("config.yml");
+        std::fs::write(&config, yaml).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry runs (apt-get install docker-registry)");
+        let reg = Registry {
+            child,
+            dir,
+            host: format!("127.0.0.1:{port}"),
+            tls,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&reg.host).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start on {}",
+                reg.host
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        reg
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Pushes `img` as `host/repo:tag` with oci-client.
+    fn push(&self, img: &TestImage, repo: &str, tag: &str) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut config = ClientConfig {
+            protocol: if self.tls {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::Http
+            },
+            ..ClientConfig::default()
+        };
+        if self.tls {
+            config.extra_root_certificates.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: std::fs::read(self.ca()).unwrap(),
+            });
+        }
+        let client = Client::try_from(config).unwrap();
+        let auth = if self.tls {
+            RegistryAuth::Basic(USER.into(), PASSWORD.into())
+        } else {
+            RegistryAuth::Anonymous
+        };
+        let reference: Reference = format!("{}/{repo}:{tag}", self.host).parse().unwrap();
+        let layers: Vec<ImageLayer> = img
+            .stored
+            .iter()
+            .map(|l| ImageLayer::new(l.clone(), LAYER_GZIP.into(), None))
+            .collect();
+        let cfg = Config::new(img.config.clone(), OCI_CONFIG.into(), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(client.push(&reference, &layers, cfg, &auth, None))
+            .expect("push");
+    }
+}
+
+#[test]
+fn image_pulled_over_plain_http_reports_layers_config_and_history() {
+    let reg = Registry::start(false);
+    let img = TestImage::leaky();
+    reg.push(&img, "team/app", "v1");
+    let reference = format!("{}/team/app:v1", reg.host);
+    let (code, findings, stderr) = leakhound(&["image", &reference, "--insecure"], None, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_leaky_findings(&findings, &reference, &img.layer_digests());
+}
+
+#[test]
+fn tls_registry_with_basic_auth_takes_password_stdin_env_or_docker_config_and_401_is_an_error() {
+    let reg = Registry::start(true);
+    let img = TestImage::leaky();
+    reg.push(&img, "team/app", "v1");
+    let reference = format!("{}/team/app:v1", reg.host);
+    let ca = reg.ca().display().to_string();
+
+    let (code, findings, stderr) = leakhound(
+        &[
+            "image",
+            &reference,
+            "--ca-cert",
+            &ca,
+            "--username",
+            USER,
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_leaky_findings(&findings, &reference, &img.layer_digests());
+
+    let env = [
+        ("LEAKHOUND_REGISTRY_USERNAME", USER),
+        ("LEAKHOUND_REGISTRY_PASSWORD", PASSWORD),
+    ];
+    let (code, findings, stderr) = leakhound(&["image", &reference, "--ca-cert", &ca], None, &env);
+    assert_eq!((code, findings.len()), (Some(1), 4), "{stderr}");
+
+    let docker = tempfile::tempdir().unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let cfg = serde_json::json!({"auths": {reg.host.clone(): {"auth": auth}}});
+    std::fs::write(docker.path().join("config.json"), cfg.to_string()).unwrap();
+    let dc = docker.path().to_str().unwrap();
+    let (code, findings, stderr) = leakhound(
+        &["image", &reference, "--ca-cert", &ca],
+        None,
+        &[("DOCKER_CONFIG", dc)],
+    );
+    assert_eq!((code, findings.len()), (Some(1), 4), "{stderr}");
+
+    // No credentials: the registry says 401; named, exit 2.
+    let (code, findings, stderr) = leakhound(&["image", &reference, "--ca-cert", &ca], None, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(findings.is_empty());
+    assert!(stderr.contains(&reference), "{stderr}");
+    assert!(stderr.contains("Not authorized"), "{stderr}");
+
+    // Without the CA the certificate is not trusted: an error, not a pass.
+    let (code, _, stderr) = leakhound(&["image", &reference], None, &env);
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+#[test]
+fn registry_sweep_scans_every_tag_under_the_prefix_once_per_layer_and_survives_a_missing_image() {
+    let reg = Registry::start(false);
+    let img = TestImage::leaky();
+    reg.push(&img, "team/app", "v1");
+    reg.push(&img, "team/app", "v2");
+    let other = TestImage::new(
+        vec![layer_tar(&[(
+            "srv/.npmrc",
+            format!("//registry.npmjs.org/:_authToken={}\n", npm_token()).as_bytes(),
+        )])],
+        serde_json::json!([{"created_by": "COPY .npmrc /srv/"}]),
+        vec![],
+    );
+    reg.push(&other, "team/tool", "1");
+    reg.push(&other, "elsewhere/tool", "1");
+
+    let target = format!("{}/team", reg.host);
+    let (code, findings, stderr) = leakhound(&["registry", &target, "--insecure"], None, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let mut refs: Vec<&str> = findings
+        .iter()
+        .map(|f| f["image"]["reference"].as_str().unwrap())
+        .collect();
+    refs.dedup();
+    let h = &reg.host;
+    assert_eq!(
+        refs,
+        [
+            format!("{h}/team/app:v1"),
+            format!("{h}/team/app:v2"),
+            format!("{h}/team/tool:1")
+        ]
+    );
+    assert_eq!(findings.len(), 4 + 4 + 1, "{findings:#?}");
+    // 3 + 1 distinct layer files, each read once; 8 + 8 + 3 config parts.
+    assert!(stderr.contains("scanned 23 files"), "{stderr}");
+
+    // A list with an image that does not exist: named, the rest scanned.
+    let list = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        list.path(),
+        format!("# images\n{h}/team/gone:1\n{h}/team/tool:1\n"),
+    )
+    .unwrap();
+    let (code, findings, stderr) = leakhound(
+        &[
+            "registry",
+            "--images-from",
+            list.path().to_str().unwrap(),
+            "--insecure",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{h}/team/gone:1")), "{stderr}");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+}
