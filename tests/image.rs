@@ -263,3 +263,132 @@ fn a_path_that_is_no_image_is_an_error() {
     assert!(findings.is_empty());
     assert!(stderr.contains("neither a docker save archive"), "{stderr}");
 }
+
+/// An OCI layout whose index.json points at a multi-platform index (as
+/// docker's containerd store writes): amd64 holds the leaky image, arm64
+/// another one.
+fn multi_platform_layout(dir: &std::path::Path) -> (TestImage, TestImage) {
+    let amd = TestImage::leaky();
+    let yaml = format!("token: {}\n", slack_token());
+    let arm = TestImage::new(
+        vec![layer_tar(&[("arm/app.yaml", yaml.as_bytes())])],
+        json!([{"created_by": "COPY app.yaml /arm/"}]),
+        vec![],
+    );
+    let mut files = amd.oci_files("latest");
+    files.extend(arm.oci_files("latest").into_iter().skip(2));
+    let entry = |img: &TestImage, arch: &str| {
+        let m = img.manifest();
+        json!({"mediaType": OCI_MANIFEST, "digest": sha256(&m), "size": m.len(),
+               "platform": {"os": "linux", "architecture": arch}})
+    };
+    let nested = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&amd, "amd64"), entry(&arm, "arm64"),
+                      {"mediaType": OCI_MANIFEST, "digest": sha256(b"att"), "size": 3,
+                       "platform": {"os": "unknown", "architecture": "unknown"}}],
+    }))
+    .unwrap();
+    files[1].1 = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha256(&nested),
+                       "size": nested.len(), "annotations": {"io.containerd.image.name": "example.org/multi:1"}}],
+    }))
+    .unwrap();
+    files.push((blob_path(&sha256(&nested)), nested));
+    for (name, data) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    (amd, arm)
+}
+
+#[test]
+fn multi_platform_index_scans_the_asked_platform_or_all_and_names_the_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (amd, arm) = multi_platform_layout(dir.path());
+    let layout = dir.path().to_str().unwrap();
+
+    let (code, findings, stderr) = leakhound(
+        &["image", "--oci-layout", layout, "--platform", "linux/amd64"],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_leaky_findings(&findings, "example.org/multi:1", &amd.layer_digests());
+
+    let (code, findings, stderr) = leakhound(
+        &["image", "--oci-layout", layout, "--platform", "linux/arm64"],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["path"], "arm/app.yaml");
+    assert_eq!(
+        findings[0]["image"]["digest"],
+        sha256(&arm.manifest()).as_str()
+    );
+
+    let (code, findings, stderr) = leakhound(
+        &["image", "--oci-layout", layout, "--all-platforms"],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let mut refs: Vec<&str> = findings
+        .iter()
+        .map(|f| f["image"]["reference"].as_str().unwrap())
+        .collect();
+    refs.sort();
+    refs.dedup();
+    assert_eq!(
+        refs,
+        [
+            "example.org/multi:1 (linux/amd64)",
+            "example.org/multi:1 (linux/arm64)"
+        ]
+    );
+
+    let (code, _, stderr) = leakhound(
+        &["image", "--oci-layout", layout, "--platform", "linux/s390x"],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "no manifest for platform linux/s390x (the index lists: linux/amd64, linux/arm64)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn opaque_whiteout_marks_files_of_lower_layers_in_that_directory_as_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = format!("GITHUB_TOKEN={}\n", gh_token());
+    let img = TestImage::new(
+        vec![
+            layer_tar(&[("srv/conf/.env", env.as_bytes())]),
+            layer_tar(&[
+                ("srv/conf/.wh..wh..opq", b""),
+                ("srv/conf/app.ini", b"[app]\n"),
+            ]),
+        ],
+        json!([{"created_by": "COPY conf /srv/conf"}, {"created_by": "RUN rm -rf /srv/conf && mkdir /srv/conf"}]),
+        vec![],
+    );
+    img.write_oci_dir(dir.path(), "v1");
+    let (code, findings, stderr) = leakhound(
+        &["image", "--oci-layout", dir.path().to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        at(&findings, "srv/conf/.env")["image"]["removed_in_layer"],
+        1
+    );
+}

@@ -260,6 +260,29 @@ fn tls_registry_with_basic_auth_takes_password_stdin_env_or_docker_config_and_40
     );
     assert_eq!((code, findings.len()), (Some(1), 4), "{stderr}");
 
+    // A credential helper named in credHelpers, run as docker would.
+    let helper = docker.path().join("docker-credential-lhtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n[ \"$host\" = {} ] || {{ echo credentials not found; exit 1; }}\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\n",
+            reg.host
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = serde_json::json!({"credHelpers": {reg.host.clone(): "lhtest"}});
+    std::fs::write(docker.path().join("config.json"), cfg.to_string()).unwrap();
+    let path = format!("{dc}:{}", std::env::var("PATH").unwrap_or_default());
+    let (code, findings, stderr) = leakhound(
+        &["image", &reference, "--ca-cert", &ca],
+        None,
+        &[("DOCKER_CONFIG", dc), ("PATH", &path)],
+    );
+    assert_eq!((code, findings.len()), (Some(1), 4), "{stderr}");
+
     // No credentials: the registry says 401; named, exit 2.
     let (code, findings, stderr) = leakhound(&["image", &reference, "--ca-cert", &ca], None, &[]);
     assert_eq!(code, Some(2), "{stderr}");

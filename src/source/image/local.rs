@@ -173,7 +173,10 @@ impl LocalStore {
         let several = chosen.len() > 1;
         let mut out = Vec::new();
         for d in chosen {
-            let (reference, repository) = self.name_of(d, several);
+            let (mut reference, repository) = self.name_of(d, several && d.platform.is_none());
+            if let (Some(p), true) = (&d.platform, several) {
+                reference = format!("{reference} ({p})");
+            }
             self.resolve(&reference, &repository, d, platform, all, &mut out)?;
         }
         Ok(out)
