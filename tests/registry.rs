@@ -29,12 +29,147 @@ struct Registry {
     dir: tempfile::TempDir,
     host: String,
     tls: bool,
+    /// Credentials the registry wants (basic, or for its token server).
+    auth: RegistryAuth,
+    _tokens: Option<TokenServer>,
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How the registry is set up.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Plain HTTP, anonymous.
+    Plain,
+    /// TLS with htpasswd basic auth.
+    TlsBasic,
+    /// Plain HTTP with bearer tokens from `TokenServer`.
+    Token,
+}
+
+/// A token server for the registry's `token` auth: answers requests that
+/// carry the right basic credentials with a JWT (RS256, signed by openssl
+/// with a certificate the registry trusts, `x5c` in the header) granting
+/// pull and push on every repository the tests use; anything else gets 401.
+struct TokenServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn b64url(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+impl TokenServer {
+    fn start(dir: &Path) -> TokenServer {
+        let d = |f: &str| dir.join(f).display().to_string();
+        run(Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=leakhound token signer",
+                "-keyout",
+                &d("token.key"),
+                "-out",
+                &d("token.pem"),
+            ]));
+        let der = Command::new("openssl")
+            .args(["x509", "-in", &d("token.pem"), "-outform", "DER"])
+            .output()
+            .unwrap()
+            .stdout;
+        use base64::Engine as _;
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT",
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(&der)]});
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let repo = |name: &str| serde_json::json!({"type": "repository", "name": name, "actions": ["pull", "push"]});
+        let claims = serde_json::json!({"iss": "leakhound-test", "sub": USER, "aud": "leakhound-registry",
+            "exp": now + 3600, "nbf": now - 60, "iat": now - 60, "jti": "leakhound-test-1",
+            "access": [repo("team/app"), repo("team/tool"), repo("elsewhere/tool"),
+                       {"type": "registry", "name": "catalog", "actions": ["*"]}]});
+        let input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        std::fs::write(dir.join("jwt.input"), &input).unwrap();
+        let sig = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign", &d("token.key"), &d("jwt.input")])
+            .output()
+            .unwrap();
+        assert!(sig.status.success());
+        let token = format!("{input}.{}", b64url(&sig.stdout));
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            for conn in listener.incoming() {
+                if stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let mut authorized = false;
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("authorization")
+                    {
+                        authorized = v.trim() == expected;
+                    }
+                    line.clear();
+                }
+                let (status, body) = if authorized {
+                    (
+                        "200 OK",
+                        serde_json::json!({"token": token, "expires_in": 3600}).to_string(),
+                    )
+                } else {
+                    ("401 Unauthorized", "{}".to_string())
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenServer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -112,7 +247,8 @@ fn make_certs(dir: &Path) {
 }
 
 impl Registry {
-    fn start(tls: bool) -> Registry {
+    fn start(mode: Mode) -> Registry {
+        let tls = mode == Mode::TlsBasic;
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut yaml = format!(
@@ -135,6 +271,17 @@ impl Registry {
                 dir.path().join("htpasswd").display()
             ));
         }
+        let mut tokens = None;
+        if mode == Mode::Token {
+            let t = TokenServer::start(dir.path());
+            yaml.push_str(&format!(
+                "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: leakhound-registry\n    \
+                 issuer: leakhound-test\n    rootcertbundle: {}\n",
+                t.port,
+                dir.path().join("token.pem").display()
+            ));
+            tokens = Some(t);
+        }
         let config = dir.path().join("config.yml");
         std::fs::write(&config, yaml).unwrap();
         let child = Command::new("/usr/bin/docker-registry")
@@ -149,6 +296,12 @@ impl Registry {
             dir,
             host: format!("127.0.0.1:{port}"),
             tls,
+            auth: if mode == Mode::Plain {
+                RegistryAuth::Anonymous
+            } else {
+                RegistryAuth::Basic(USER.into(), PASSWORD.into())
+            },
+            _tokens: tokens,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&reg.host).is_err() {
@@ -184,11 +337,7 @@ impl Registry {
             });
         }
         let client = Client::try_from(config).unwrap();
-        let auth = if self.tls {
-            RegistryAuth::Basic(USER.into(), PASSWORD.into())
-        } else {
-            RegistryAuth::Anonymous
-        };
+        let auth = self.auth.clone();
         let reference: Reference = format!("{}/{repo}:{tag}", self.host).parse().unwrap();
         let layers: Vec<ImageLayer> = img
             .stored
@@ -207,7 +356,7 @@ impl Registry {
 
 #[test]
 fn image_pulled_over_plain_http_reports_layers_config_and_history() {
-    let reg = Registry::start(false);
+    let reg = Registry::start(Mode::Plain);
     let img = TestImage::leaky();
     reg.push(&img, "team/app", "v1");
     let reference = format!("{}/team/app:v1", reg.host);
@@ -218,7 +367,7 @@ fn image_pulled_over_plain_http_reports_layers_config_and_history() {
 
 #[test]
 fn tls_registry_with_basic_auth_takes_password_stdin_env_or_docker_config_and_401_is_an_error() {
-    let reg = Registry::start(true);
+    let reg = Registry::start(Mode::TlsBasic);
     let img = TestImage::leaky();
     reg.push(&img, "team/app", "v1");
     let reference = format!("{}/team/app:v1", reg.host);
@@ -297,7 +446,7 @@ fn tls_registry_with_basic_auth_takes_password_stdin_env_or_docker_config_and_40
 
 #[test]
 fn registry_sweep_scans_every_tag_under_the_prefix_once_per_layer_and_survives_a_missing_image() {
-    let reg = Registry::start(false);
+    let reg = Registry::start(Mode::Plain);
     let img = TestImage::leaky();
     reg.push(&img, "team/app", "v1");
     reg.push(&img, "team/app", "v2");
@@ -353,4 +502,45 @@ fn registry_sweep_scans_every_tag_under_the_prefix_once_per_layer_and_survives_a
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains(&format!("{h}/team/gone:1")), "{stderr}");
     assert_eq!(findings.len(), 1, "{findings:#?}");
+}
+
+#[test]
+fn bearer_token_registry_is_pulled_with_a_token_bought_with_basic_credentials() {
+    let reg = Registry::start(Mode::Token);
+    let img = TestImage::leaky();
+    reg.push(&img, "team/app", "v1");
+    let reference = format!("{}/team/app:v1", reg.host);
+    let (code, findings, stderr) = leakhound(
+        &[
+            "image",
+            &reference,
+            "--insecure",
+            "--username",
+            USER,
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_leaky_findings(&findings, &reference, &img.layer_digests());
+
+    // The token server refuses other credentials: the pull is an error.
+    let (code, findings, stderr) = leakhound(
+        &[
+            "image",
+            &reference,
+            "--insecure",
+            "--username",
+            USER,
+            "--password-stdin",
+        ],
+        Some("wrong"),
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        findings.is_empty() && stderr.contains(&reference),
+        "{stderr}"
+    );
 }
