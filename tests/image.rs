@@ -392,3 +392,41 @@ fn opaque_whiteout_marks_files_of_lower_layers_in_that_directory_as_removed() {
         1
     );
 }
+
+#[test]
+fn decompression_bomb_layer_is_stopped_and_named() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // A 2 GiB file of zeros: ~2 MB gzipped, far over 200:1 once past 1 GiB.
+    let size: u64 = 2 << 30;
+    let mut h = tar::Header::new_gnu();
+    h.set_path("var/zeros").unwrap();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(h.as_bytes()).unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..(size >> 20) {
+        gz.write_all(&chunk).unwrap();
+    }
+    gz.write_all(&[0u8; 1024]).unwrap();
+    let stored = gz.finish().unwrap();
+    let mut img = TestImage::new(
+        vec![Vec::new()],
+        json!([{"created_by": "RUN make-bomb"}]),
+        vec![],
+    );
+    img.stored = vec![stored];
+    img.write_oci_dir(dir.path(), "v1");
+    let (code, _, stderr) = leakhound(
+        &["image", "--oci-layout", dir.path().to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("layer 0 (sha256:") && stderr.contains("decompression bomb"),
+        "{stderr}"
+    );
+}
