@@ -8,6 +8,10 @@ need_apt=()
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v pre-commit >/dev/null 2>&1 || need_apt+=(pre-commit)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+# The image/registry tests run a real registry with TLS and htpasswd auth.
+[ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}" >&2
     apt-get update -qq >/dev/null

@@ -1,9 +1,9 @@
 //! `Blob` and `Origin`: bytes to scan and where they came from.
 //!
-//! `Origin` is the only type that knows what a "file", "stdin", "commit" or
-//! "blob" is; the engine and reporters treat every blob alike and ask the
-//! origin for the path, the fingerprint identity and the provenance objects
-//! (`commit`) that findings carry.
+//! `Origin` is the only type that knows what a "file", "stdin", "commit",
+//! "blob", "layer" or "image config" is; the engine and reporters treat every
+//! blob alike and ask the origin for the path, the fingerprint identity and
+//! the provenance objects (`commit`, `image`) that findings carry.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +21,29 @@ pub struct CommitMeta {
     pub date: String,
     /// The whole commit message.
     pub message: String,
+}
+
+/// Container image provenance as findings report it (`image` in the JSON
+/// contract).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ImageMeta {
+    /// The image as the user named it: a registry reference
+    /// (`host/repo:tag`), `FILE.tar[:repo:tag]` or `DIR[@digest]`.
+    pub reference: String,
+    /// The manifest digest (`sha256:…`); for a `docker save` archive without
+    /// manifests, the image id (the config's digest).
+    pub digest: String,
+    /// 0-based index of the layer in manifest order; `null` for the config.
+    pub layer_index: Option<usize>,
+    /// The layer's digest as the manifest names it (compressed bytes); for a
+    /// legacy `docker save` layer, its diff id.
+    pub layer_digest: Option<String>,
+    /// The Dockerfile step (config `history[].created_by`) that made the
+    /// layer; `null` when the history does not say.
+    pub created_by: Option<String>,
+    /// 0-based index of the later layer whose whiteout deleted this file
+    /// (it is still shipped in the lower layer); `null` if never deleted.
+    pub removed_in_layer: Option<usize>,
 }
 
 /// Where a blob's bytes came from.
@@ -45,6 +68,16 @@ pub enum Origin {
         commit: Arc<CommitMeta>,
         tag: Option<String>,
     },
+    /// A regular file in an image layer (`path` inside the layer, no leading
+    /// `/`) or a part of the image config (`path` like `config:Env[3]`).
+    /// `repository` is the image name without tag or digest: a secret at the
+    /// same path keeps its fingerprint when the image is re-tagged or
+    /// rebuilt.
+    Image {
+        repository: Arc<str>,
+        path: String,
+        image: Arc<ImageMeta>,
+    },
 }
 
 impl Origin {
@@ -56,6 +89,15 @@ impl Origin {
             Origin::Stdin => Some("-"),
             Origin::GitBlob { path, .. } => path.as_deref(),
             Origin::GitMessage { .. } => None,
+            Origin::Image { path, .. } => Some(path),
+        }
+    }
+
+    /// The image findings in this blob are attributed to.
+    pub fn image(&self) -> Option<&ImageMeta> {
+        match self {
+            Origin::Image { image, .. } => Some(image),
+            _ => None,
         }
     }
 
@@ -73,7 +115,9 @@ impl Origin {
     /// move. A file and a Git blob are identified by their path alone
     /// (without a leading `./`), so a secret keeps its fingerprint across
     /// commits, and a baseline written by `leakhound scan .` in a
-    /// repository's root also serves `leakhound git` there.
+    /// repository's root also serves `leakhound git` there. An image file or
+    /// config part is identified by repository and path (not digest or tag,
+    /// which change with every build).
     pub fn identity(&self) -> String {
         match self {
             Origin::File { path }
@@ -86,8 +130,18 @@ impl Origin {
             } => format!("git-blob:{blob}"),
             Origin::GitMessage { tag: Some(tag), .. } => format!("git-tag:{tag}"),
             Origin::GitMessage { commit, .. } => format!("git-commit:{}", commit.id),
+            Origin::Image {
+                repository, path, ..
+            } => image_identity(repository, path),
         }
     }
+}
+
+/// Fingerprint identity of an image file or config part: `Origin::identity`
+/// of `Origin::Image`, for findings re-attributed to another image that
+/// shares the layer.
+pub fn image_identity(repository: &str, path: &str) -> String {
+    format!("image:{repository}:{path}")
 }
 
 impl fmt::Display for Origin {
@@ -98,6 +152,10 @@ impl fmt::Display for Origin {
             } => write!(f, "blob {blob}"),
             Origin::GitMessage { tag: Some(t), .. } => write!(f, "tag {t} message"),
             Origin::GitMessage { commit, .. } => write!(f, "commit {} message", commit.id),
+            Origin::Image { path, image, .. } => match image.layer_index {
+                Some(i) => write!(f, "{} layer {i} {path}", image.reference),
+                None => write!(f, "{} {path}", image.reference),
+            },
             other => f.write_str(other.display_path().unwrap_or("-")),
         }
     }

@@ -97,6 +97,12 @@ pub enum Command {
     /// Scan a Git repository's history: every blob of every ref, each once,
     /// attributed to the commit that introduced it.
     Git(GitArgs),
+    /// Scan container images: every layer (files a later layer deleted too)
+    /// and the image config (Env, Labels, Cmd, Entrypoint, history).
+    Image(ImageArgs),
+    /// Scan every tagged image of a registry (or under HOST/PREFIX), or the
+    /// images listed in a file; layers shared between images are read once.
+    Registry(RegistryArgs),
     /// List or check rules.
     Rules {
         #[command(subcommand)]
@@ -183,6 +189,66 @@ pub struct LogsArgs {
     /// Report every occurrence of a secret, not only the first.
     #[arg(long)]
     pub report_repeats: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Image references to pull from a registry (`host/repo:tag`,
+    /// `host/repo@sha256:…`).
+    pub refs: Vec<String>,
+    /// A `docker save` archive or an OCI layout tarball (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub archive: Vec<PathBuf>,
+    /// An OCI layout directory (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub oci_layout: Vec<PathBuf>,
+    #[command(flatten)]
+    pub pull: PullArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Registry host (with port), optionally with a repository prefix:
+    /// `registry.example.com:5000/team`.
+    #[arg(required_unless_present = "images_from")]
+    pub target: Option<String>,
+    /// Scan the image references listed in FILE (one per line, `#`
+    /// comments) instead of listing the registry's catalog.
+    #[arg(long, value_name = "FILE")]
+    pub images_from: Option<PathBuf>,
+    #[command(flatten)]
+    pub pull: PullArgs,
+}
+
+/// How images are fetched and read (shared by `image` and `registry`).
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Skip (and report) files in layers larger than this.
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Platform to pick from multi-platform images: os/arch[/variant]
+    /// (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH", conflicts_with = "all_platforms")]
+    pub platform: Option<String>,
+    /// Scan every platform of multi-platform images.
+    #[arg(long)]
+    pub all_platforms: bool,
+    /// Registry user name (the password is read from standard input with
+    /// --password-stdin, or from LEAKHOUND_REGISTRY_PASSWORD).
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+    /// Read the registry password from the first line of standard input.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Also trust this CA certificate (PEM) for registry TLS (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Talk plain HTTP to registries (a registry on localhost).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Layers downloaded and read at the same time.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub parallel: usize,
 }
 
 #[derive(Debug, Subcommand)]

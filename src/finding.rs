@@ -48,18 +48,36 @@ pub struct Finding {
     /// the secret: `{id, author, email, date, message}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<crate::blob::CommitMeta>,
-    /// Reserved: container image provenance (`leakhound image`).
+    /// Container image provenance (`leakhound image`, `leakhound registry`):
+    /// `{reference, digest, layer_index, layer_digest, created_by,
+    /// removed_in_layer}`; `path` is then the path inside the layer, or the
+    /// config part (`config:Env[3]`, `config:Labels.KEY`, `config:Cmd`,
+    /// `config:Entrypoint`, `config:history[5].created_by`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<serde_json::Value>,
+    pub image: Option<crate::blob::ImageMeta>,
     /// Reserved: Kubernetes object the secret was found in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<serde_json::Value>,
 }
 
 impl Finding {
-    /// Sort key for deterministic output: path, line, column, then rule id.
-    pub fn sort_key(&self) -> (Option<&str>, Option<&str>, usize, usize, &str) {
+    /// Sort key for deterministic output: image and layer, path, commit,
+    /// line, column, then rule id.
+    #[allow(clippy::type_complexity)]
+    pub fn sort_key(
+        &self,
+    ) -> (
+        Option<(&str, Option<usize>)>,
+        Option<&str>,
+        Option<&str>,
+        usize,
+        usize,
+        &str,
+    ) {
         (
+            self.image
+                .as_ref()
+                .map(|i| (i.reference.as_str(), i.layer_index)),
             self.path.as_deref(),
             self.commit.as_ref().map(|c| c.id.as_str()),
             self.line,

@@ -2,6 +2,7 @@
 //! and maps the outcome to an exit code (0 clean, 1 findings, 2 error).
 
 mod cli;
+mod images;
 mod logs;
 mod progress;
 
@@ -55,6 +56,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Scan(args) => scan(&cli.common, args),
         Command::Logs(args) => logs::run(&cli.common, args),
         Command::Git(args) => git(&cli.common, args),
+        Command::Image(args) => images::image(&cli.common, args),
+        Command::Registry(args) => images::registry_sweep(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
@@ -267,7 +270,7 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
 
 /// Prints skipped inputs as they happen (unless `-q`); files skipped
 /// because an allowlist covers them only with `--verbose`.
-fn skip_printer(common: &CommonArgs) -> impl Fn(&leakhound::source::fs::Skip) + Sync {
+pub(crate) fn skip_printer(common: &CommonArgs) -> impl Fn(&leakhound::source::fs::Skip) + Sync {
     let (quiet, verbose) = (common.quiet, common.verbose);
     move |s: &leakhound::source::fs::Skip| {
         if quiet || (s.reason == pipeline::ALLOWLISTED_PATH && !verbose) {
@@ -332,7 +335,7 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
 }
 
 /// Writes the report and summary, and maps the outcome to an exit code.
-fn report_outcome(
+pub(crate) fn report_outcome(
     common: &CommonArgs,
     scanner: &Scanner,
     mut outcome: pipeline::Outcome,

@@ -330,7 +330,7 @@ impl Scanner {
                         .map(|d| d.steps.clone())
                         .unwrap_or_default(),
                     commit: commit.clone(),
-                    image: None,
+                    image: origin.image().cloned(),
                     kubernetes: None,
                 })
             })
@@ -344,13 +344,21 @@ impl Scanner {
     /// what the report masks elsewhere.
     fn masked_commit(&self, c: &crate::blob::CommitMeta) -> crate::blob::CommitMeta {
         let mut c = c.clone();
+        c.message = self.masked_text(&c.message);
+        c
+    }
+
+    /// `text` with every secret in it masked (unchanged with
+    /// `--show-secrets`): for provenance fields that quote scanned text,
+    /// such as a commit message or an image history step.
+    pub fn masked_text(&self, text: &str) -> String {
         if self.options.show_secrets {
-            return c;
+            return text.to_string();
         }
-        let msg = c.message.as_bytes();
+        let msg = text.as_bytes();
         let cands = self.candidates(msg, &mut Scratch::default());
         if cands.is_empty() {
-            return c;
+            return text.to_string();
         }
         let mut out = Vec::with_capacity(msg.len());
         let mut at = 0;
@@ -360,8 +368,7 @@ impl Scanner {
             at = cand.end;
         }
         out.extend_from_slice(&msg[at..]);
-        c.message = String::from_utf8_lossy(&out).into_owned();
-        c
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 

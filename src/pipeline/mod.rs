@@ -15,6 +15,7 @@ use crate::finding::Finding;
 use crate::source::fs::{self, Entry, Skip, WalkOptions};
 use crate::source::git;
 
+pub mod image;
 pub mod stream;
 
 /// The reason of a `Skip` for a file every finding of which an allowlist

@@ -152,6 +152,9 @@ fn result(f: &Finding, rule_index: i64) -> SarifResult {
     if let Some(c) = &f.commit {
         props.insert("commit".into(), serde_json::to_value(c).unwrap_or_default());
     }
+    if let Some(i) = &f.image {
+        props.insert("image".into(), serde_json::to_value(i).unwrap_or_default());
+    }
     if let Some(s) = &f.secret {
         props.insert("secret".into(), serde_json::Value::from(s.clone()));
     }

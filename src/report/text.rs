@@ -53,6 +53,23 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
                 c.date
             )?;
         }
+        if let Some(i) = &f.image {
+            let mut line = format!("image {}", i.reference);
+            if let Some(n) = i.layer_index {
+                line.push_str(&format!(" layer {n}"));
+            }
+            if let Some(d) = &i.layer_digest {
+                line.push_str(&format!(" ({})", &d[..d.len().min(19)]));
+            }
+            if let Some(r) = i.removed_in_layer {
+                line.push_str(&format!(", deleted in layer {r} but still shipped"));
+            }
+            writeln!(out, "    {dim}{line}{reset}")?;
+            if let Some(c) = &i.created_by {
+                let c: String = c.chars().take(100).collect();
+                writeln!(out, "    {dim}created by: {c}{reset}")?;
+            }
+        }
         writeln!(out, "    {}", f.snippet)?;
         if let Some(secret) = &f.secret {
             writeln!(out, "    secret: {secret}")?;

@@ -2,4 +2,5 @@
 
 pub mod fs;
 pub mod git;
+pub mod image;
 pub mod stream;

@@ -1,0 +1,244 @@
+//! `leakhound image` and `leakhound registry`: turn the command line into
+//! image jobs (archives, layouts, registry references, a registry sweep),
+//! scan them, report. An image that cannot be resolved is reported and the
+//! rest are scanned; any such failure makes the exit code 2.
+
+use std::io::{self, BufRead};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{CommonArgs, ImageArgs, PullArgs, RegistryArgs};
+use leakhound::pipeline::{self, image::ImageJob, image::ImageScanOptions};
+use leakhound::source::fs::Skip;
+use leakhound::source::image::local::LocalStore;
+use leakhound::source::image::registry::{Credentials, Registry, RegistryOptions};
+use leakhound::source::image::{ImageError, LayerStore, Platform};
+
+/// Images to scan and images that could not be resolved.
+#[derive(Default)]
+struct Jobs {
+    jobs: Vec<ImageJob>,
+    problems: Vec<Skip>,
+}
+
+impl Jobs {
+    fn problem(&mut self, name: &str, e: &ImageError) {
+        self.problems.push(problem(name, e));
+    }
+}
+
+fn problem(name: &str, e: &ImageError) -> Skip {
+    let msg = e.to_string();
+    // The error names the image first; the skip line names it already.
+    let reason = msg
+        .strip_prefix(&format!("{name}: "))
+        .unwrap_or(&msg)
+        .to_string();
+    Skip {
+        path: name.to_string(),
+        reason,
+        error: true,
+    }
+}
+
+pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
+    if args.refs.is_empty() && args.archive.is_empty() && args.oci_layout.is_empty() {
+        bail!("name an image: REF, --archive FILE or --oci-layout DIR");
+    }
+    let scanner = crate::settings(common, Some(std::path::Path::new(".")), None)?.scanner;
+    let (platform, all) = platform(&args.pull)?;
+    let mut jobs = Jobs::default();
+    let local = args
+        .archive
+        .iter()
+        .map(|p| (p, false))
+        .chain(args.oci_layout.iter().map(|p| (p, true)));
+    for (path, dir) in local {
+        let name = path.display().to_string();
+        match LocalStore::open(path, dir).and_then(|s| {
+            let images = s.images(&platform, all)?;
+            Ok((Arc::new(s), images))
+        }) {
+            Ok((store, images)) => {
+                let store: Arc<dyn LayerStore> = store;
+                for image in images {
+                    jobs.jobs.push(ImageJob {
+                        image,
+                        store: store.clone(),
+                    });
+                }
+            }
+            Err(e) => jobs.problem(&name, &e),
+        }
+    }
+    if !args.refs.is_empty() {
+        let registry = Arc::new(registry(&args.pull)?);
+        resolve_all(
+            &registry,
+            &args.refs,
+            &platform,
+            all,
+            args.pull.parallel,
+            &mut jobs,
+        );
+    }
+    scan(common, &scanner, jobs, &args.pull)
+}
+
+pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
+    let scanner = crate::settings(common, Some(std::path::Path::new(".")), None)?.scanner;
+    let (platform, all) = platform(&args.pull)?;
+    let registry = Arc::new(registry(&args.pull)?);
+    let mut jobs = Jobs::default();
+    let mut refs = Vec::new();
+    if let Some(file) = &args.images_from {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the image list {}", file.display()))?;
+        refs.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    if let Some(target) = &args.target {
+        let (host, prefix) = target.split_once('/').unwrap_or((target, ""));
+        // Without the catalog there is nothing to sweep: an error of the run.
+        let repos = registry
+            .catalog(host, prefix)
+            .with_context(|| format!("cannot list the repositories of {host}"))?;
+        for repo in repos {
+            match registry.tags(host, &repo) {
+                Ok(tags) => refs.extend(tags.into_iter().map(|t| format!("{host}/{repo}:{t}"))),
+                Err(e) => jobs.problem(&format!("{host}/{repo}"), &e),
+            }
+        }
+    }
+    tracing::info!(images = refs.len(), "registry sweep");
+    resolve_all(
+        &registry,
+        &refs,
+        &platform,
+        all,
+        args.pull.parallel,
+        &mut jobs,
+    );
+    scan(common, &scanner, jobs, &args.pull)
+}
+
+fn scan(
+    common: &CommonArgs,
+    scanner: &leakhound::Scanner,
+    jobs: Jobs,
+    pull: &PullArgs,
+) -> Result<u8> {
+    let on_skip = crate::skip_printer(common);
+    let counters = pipeline::Counters::default();
+    let opts = ImageScanOptions {
+        max_file_size: pull.max_file_size,
+        parallel_layers: pull.parallel.max(1),
+    };
+    let outcome =
+        crate::progress::while_running(common, &counters, None, "files in layers", || {
+            pipeline::image::scan_images(
+                scanner,
+                &jobs.jobs,
+                jobs.problems,
+                &opts,
+                &on_skip,
+                &counters,
+            )
+        });
+    // An image or layer that could not be read leaves the scan incomplete.
+    crate::report_outcome(common, scanner, outcome, true)
+}
+
+/// Resolves references on `parallel` threads (manifest and config
+/// downloads), keeping the order they were given in.
+fn resolve_all(
+    registry: &Arc<Registry>,
+    refs: &[String],
+    platform: &Platform,
+    all: bool,
+    parallel: usize,
+    jobs: &mut Jobs,
+) {
+    let results: Vec<Mutex<Option<Result<Vec<_>, ImageError>>>> =
+        refs.iter().map(|_| Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..parallel.clamp(1, refs.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(r) = refs.get(i) else { break };
+                    let res = registry.resolve(r, platform, all);
+                    *results[i].lock().expect("resolve lock") = Some(res);
+                }
+            });
+        }
+    });
+    let store: Arc<dyn LayerStore> = registry.clone();
+    for (r, res) in refs.iter().zip(results) {
+        match res.into_inner().expect("resolve lock") {
+            Some(Ok(images)) => jobs.jobs.extend(images.into_iter().map(|image| ImageJob {
+                image,
+                store: store.clone(),
+            })),
+            Some(Err(e)) => jobs.problem(r, &e),
+            None => {}
+        }
+    }
+}
+
+fn platform(pull: &PullArgs) -> Result<(Platform, bool)> {
+    let p = match &pull.platform {
+        Some(s) => Platform::parse(s).map_err(anyhow::Error::msg)?,
+        None => Platform::host(),
+    };
+    Ok((p, pull.all_platforms))
+}
+
+/// Registry options from flags and the environment: explicit credentials
+/// (`--username` with `--password-stdin`, or `LEAKHOUND_REGISTRY_USERNAME`
+/// and `LEAKHOUND_REGISTRY_PASSWORD`) win over docker's config.
+fn registry(pull: &PullArgs) -> Result<Registry> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let credentials = match (&pull.username, env("LEAKHOUND_REGISTRY_USERNAME")) {
+        (Some(user), _) => {
+            let password = if pull.password_stdin {
+                let mut line = String::new();
+                io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                env("LEAKHOUND_REGISTRY_PASSWORD")
+                    .context("--username needs --password-stdin or LEAKHOUND_REGISTRY_PASSWORD")?
+            };
+            Some(Credentials {
+                username: user.clone(),
+                password,
+            })
+        }
+        (None, Some(user)) => Some(Credentials {
+            username: user,
+            password: env("LEAKHOUND_REGISTRY_PASSWORD").context(
+                "LEAKHOUND_REGISTRY_USERNAME is set but LEAKHOUND_REGISTRY_PASSWORD is not",
+            )?,
+        }),
+        (None, None) => None,
+    };
+    let docker_config = env("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".docker")));
+    Ok(Registry::new(RegistryOptions {
+        insecure: pull.insecure,
+        ca_certs: pull.ca_cert.clone(),
+        credentials,
+        docker_config,
+    })?)
+}

@@ -1,0 +1,293 @@
+//! One layer, streamed: stored bytes → SHA-256 (verified against the
+//! manifest's digest once the last byte went by) → decompressor chosen by
+//! the magic bytes (gzip, zstd or none; media types lie) → tar reader →
+//! each regular file handed out whole (up to `max_file_size`). Nothing is
+//! written to disk and at most one file of the layer is held at a time.
+//!
+//! Whiteouts (`.wh.NAME`, `.wh..wh..opq`) are recorded, not scanned, so
+//! the caller can tell which findings a later layer deleted.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+/// A file found in a layer, or a note about an entry that was not scanned.
+#[derive(Debug)]
+pub enum LayerItem {
+    File {
+        path: String,
+        data: Vec<u8>,
+    },
+    /// `error`: a failure (hostile path) rather than policy (too large).
+    Note {
+        path: String,
+        reason: String,
+        error: bool,
+    },
+}
+
+/// A whiteout: `path` deleted (with everything under it), or for an
+/// opaque whiteout every lower-layer entry under directory `path`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Whiteout {
+    pub path: String,
+    pub opaque: bool,
+}
+
+impl Whiteout {
+    /// True if this whiteout hides `path` (a file of a lower layer).
+    pub fn hides(&self, path: &str) -> bool {
+        let under = |dir: &str| {
+            dir.is_empty()
+                || (path.len() > dir.len()
+                    && path.starts_with(dir)
+                    && path.as_bytes()[dir.len()] == b'/')
+        };
+        if self.opaque {
+            under(&self.path)
+        } else {
+            path == self.path || under(&self.path)
+        }
+    }
+}
+
+/// What reading a layer left besides its files.
+#[derive(Debug, Default)]
+pub struct LayerRead {
+    pub whiteouts: Vec<Whiteout>,
+    /// Stored (compressed) bytes read.
+    pub stored_bytes: u64,
+    /// Failures that stopped the layer or make it untrustworthy (truncated,
+    /// corrupt, digest mismatch); files read before them were handed out.
+    pub errors: Vec<String>,
+}
+
+/// Decompressed bytes past which a layer must also stay under
+/// `BOMB_RATIO` times its stored size (a decompression bomb guard: gzip
+/// tops out near 1032:1, so real layers stay far below).
+const BOMB_FLOOR: u64 = 1 << 30;
+const BOMB_RATIO: u64 = 200;
+
+/// Reads `stored` (a layer's stored bytes), hands each regular file to
+/// `emit`, and checks the bytes hash to `digest` (`sha256:…`).
+pub fn read_layer(
+    stored: Box<dyn Read + Send>,
+    digest: &str,
+    max_file_size: u64,
+    emit: &mut dyn FnMut(LayerItem),
+) -> LayerRead {
+    let stored_count = Arc::new(AtomicU64::new(0));
+    let mut raw = BufReader::with_capacity(
+        256 * 1024,
+        Hashing {
+            inner: stored,
+            hasher: Sha256::new(),
+            count: stored_count.clone(),
+        },
+    );
+    let mut out = LayerRead::default();
+    match decoder(&mut raw) {
+        Err(e) => out.errors.push(format!("cannot start decompressing: {e}")),
+        Ok(decoded) => {
+            let guarded = BombGuard {
+                inner: decoded,
+                stored: stored_count,
+                decoded: 0,
+            };
+            read_tar(guarded, max_file_size, emit, &mut out);
+        }
+    }
+    // The tar end marker can come before the end of the stored bytes
+    // (padding, compressor trailer): read them all so the digest covers
+    // the whole blob.
+    if let Err(e) = io::copy(&mut raw, &mut io::sink()) {
+        out.errors.push(format!("cannot read to the end: {e}"));
+    }
+    let hashing = raw.into_inner();
+    out.stored_bytes = hashing.count.load(Ordering::Relaxed);
+    match digest.split_once(':') {
+        Some(("sha256", expected)) => {
+            let actual = super::hex(&hashing.hasher.finalize());
+            if !actual.eq_ignore_ascii_case(expected) {
+                // The mismatch explains any tar error: report it first.
+                out.errors.insert(
+                    0,
+                    format!("digest mismatch: the manifest says {digest}, the bytes hash to sha256:{actual}"),
+                );
+            }
+        }
+        _ => out.errors.push(format!(
+            "cannot verify digest `{digest}`: only sha256 is supported"
+        )),
+    }
+    out
+}
+
+fn decoder<'a, R: BufRead + 'a>(raw: &'a mut R) -> io::Result<Box<dyn Read + 'a>> {
+    let head = raw.fill_buf()?;
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(raw))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(raw)?)
+    } else {
+        Box::new(raw)
+    })
+}
+
+fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: &mut LayerRead) {
+    let mut archive = tar::Archive::new(decoded);
+    let entries = match archive.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            out.errors.push(format!("not a tar archive: {e}"));
+            return;
+        }
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                out.errors.push(format!("truncated or corrupt layer: {e}"));
+                return;
+            }
+        };
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let path = normalize(&raw_path);
+        let (dir, name) = match path.rsplit_once('/') {
+            Some((d, n)) => (d, n),
+            None => ("", path.as_str()),
+        };
+        if name == ".wh..wh..opq" {
+            out.whiteouts.push(Whiteout {
+                path: dir.to_string(),
+                opaque: true,
+            });
+            continue;
+        }
+        if let Some(deleted) = name.strip_prefix(".wh.") {
+            let path = if dir.is_empty() {
+                deleted.to_string()
+            } else {
+                format!("{dir}/{deleted}")
+            };
+            out.whiteouts.push(Whiteout {
+                path,
+                opaque: false,
+            });
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_contiguous()) {
+            continue;
+        }
+        if raw_path.split('/').any(|c| c == "..") {
+            // Nothing is extracted, so it cannot escape here; but a layer
+            // that tries is hostile and the scan is not what a runtime sees.
+            emit(LayerItem::Note {
+                path: path.clone(),
+                reason: format!(
+                    "tar entry path `{raw_path}` escapes the layer root (scanned anyway)"
+                ),
+                error: true,
+            });
+        }
+        let size = entry.size();
+        if size > max {
+            emit(LayerItem::Note {
+                path,
+                reason: format!("file is {size} bytes, larger than --max-file-size {max}"),
+                error: false,
+            });
+            continue;
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        if let Err(e) = (&mut entry).take(max + 1).read_to_end(&mut data) {
+            out.errors
+                .push(format!("truncated or corrupt layer reading {path}: {e}"));
+            return;
+        }
+        emit(LayerItem::File { path, data });
+    }
+}
+
+/// `./a/b`, `/a/b` and `a/b` are the same file in a layer.
+fn normalize(p: &str) -> String {
+    let mut s = p;
+    loop {
+        if let Some(r) = s.strip_prefix("./") {
+            s = r;
+        } else if let Some(r) = s.strip_prefix('/') {
+            s = r;
+        } else {
+            break;
+        }
+    }
+    s.trim_end_matches('/').to_string()
+}
+
+struct Hashing {
+    inner: Box<dyn Read + Send>,
+    hasher: Sha256,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for Hashing {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+struct BombGuard<R> {
+    inner: R,
+    stored: Arc<AtomicU64>,
+    decoded: u64,
+}
+
+impl<R: Read> Read for BombGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.decoded += n as u64;
+        let stored = self.stored.load(Ordering::Relaxed).max(1);
+        if self.decoded > BOMB_FLOOR && self.decoded / stored > BOMB_RATIO {
+            return Err(io::Error::other(format!(
+                "decompression bomb: {} bytes from {stored} stored bytes (over {BOMB_RATIO}:1)",
+                self.decoded
+            )));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whiteouts_hide_the_file_and_what_is_under_a_deleted_dir() {
+        let w = Whiteout {
+            path: "app/.env".into(),
+            opaque: false,
+        };
+        assert!(w.hides("app/.env"));
+        assert!(w.hides("app/.env/x"));
+        assert!(!w.hides("app/.envrc"));
+        let o = Whiteout {
+            path: "etc".into(),
+            opaque: true,
+        };
+        assert!(o.hides("etc/passwd"));
+        assert!(!o.hides("etc"));
+        assert!(!o.hides("etcetera/x"));
+    }
+
+    #[test]
+    fn paths_lose_leading_dot_and_slash() {
+        assert_eq!(normalize("./app/.env"), "app/.env");
+        assert_eq!(normalize("/etc/x"), "etc/x");
+    }
+}

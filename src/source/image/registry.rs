@@ -1,0 +1,450 @@
+//! Registry pulls with `oci-client`: credentials (flags, env, docker's
+//! `config.json` and credential helpers), TLS (system roots plus
+//! `--ca-cert`), plain HTTP with `--insecure`, platform selection, the
+//! catalog and tag lists for sweeps.
+//!
+//! The tokio runtime lives here and nowhere else: layer blobs arrive as an
+//! async stream, forwarded chunk by chunk over a bounded channel to a
+//! blocking `Read` that the (synchronous) tar reader consumes, so a layer
+//! is never held whole in memory.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::manifest::{self, Manifest, Platform};
+use super::{Image, ImageConfig, ImageError, LayerRef, LayerStore};
+
+/// Chunks of a layer in flight between the download and the tar reader.
+const CHUNKS_IN_FLIGHT: usize = 16;
+/// Largest image config accepted (JSON of a few KiB in practice).
+const MAX_CONFIG: usize = 16 << 20;
+
+/// User name and password given explicitly (flags or environment).
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// How to reach registries.
+#[derive(Clone, Debug, Default)]
+pub struct RegistryOptions {
+    /// Plain HTTP (a registry on localhost).
+    pub insecure: bool,
+    /// Extra trusted CA certificates (PEM files).
+    pub ca_certs: Vec<PathBuf>,
+    /// Wins over every other source of credentials.
+    pub credentials: Option<Credentials>,
+    /// Docker's config directory (`$DOCKER_CONFIG`, else `~/.docker`).
+    pub docker_config: Option<PathBuf>,
+}
+
+/// A registry client with its own runtime.
+pub struct Registry {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    opts: RegistryOptions,
+    auths: Mutex<HashMap<String, RegistryAuth>>,
+}
+
+fn reg_err(image: &str, e: impl std::fmt::Display) -> ImageError {
+    ImageError::Registry {
+        image: image.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl Registry {
+    pub fn new(opts: RegistryOptions) -> Result<Registry, ImageError> {
+        // reqwest is built without a default TLS provider (ring instead of
+        // aws-lc, which needs cmake and a long C build); install ring once.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut extra = Vec::new();
+        for path in &opts.ca_certs {
+            let data = std::fs::read(path).map_err(|source| ImageError::Io {
+                image: "--ca-cert".into(),
+                what: path.display().to_string(),
+                source,
+            })?;
+            extra.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        let config = ClientConfig {
+            protocol: if opts.insecure {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            extra_root_certificates: extra,
+            platform_resolver: None,
+            connect_timeout: Some(std::time::Duration::from_secs(30)),
+            read_timeout: Some(std::time::Duration::from_secs(300)),
+            ..ClientConfig::default()
+        };
+        let client = Client::try_from(config).map_err(|e| reg_err("registry client", e))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| ImageError::Io {
+                image: "registry client".into(),
+                what: "the network runtime".into(),
+                source,
+            })?;
+        Ok(Registry {
+            rt,
+            client,
+            opts,
+            auths: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Credentials for `host`: explicit ones, else docker's config (a
+    /// credential helper, then `auths`), else anonymous.
+    fn auth_for(&self, host: &str) -> Result<RegistryAuth, ImageError> {
+        if let Some(a) = self.auths.lock().expect("auth cache lock").get(host) {
+            return Ok(a.clone());
+        }
+        let auth = match &self.opts.credentials {
+            Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+            None => docker_config_auth(self.opts.docker_config.as_deref(), host)?,
+        };
+        self.auths
+            .lock()
+            .expect("auth cache lock")
+            .insert(host.to_string(), auth.clone());
+        Ok(auth)
+    }
+
+    fn parse_ref(reference: &str) -> Result<Reference, ImageError> {
+        reference
+            .parse::<Reference>()
+            .map_err(|e| ImageError::invalid(reference, format!("not an image reference: {e}")))
+    }
+
+    /// Resolves a reference to the images to scan (one per platform asked).
+    pub fn resolve(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        all: bool,
+    ) -> Result<Vec<Image>, ImageError> {
+        let r = Self::parse_ref(reference)?;
+        let auth = self.auth_for(r.resolve_registry())?;
+        let (data, digest) = self
+            .rt
+            .block_on(self.client.pull_manifest_raw(&r, &auth, manifest::ACCEPTED))
+            .map_err(|e| reg_err(reference, e))?;
+        let repository = format!("{}/{}", r.registry(), r.repository());
+        match manifest::parse_manifest(reference, None, &data)? {
+            Manifest::Image { config, layers } => Ok(vec![self.image(
+                reference,
+                &repository,
+                &r,
+                digest,
+                &config,
+                &layers,
+                &auth,
+            )?]),
+            Manifest::Index { manifests } => {
+                let mut out = Vec::new();
+                for d in manifest::select_platforms(reference, &manifests, platform, all)? {
+                    let name = match (&d.platform, all) {
+                        (Some(p), true) => format!("{reference} ({p})"),
+                        _ => reference.to_string(),
+                    };
+                    let pr = Reference::with_digest(
+                        r.registry().to_string(),
+                        r.repository().to_string(),
+                        d.digest.clone(),
+                    );
+                    let (data, digest) = self
+                        .rt
+                        .block_on(
+                            self.client
+                                .pull_manifest_raw(&pr, &auth, manifest::ACCEPTED),
+                        )
+                        .map_err(|e| reg_err(&name, e))?;
+                    match manifest::parse_manifest(&name, Some(&d.media_type), &data)? {
+                        Manifest::Image { config, layers } => out.push(self.image(
+                            &name,
+                            &repository,
+                            &r,
+                            digest,
+                            &config,
+                            &layers,
+                            &auth,
+                        )?),
+                        Manifest::Index { .. } => {
+                            return Err(ImageError::invalid(
+                                &name,
+                                "an index inside an index is not supported",
+                            ));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn image(
+        &self,
+        name: &str,
+        repository: &str,
+        r: &Reference,
+        digest: String,
+        config: &manifest::Descriptor,
+        layers: &[manifest::Descriptor],
+        auth: &RegistryAuth,
+    ) -> Result<Image, ImageError> {
+        if config.size as usize > MAX_CONFIG {
+            return Err(ImageError::invalid(
+                name,
+                format!("config is {} bytes, too large", config.size),
+            ));
+        }
+        let mut data = Vec::new();
+        self.rt
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(r.resolve_registry(), auth)
+                    .await;
+                self.client
+                    .pull_blob(r, config.digest.as_str(), &mut data)
+                    .await
+            })
+            .map_err(|e| reg_err(name, format!("config {}: {e}", config.digest)))?;
+        let pullable = format!("{repository}@{digest}");
+        Ok(Image {
+            reference: name.to_string(),
+            repository: repository.to_string(),
+            digest,
+            config: ImageConfig::parse(name, &data)?,
+            layers: layers
+                .iter()
+                .map(|l| LayerRef {
+                    digest: l.digest.clone(),
+                    media_type: l.media_type.clone(),
+                    location: pullable.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Repositories of a registry (`/v2/_catalog`, every page), those under
+    /// `prefix` only.
+    pub fn catalog(&self, host: &str, prefix: &str) -> Result<Vec<String>, ImageError> {
+        let probe = Reference::with_tag(host.to_string(), "catalog".into(), "latest".into());
+        let auth = self.auth_for(host)?;
+        let mut out = Vec::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page = self
+                .rt
+                .block_on(
+                    self.client
+                        .catalog(&probe, &auth, Some(100), last.as_deref()),
+                )
+                .map_err(|e| reg_err(host, format!("catalog: {e}")))?;
+            let n = page.repositories.len();
+            last = page.repositories.last().cloned();
+            out.extend(page.repositories.into_iter().filter(|r| {
+                prefix.is_empty()
+                    || r == prefix
+                    || r.starts_with(&format!("{}/", prefix.trim_end_matches('/')))
+            }));
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every tag of `host/repository` (every page).
+    pub fn tags(&self, host: &str, repository: &str) -> Result<Vec<String>, ImageError> {
+        let r = Reference::with_tag(host.to_string(), repository.to_string(), "latest".into());
+        let name = format!("{host}/{repository}");
+        let auth = self.auth_for(host)?;
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let page = self
+                .rt
+                .block_on(self.client.list_tags(
+                    &r,
+                    &auth,
+                    Some(100),
+                    out.last().map(String::as_str),
+                ))
+                .map_err(|e| reg_err(&name, format!("tags: {e}")))?;
+            let n = page.tags.len();
+            out.extend(page.tags);
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl LayerStore for Registry {
+    fn open(&self, image: &Image, layer: &LayerRef) -> Result<Box<dyn Read + Send>, ImageError> {
+        let r = Self::parse_ref(&layer.location)?;
+        let auth = self.auth_for(r.resolve_registry())?;
+        let mut stream = self
+            .rt
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(r.resolve_registry(), &auth)
+                    .await;
+                self.client
+                    .pull_blob_stream(&r, layer.digest.as_str())
+                    .await
+            })
+            .map_err(|e| reg_err(&image.reference, format!("layer {}: {e}", layer.digest)))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        self.rt.spawn(async move {
+            while let Some(chunk) = stream.next().await {
+                let end = chunk.is_err();
+                if tx.send(chunk).await.is_err() || end {
+                    break;
+                }
+            }
+        });
+        Ok(Box::new(ChunkReader {
+            rx,
+            chunk: bytes::Bytes::new(),
+        }))
+    }
+}
+
+/// A blocking `Read` over chunks sent by the download task.
+struct ChunkReader {
+    rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
+    chunk: bytes::Bytes,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(c)) => self.chunk = c,
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Credentials docker would use for `host`: `credHelpers[host]`, then
+/// `auths[host]` (`auth` is base64 `user:password`), then `credsStore`.
+fn docker_config_auth(
+    dir: Option<&std::path::Path>,
+    host: &str,
+) -> Result<RegistryAuth, ImageError> {
+    let Some(dir) = dir else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let path = dir.join("config.json");
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(RegistryAuth::Anonymous),
+        Err(source) => {
+            return Err(ImageError::Io {
+                image: host.to_string(),
+                what: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&data).map_err(|source| ImageError::Json {
+            image: host.to_string(),
+            what: path.display().to_string(),
+            source,
+        })?;
+    if let Some(helper) = cfg["credHelpers"][host].as_str() {
+        return credential_helper(helper, host);
+    }
+    // Docker Hub's key is historically the v1 URL.
+    let keys = [
+        host.to_string(),
+        format!("https://{host}"),
+        format!("https://{host}/v1/"),
+    ];
+    for k in &keys {
+        if let Some(auth) = cfg["auths"][k]["auth"].as_str() {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| {
+                    s.split_once(':')
+                        .map(|(u, p)| (u.to_string(), p.to_string()))
+                });
+            return match decoded {
+                Some((u, p)) => Ok(RegistryAuth::Basic(u, p)),
+                None => Err(ImageError::invalid(
+                    host,
+                    format!(
+                        "{}: auths[\"{k}\"].auth is not base64 of user:password",
+                        path.display()
+                    ),
+                )),
+            };
+        }
+    }
+    if let Some(store) = cfg["credsStore"].as_str() {
+        return credential_helper(store, host);
+    }
+    Ok(RegistryAuth::Anonymous)
+}
+
+/// Runs `docker-credential-NAME get` with the host on standard input.
+fn credential_helper(name: &str, host: &str) -> Result<RegistryAuth, ImageError> {
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{name}");
+    let fail = |m: String| ImageError::invalid(host, format!("credential helper {program}: {m}"));
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin
+            .write_all(host.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        // Helpers say "credentials not found" for hosts they do not know.
+        if msg.contains("credentials not found") {
+            return Ok(RegistryAuth::Anonymous);
+        }
+        return Err(fail(format!("{}: {msg}", out.status)));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| fail(format!("output is not JSON: {e}")))?;
+    match (v["Username"].as_str(), v["Secret"].as_str()) {
+        (Some(u), Some(s)) => Ok(RegistryAuth::Basic(u.to_string(), s.to_string())),
+        _ => Err(fail("output has no Username and Secret".into())),
+    }
+}
