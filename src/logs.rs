@@ -102,6 +102,12 @@ fn exit_code(stats: &StreamStats) -> u8 {
 }
 
 pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
+    if common.baseline.is_some() || common.write_baseline.is_some() {
+        anyhow::bail!(
+            "--baseline and --write-baseline apply to scan, git and image; a log stream has no \
+             reviewed state (use an allowlist in .leakhound.toml to silence a known value)"
+        );
+    }
     let started = Instant::now();
     let scanner = settings(common, Some(std::path::Path::new(".")), None)?.scanner;
     let format = common.format.unwrap_or(Format::Jsonl);
