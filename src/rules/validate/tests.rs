@@ -283,3 +283,27 @@ proptest::proptest! {
         proptest::prop_assert_eq!(Validator::GithubCrc32.check(&bad), Verdict::Invalid);
     }
 }
+
+#[test]
+fn gitlab_routable_tokens_carry_a_base36_crc32() {
+    let encoded = "glpat-AAAAAAAAAAAAAAAAAAAAAG86MQp1OjJzCA.01.0y";
+    let token = format!("{encoded}{}", gitlab_crc(encoded.as_bytes()));
+    assert_eq!(token.len(), encoded.len() + 7);
+    assert_eq!(
+        Validator::GitlabRoutable.check(token.as_bytes()),
+        Verdict::Valid
+    );
+    assert_eq!(
+        Validator::GitlabRoutable.check(flip(&token, 12).as_bytes()),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        Validator::GitlabRoutable.check(b"glpat-_fSNUmkyL4kIFamuYg29g9vJ6Fv.01.9agphe29f"),
+        Verdict::Invalid
+    );
+    // The older format has no checksum to check.
+    assert_eq!(
+        Validator::GitlabRoutable.check(b"glpat-VWjpGRkSaxpqVr-aa3uS"),
+        Verdict::Valid
+    );
+}
