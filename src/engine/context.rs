@@ -45,7 +45,12 @@ pub fn judge(data: &[u8], start: usize, end: usize, generic: bool) -> Judgement 
         return Judgement::Drop;
     }
     let line_end = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i);
-    if is_uuid(secret) || line_end - line_start > MINIFIED_LINE {
+    // A UUID is an id far more often than a credential, unless the key
+    // says it is the credential (`SNYK_TOKEN`, `api_key`: some providers do
+    // issue UUID keys).
+    let uuid_id = is_uuid(secret)
+        && !last_key_word(before).is_some_and(|w| SECRET_WORDS.iter().any(|s| w == s.as_bytes()));
+    if uuid_id || line_end - line_start > MINIFIED_LINE {
         return Judgement::Downgrade;
     }
     Judgement::Keep
@@ -159,13 +164,14 @@ fn names_a_digest(lower_before: &[u8], secret: &[u8]) -> bool {
 /// `api_key_id`, `tokenUrl`, `password_file`, `secret_name`, `token_type`.
 const NON_SECRET_SUFFIXES: &[&str] = &[
     "id", "ids", "name", "url", "uri", "file", "path", "type", "length", "ttl", "prefix", "header",
-    "endpoint", "field", "label", "hint", "format", "version", "policy", "count",
+    "endpoint", "field", "label", "hint", "format", "version", "policy", "count", "uuid", "guid",
+    "ref",
 ];
 
-/// True if the key assigned before the value ends in a `NON_SECRET_SUFFIXES`
-/// word (`_id`, `-url`, `.file`, or camelCase `Id`, `Url`). Vault's
-/// `secret_id` is a credential and stays.
-fn names_no_secret(before: &[u8]) -> bool {
+/// The last word of the key assigned before the value, lowercased: `id` for
+/// `api_key_id`, `url` for `tokenUrl`, `token` for `GITHUB_TOKEN`. `None` for
+/// Vault's `secret_id`, which is a credential whatever its suffix says.
+fn last_key_word(before: &[u8]) -> Option<Vec<u8>> {
     let mut end = before.len();
     while end > 0
         && matches!(
@@ -184,9 +190,9 @@ fn names_no_secret(before: &[u8]) -> bool {
     }
     let key = &before[start..end];
     if key.eq_ignore_ascii_case(b"secret_id") || key.eq_ignore_ascii_case(b"secret-id") {
-        return false;
+        return None;
     }
-    // The last word: after a separator, or a camelCase capital.
+    // The last word: after a separator, or from a camelCase capital.
     let cut = key
         .iter()
         .enumerate()
@@ -195,13 +201,30 @@ fn names_no_secret(before: &[u8]) -> bool {
             matches!(b, b'_' | b'-' | b'.')
                 || (b.is_ascii_uppercase() && i > 0 && key[i - 1].is_ascii_lowercase())
         })
-        .map(|(i, &b)| if b.is_ascii_uppercase() { i } else { i + 1 });
-    let Some(cut) = cut else {
-        return false;
-    };
-    let word = key[cut..].to_ascii_lowercase();
-    NON_SECRET_SUFFIXES.iter().any(|w| word == w.as_bytes())
+        .map_or(0, |(i, &b)| if b.is_ascii_uppercase() { i } else { i + 1 });
+    Some(key[cut..].to_ascii_lowercase())
 }
+
+/// True if the key's last word names something beside a secret
+/// (`NON_SECRET_SUFFIXES`).
+fn names_no_secret(before: &[u8]) -> bool {
+    last_key_word(before).is_some_and(|w| NON_SECRET_SUFFIXES.iter().any(|s| w == s.as_bytes()))
+}
+
+/// Last key words that say the value is the credential itself.
+const SECRET_WORDS: &[&str] = &[
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "apikey",
+    "auth",
+    "credential",
+    "credentials",
+];
 
 /// `test-token`, `testing123`, `my_test_secret`, `sample…`, `fake…`, `mock…`.
 fn is_test_value(secret: &[u8]) -> bool {
@@ -252,18 +275,8 @@ const PUBLIC_KEY_PREFIXES: &[&[u8]] = &[
     b"sk-ssh-ed25519@openssh.com ",
 ];
 
-/// PEM labels of public material.
-const PUBLIC_PEM: &[&[u8]] = &[
-    b"CERTIFICATE-----",
-    b"PUBLIC KEY-----",
-    b"CERTIFICATE REQUEST-----",
-    b"X509 CRL-----",
-    b"PGP PUBLIC KEY BLOCK-----",
-    b"PGP SIGNATURE-----",
-];
-
 /// True if `start` lies inside base64 that is a data URI's payload, an SSH
-/// public key, or the body of a certificate or public-key PEM block.
+/// public key, or the body of a PEM block.
 fn in_public_base64(data: &[u8], start: usize) -> bool {
     let floor = start.saturating_sub(MAX_RUN);
     let mut run = start;
@@ -274,18 +287,21 @@ fn in_public_base64(data: &[u8], start: usize) -> bool {
     if before.ends_with(b";base64,") || PUBLIC_KEY_PREFIXES.iter().any(|p| before.ends_with(p)) {
         return true;
     }
-    // Inside a PEM block: the last armour line before us is a BEGIN of
-    // public material, with no END in between.
+    in_pem_body(data, start)
+}
+
+/// True if `start` lies inside the body of a PEM block: the last armour line
+/// before it is a BEGIN, with no END in between. Inside a certificate or
+/// public key nothing is secret; inside a private key the key itself is the
+/// finding (its own rule reports it), and a token-shaped run of its base64
+/// is noise.
+fn in_pem_body(data: &[u8], start: usize) -> bool {
     let from = start.saturating_sub(crate::rules::MAX_WINDOW);
     let Some(dash) = memchr::memmem::rfind(&data[from..start], b"-----BEGIN ") else {
         return false;
     };
     let begin = from + dash;
-    if memchr::memmem::find(&data[begin..start], b"-----END ").is_some() {
-        return false;
-    }
-    let label = &data[begin + 11..(begin + 11 + 40).min(data.len())];
-    PUBLIC_PEM.iter().any(|l| label.starts_with(l))
+    memchr::memmem::find(&data[begin..start], b"-----END ").is_none()
 }
 
 #[cfg(test)]
@@ -417,16 +433,24 @@ mod tests {
     }
 
     #[test]
-    fn uuids_under_generic_names_are_downgraded() {
-        let line = r#"api_key: "123e4567-e89b-12d3-a456-426614174000""#;
-        assert_eq!(
-            j(line, "123e4567-e89b-12d3-a456-426614174000", true),
-            Judgement::Downgrade
-        );
-        assert_eq!(
-            j(line, "123e4567-e89b-12d3-a456-426614174000", false),
-            Judgement::Keep
-        );
+    fn uuids_are_downgraded_unless_the_key_names_a_credential() {
+        let u = "123e4567-e89b-12d3-a456-426614174000";
+        for line in [
+            format!(r#"secret_scope: "{u}""#),
+            format!(r#"{{"tokenOwner": "{u}"}}"#),
+        ] {
+            assert_eq!(j(&line, u, true), Judgement::Downgrade, "{line}");
+        }
+        for line in [
+            format!(r#"SNYK_TOKEN: "{u}""#),
+            format!(r#"api_key = "{u}""#),
+            format!(r#"{{"clientSecret": "{u}"}}"#),
+        ] {
+            assert_eq!(j(&line, u, true), Judgement::Keep, "{line}");
+        }
+        // Provider rules that expect a UUID are not judged by it.
+        let line = format!(r#"tenant: "{u}""#);
+        assert_eq!(j(&line, u, false), Judgement::Keep);
     }
 
     #[test]
@@ -458,7 +482,11 @@ mod tests {
         ] {
             assert_eq!(j(&line, secret, false), Judgement::Drop, "{line}");
         }
-        // The same bytes in a private block or on their own are kept.
+        // Inside a private key's body (quoted line by line, as in C test
+        // code, so no private-key rule matches) a token-shaped run is noise.
+        let line = format!("\"-----BEGIN PRIVATE KEY-----\\n\"\n\"{payload}\\n\"\n");
+        assert_eq!(j(&line, secret, false), Judgement::Drop, "{line}");
+        // The same bytes on their own, or after a block, are kept.
         let line = format!("aws_key = {secret}");
         assert_eq!(j(&line, secret, false), Judgement::Keep);
         let line =

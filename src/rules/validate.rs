@@ -305,24 +305,41 @@ fn pem_body(block: &[u8]) -> Option<PemBody> {
     let after = begin + 11 + memchr::memmem::find(&block[begin + 11..], b"-----")? + 5;
     let end = after + memchr::memmem::find(&block[after..], b"-----END ")?;
     let body = &block[after..end];
-    let mut lines: Vec<Vec<u8>> = vec![Vec::new()];
+    // Split into lines at newlines and escaped `\n`/`\r`.
+    let mut raw_lines: Vec<Vec<u8>> = vec![Vec::new()];
     let mut i = 0;
     while i < body.len() {
         let b = body[i];
         if b == b'\\' && matches!(body.get(i + 1), Some(b'n' | b'r')) {
-            lines.push(Vec::new());
+            raw_lines.push(Vec::new());
             i += 2;
             continue;
         }
         if b == b'\n' || b == b'\r' {
-            lines.push(Vec::new());
-        } else if !b.is_ascii_whitespace()
-            && let Some(l) = lines.last_mut()
-        {
+            raw_lines.push(Vec::new());
+        } else if let Some(l) = raw_lines.last_mut() {
             l.push(b);
         }
         i += 1;
     }
+    // Drop whitespace, and a `//` comment marker before the base64 (a key
+    // commented out in C, Go, Rust or JavaScript source).
+    let lines: Vec<Vec<u8>> = raw_lines
+        .iter()
+        .map(|l| {
+            let mut words = l
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .peekable();
+            if words
+                .peek()
+                .is_some_and(|w| w.len() >= 2 && w.iter().all(|&b| b == b'/'))
+            {
+                words.next();
+            }
+            words.flatten().copied().collect()
+        })
+        .collect();
     let mut b64 = Vec::new();
     let mut encrypted = false;
     let mut crc24 = None;

@@ -170,6 +170,11 @@ fn pem_bodies_must_decode_to_der_even_when_escaped() {
     let body = base64_encode(&[0x30, 0x03, 2, 1, 0], false);
     let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----");
     assert_eq!(Validator::PemDer.check(pem.as_bytes()), Verdict::Valid);
+    let commented = pem.replace('\n', "\n// ");
+    assert_eq!(
+        Validator::PemDer.check(commented.as_bytes()),
+        Verdict::Valid
+    );
     let escaped = pem.replace('\n', "\\n");
     assert_eq!(Validator::PemDer.check(escaped.as_bytes()), Verdict::Valid);
     let truncated =
