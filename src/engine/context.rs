@@ -41,7 +41,11 @@ pub fn judge(data: &[u8], start: usize, end: usize, generic: bool) -> Judgement 
         return Judgement::Keep;
     }
     let lower_before = before.to_ascii_lowercase();
-    if names_a_digest(&lower_before, secret) || is_test_value(secret) || names_no_secret(before) {
+    if names_a_digest(&lower_before, secret)
+        || is_test_value(secret)
+        || names_no_secret(before)
+        || names_public_material(before)
+    {
         return Judgement::Drop;
     }
     let line_end = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i);
@@ -168,10 +172,11 @@ const NON_SECRET_SUFFIXES: &[&str] = &[
     "ref",
 ];
 
-/// The last word of the key assigned before the value, lowercased: `id` for
-/// `api_key_id`, `url` for `tokenUrl`, `token` for `GITHUB_TOKEN`. `None` for
-/// Vault's `secret_id`, which is a credential whatever its suffix says.
-fn last_key_word(before: &[u8]) -> Option<Vec<u8>> {
+/// The key assigned before the value: the identifier before the
+/// operator and quotes (`api_key_id` in `  api_key_id: "`, `VAPID_PUBLIC_KEY`
+/// in `VAPID_PUBLIC_KEY=`), not the modifiers before it (`public static
+/// final String`).
+fn assigned_key(before: &[u8]) -> &[u8] {
     let mut end = before.len();
     while end > 0
         && matches!(
@@ -188,7 +193,14 @@ fn last_key_word(before: &[u8]) -> Option<Vec<u8>> {
     {
         start -= 1;
     }
-    let key = &before[start..end];
+    &before[start..end]
+}
+
+/// The last word of the assigned key, lowercased: `id` for `api_key_id`,
+/// `url` for `tokenUrl`, `token` for `GITHUB_TOKEN`. `None` for Vault's
+/// `secret_id`, which is a credential whatever its suffix says.
+fn last_key_word(before: &[u8]) -> Option<Vec<u8>> {
+    let key = assigned_key(before);
     if key.eq_ignore_ascii_case(b"secret_id") || key.eq_ignore_ascii_case(b"secret-id") {
         return None;
     }
@@ -209,6 +221,25 @@ fn last_key_word(before: &[u8]) -> Option<Vec<u8>> {
 /// (`NON_SECRET_SUFFIXES`).
 fn names_no_secret(before: &[u8]) -> bool {
     last_key_word(before).is_some_and(|w| NON_SECRET_SUFFIXES.iter().any(|s| w == s.as_bytes()))
+}
+
+/// Key words for values that are public by design: public keys, reCAPTCHA
+/// and Turnstile site keys, Stripe/Paddle publishable keys.
+const PUBLIC_WORDS: &[&str] = &[
+    "public",
+    "publishable",
+    "site_key",
+    "sitekey",
+    "site-key",
+    "pubkey",
+];
+
+/// True if the key assigned before the value says the value is public.
+fn names_public_material(before: &[u8]) -> bool {
+    let key = assigned_key(before).to_ascii_lowercase();
+    PUBLIC_WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(&key, w.as_bytes()).is_some())
 }
 
 /// Last key words that say the value is the credential itself.
@@ -430,6 +461,22 @@ mod tests {
         }
         let line = "postgres://app:Sup3rS3cret@db.examples-corp.com:5432/app";
         assert_eq!(j(line, "Sup3rS3cret", false), Judgement::Keep);
+    }
+
+    #[test]
+    fn public_keys_site_keys_and_publishable_keys_are_not_secrets() {
+        let v = "Zq8vT2mLw9pKr4Xy7Bn3Ab9cD0eF1gH";
+        for line in [
+            format!("VAPID_PUBLIC_KEY={v}"),
+            format!(r#"{{"recaptchaSiteKey": "{v}"}}"#),
+            format!(r#"publishable_key: "{v}""#),
+        ] {
+            assert_eq!(j(&line, v, true), Judgement::Drop, "{line}");
+        }
+        assert_eq!(
+            j(&format!("VAPID_PRIVATE_KEY={v}"), v, true),
+            Judgement::Keep
+        );
     }
 
     #[test]
