@@ -558,4 +558,19 @@ mod tests {
             Judgement::Keep
         );
     }
+
+    proptest::proptest! {
+        /// Any span of any bytes gets an answer, never a panic.
+        #[test]
+        fn judging_arbitrary_bytes_never_panics(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..400),
+            a in proptest::prelude::any::<proptest::sample::Index>(),
+            b in proptest::prelude::any::<proptest::sample::Index>(),
+            generic in proptest::prelude::any::<bool>(),
+        ) {
+            let (x, y) = (a.index(data.len()), b.index(data.len()));
+            let (start, end) = (x.min(y), x.max(y) + 1);
+            let _ = judge(&data, start, end.min(data.len()), generic);
+        }
+    }
 }

@@ -312,3 +312,27 @@ fn gitlab_routable_tokens_carry_a_base36_crc32() {
         Verdict::Valid
     );
 }
+
+proptest::proptest! {
+    /// Validators see arbitrary matched bytes (a regex can match inside
+    /// binary data): they answer, never panic.
+    #[test]
+    fn validators_never_panic(
+        prefix in proptest::sample::select(vec![
+            &b"ghp_"[..], b"npm_", b"glsa_", b"glpat-", b"xoxb-", b"pypi-", b"eyJ",
+            b"-----BEGIN PRIVATE KEY-----\n", b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n", b"",
+        ]),
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        let mut secret = prefix.to_vec();
+        secret.extend(body);
+        for v in [
+            Validator::GithubCrc32, Validator::NpmCrc32, Validator::GrafanaCrc32,
+            Validator::GitlabRoutable, Validator::Slack, Validator::PypiMacaroon, Validator::Jwt,
+            Validator::Base64Jwt, Validator::PemDer, Validator::Base64Pem, Validator::OpensshKey,
+            Validator::PgpArmor, Validator::Base64Json,
+        ] {
+            let _ = v.check(&secret);
+        }
+    }
+}
