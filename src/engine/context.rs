@@ -45,6 +45,7 @@ pub fn judge(data: &[u8], start: usize, end: usize, generic: bool) -> Judgement 
         || is_test_value(secret)
         || names_no_secret(before)
         || names_public_material(before)
+        || is_identifier(secret)
     {
         return Judgement::Drop;
     }
@@ -278,6 +279,24 @@ fn is_test_value(secret: &[u8]) -> bool {
     .any(|w| memchr::memmem::find(&lower, w).is_some())
 }
 
+/// A snake/kebab-case name (`company_secret_storage_backend_v2`): three or
+/// more lowercase parts, at least three of them words of three letters or
+/// more. Generated tokens mix case or digits into every part.
+fn is_identifier(secret: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = secret.split(|&b| b == b'_' || b == b'-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .iter()
+            .filter(|p| p.len() >= 3 && p.iter().all(u8::is_ascii_lowercase))
+            .count()
+            >= 3
+}
+
 /// `8-4-4-4-12` hex: an id far more often than a credential.
 fn is_uuid(secret: &[u8]) -> bool {
     secret.len() == 36
@@ -498,6 +517,24 @@ mod tests {
         // Provider rules that expect a UUID are not judged by it.
         let line = format!(r#"tenant: "{u}""#);
         assert_eq!(j(&line, u, false), Judgement::Keep);
+    }
+
+    #[test]
+    fn snake_and_kebab_case_names_are_not_secrets() {
+        for v in [
+            "company_secret_storage_backend_v2_impl",
+            "acme-token-service-prod-2",
+        ] {
+            let line = format!("SECRET_STORAGE_CLASS={v}");
+            assert_eq!(j(&line, v, true), Judgement::Drop, "{v}");
+        }
+        for v in [
+            "squ_4f9c2a7e1b8d3f6a0c5e9b2d7f1a4c8e3b6d9f2a",
+            "Xk7p_Q2vN_9mLw_4RtY",
+        ] {
+            let line = format!("token={v}");
+            assert_eq!(j(&line, v, true), Judgement::Keep, "{v}");
+        }
     }
 
     #[test]
