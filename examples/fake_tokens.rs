@@ -4,11 +4,12 @@
 //!
 //!     cargo run --example fake_tokens -- KIND [COUNT] [SEED]
 //!
-//! KIND: ghp_ gho_ ghu_ ghs_ ghr_ (GitHub), npm, grafana, pypi, testpypi,
+//! KIND: ghp_ gho_ ghu_ ghs_ ghr_ (GitHub), npm, grafana, glpat-routable,
+//! glrt-routable (GitLab), pypi, testpypi,
 //! jwt, pem-ec (an EC PRIVATE KEY block), pem-ec-base64 (its base64, as in a
 //! kubeconfig's client-key-data).
 
-use leakhound::rules::validate::{base62_crc32, base64_encode, grafana_checksum};
+use leakhound::rules::validate::{base62_crc32, base64_encode, gitlab_crc, grafana_checksum};
 
 /// xorshift64*: reproducible for a given seed, no dependency.
 struct Rng(u64);
@@ -68,6 +69,20 @@ fn pem_ec(rng: &mut Rng) -> String {
     )
 }
 
+fn to_base36(mut n: u64) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(digits[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn one(kind: &str, rng: &mut Rng) -> Option<String> {
     Some(match kind {
         "ghp_" | "gho_" | "ghu_" | "ghs_" | "ghr_" => {
@@ -82,6 +97,20 @@ fn one(kind: &str, rng: &mut Rng) -> Option<String> {
             let key = format!("glsa_{}", rng.pick(ALNUM, 32));
             let sum = grafana_checksum(key.as_bytes());
             format!("{key}_{sum}")
+        }
+        "glpat-routable" | "glrt-routable" => {
+            // GitLab's routable format: random bytes, a routing payload and
+            // its length, base64url; version; base64 length; base36 CRC32.
+            let payload = format!("o:{}\nu:{}", rng.next() % 5000, rng.next() % 90000);
+            let mut raw = rng.bytes(16);
+            raw.extend(payload.as_bytes());
+            raw.push(payload.len() as u8);
+            let b64 = base64_encode(&raw, true);
+            let len = format!("{:0>2}", to_base36(b64.len() as u64));
+            let prefix = kind.trim_end_matches("-routable");
+            let encoded = format!("{prefix}-{b64}.01.{len}");
+            let crc = gitlab_crc(encoded.as_bytes());
+            format!("{encoded}{crc}")
         }
         "pypi" => format!("pypi-{}", base64_encode(&macaroon(rng, b"pypi.org"), true)),
         "testpypi" => format!(

@@ -17,6 +17,8 @@ pub struct Finding {
     /// `low`, `medium`, `high` or `critical`: what an attacker gets with it.
     pub severity: Severity,
     /// `low`, `medium` or `high`: how sure we are that it is a live secret.
+    /// The rule's confidence, lowered to `low` when its validator or a
+    /// context filter finds this value doubtful.
     pub confidence: Confidence,
     /// Where the secret is: a path as given on the command line (or found
     /// under it), `-` for standard input, the path in the repository for Git;

@@ -41,11 +41,21 @@ pub fn judge(data: &[u8], start: usize, end: usize, generic: bool) -> Judgement 
         return Judgement::Keep;
     }
     let lower_before = before.to_ascii_lowercase();
-    if names_a_digest(&lower_before, secret) || is_test_value(secret) || names_no_secret(before) {
+    if names_a_digest(&lower_before, secret)
+        || is_test_value(secret)
+        || names_no_secret(before)
+        || names_public_material(before)
+        || is_identifier(secret)
+    {
         return Judgement::Drop;
     }
     let line_end = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i);
-    if is_uuid(secret) || line_end - line_start > MINIFIED_LINE {
+    // A UUID is an id far more often than a credential, unless the key
+    // says it is the credential (`SNYK_TOKEN`, `api_key`: some providers do
+    // issue UUID keys).
+    let uuid_id = is_uuid(secret)
+        && !last_key_word(before).is_some_and(|w| SECRET_WORDS.iter().any(|s| w == s.as_bytes()));
+    if uuid_id || line_end - line_start > MINIFIED_LINE {
         return Judgement::Downgrade;
     }
     Judgement::Keep
@@ -159,13 +169,15 @@ fn names_a_digest(lower_before: &[u8], secret: &[u8]) -> bool {
 /// `api_key_id`, `tokenUrl`, `password_file`, `secret_name`, `token_type`.
 const NON_SECRET_SUFFIXES: &[&str] = &[
     "id", "ids", "name", "url", "uri", "file", "path", "type", "length", "ttl", "prefix", "header",
-    "endpoint", "field", "label", "hint", "format", "version", "policy", "count",
+    "endpoint", "field", "label", "hint", "format", "version", "policy", "count", "uuid", "guid",
+    "ref",
 ];
 
-/// True if the key assigned before the value ends in a `NON_SECRET_SUFFIXES`
-/// word (`_id`, `-url`, `.file`, or camelCase `Id`, `Url`). Vault's
-/// `secret_id` is a credential and stays.
-fn names_no_secret(before: &[u8]) -> bool {
+/// The key assigned before the value: the identifier before the
+/// operator and quotes (`api_key_id` in `  api_key_id: "`, `VAPID_PUBLIC_KEY`
+/// in `VAPID_PUBLIC_KEY=`), not the modifiers before it (`public static
+/// final String`).
+fn assigned_key(before: &[u8]) -> &[u8] {
     let mut end = before.len();
     while end > 0
         && matches!(
@@ -182,11 +194,18 @@ fn names_no_secret(before: &[u8]) -> bool {
     {
         start -= 1;
     }
-    let key = &before[start..end];
+    &before[start..end]
+}
+
+/// The last word of the assigned key, lowercased: `id` for `api_key_id`,
+/// `url` for `tokenUrl`, `token` for `GITHUB_TOKEN`. `None` for Vault's
+/// `secret_id`, which is a credential whatever its suffix says.
+fn last_key_word(before: &[u8]) -> Option<Vec<u8>> {
+    let key = assigned_key(before);
     if key.eq_ignore_ascii_case(b"secret_id") || key.eq_ignore_ascii_case(b"secret-id") {
-        return false;
+        return None;
     }
-    // The last word: after a separator, or a camelCase capital.
+    // The last word: after a separator, or from a camelCase capital.
     let cut = key
         .iter()
         .enumerate()
@@ -195,13 +214,49 @@ fn names_no_secret(before: &[u8]) -> bool {
             matches!(b, b'_' | b'-' | b'.')
                 || (b.is_ascii_uppercase() && i > 0 && key[i - 1].is_ascii_lowercase())
         })
-        .map(|(i, &b)| if b.is_ascii_uppercase() { i } else { i + 1 });
-    let Some(cut) = cut else {
-        return false;
-    };
-    let word = key[cut..].to_ascii_lowercase();
-    NON_SECRET_SUFFIXES.iter().any(|w| word == w.as_bytes())
+        .map_or(0, |(i, &b)| if b.is_ascii_uppercase() { i } else { i + 1 });
+    Some(key[cut..].to_ascii_lowercase())
 }
+
+/// True if the key's last word names something beside a secret
+/// (`NON_SECRET_SUFFIXES`).
+fn names_no_secret(before: &[u8]) -> bool {
+    last_key_word(before).is_some_and(|w| NON_SECRET_SUFFIXES.iter().any(|s| w == s.as_bytes()))
+}
+
+/// Key words for values that are public by design: public keys, reCAPTCHA
+/// and Turnstile site keys, Stripe/Paddle publishable keys.
+const PUBLIC_WORDS: &[&str] = &[
+    "public",
+    "publishable",
+    "site_key",
+    "sitekey",
+    "site-key",
+    "pubkey",
+];
+
+/// True if the key assigned before the value says the value is public.
+fn names_public_material(before: &[u8]) -> bool {
+    let key = assigned_key(before).to_ascii_lowercase();
+    PUBLIC_WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(&key, w.as_bytes()).is_some())
+}
+
+/// Last key words that say the value is the credential itself.
+const SECRET_WORDS: &[&str] = &[
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "apikey",
+    "auth",
+    "credential",
+    "credentials",
+];
 
 /// `test-token`, `testing123`, `my_test_secret`, `sample…`, `fake…`, `mock…`.
 fn is_test_value(secret: &[u8]) -> bool {
@@ -222,6 +277,24 @@ fn is_test_value(secret: &[u8]) -> bool {
     ]
     .iter()
     .any(|w| memchr::memmem::find(&lower, w).is_some())
+}
+
+/// A snake/kebab-case name (`company_secret_storage_backend_v2`): three or
+/// more lowercase parts, at least three of them words of three letters or
+/// more. Generated tokens mix case or digits into every part.
+fn is_identifier(secret: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = secret.split(|&b| b == b'_' || b == b'-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .iter()
+            .filter(|p| p.len() >= 3 && p.iter().all(u8::is_ascii_lowercase))
+            .count()
+            >= 3
 }
 
 /// `8-4-4-4-12` hex: an id far more often than a credential.
@@ -252,18 +325,8 @@ const PUBLIC_KEY_PREFIXES: &[&[u8]] = &[
     b"sk-ssh-ed25519@openssh.com ",
 ];
 
-/// PEM labels of public material.
-const PUBLIC_PEM: &[&[u8]] = &[
-    b"CERTIFICATE-----",
-    b"PUBLIC KEY-----",
-    b"CERTIFICATE REQUEST-----",
-    b"X509 CRL-----",
-    b"PGP PUBLIC KEY BLOCK-----",
-    b"PGP SIGNATURE-----",
-];
-
 /// True if `start` lies inside base64 that is a data URI's payload, an SSH
-/// public key, or the body of a certificate or public-key PEM block.
+/// public key, or the body of a PEM block.
 fn in_public_base64(data: &[u8], start: usize) -> bool {
     let floor = start.saturating_sub(MAX_RUN);
     let mut run = start;
@@ -274,213 +337,22 @@ fn in_public_base64(data: &[u8], start: usize) -> bool {
     if before.ends_with(b";base64,") || PUBLIC_KEY_PREFIXES.iter().any(|p| before.ends_with(p)) {
         return true;
     }
-    // Inside a PEM block: the last armour line before us is a BEGIN of
-    // public material, with no END in between.
+    in_pem_body(data, start)
+}
+
+/// True if `start` lies inside the body of a PEM block: the last armour line
+/// before it is a BEGIN, with no END in between. Inside a certificate or
+/// public key nothing is secret; inside a private key the key itself is the
+/// finding (its own rule reports it), and a token-shaped run of its base64
+/// is noise.
+fn in_pem_body(data: &[u8], start: usize) -> bool {
     let from = start.saturating_sub(crate::rules::MAX_WINDOW);
     let Some(dash) = memchr::memmem::rfind(&data[from..start], b"-----BEGIN ") else {
         return false;
     };
     let begin = from + dash;
-    if memchr::memmem::find(&data[begin..start], b"-----END ").is_some() {
-        return false;
-    }
-    let label = &data[begin + 11..(begin + 11 + 40).min(data.len())];
-    PUBLIC_PEM.iter().any(|l| label.starts_with(l))
+    memchr::memmem::find(&data[begin..start], b"-----END ").is_none()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Judges the first occurrence of `secret` in `line`.
-    fn j(line: &str, secret: &str, generic: bool) -> Judgement {
-        let start = line.find(secret).expect("secret in line");
-        judge(line.as_bytes(), start, start + secret.len(), generic)
-    }
-
-    #[test]
-    fn environment_lookups_name_a_variable_not_a_secret() {
-        for (line, name) in [
-            (
-                r#"API_TOKEN = os.getenv("PROD_API_TOKEN_2024")"#,
-                "PROD_API_TOKEN_2024",
-            ),
-            (
-                r#"secret = os.environ["SESSION_SECRET_V2"]"#,
-                "SESSION_SECRET_V2",
-            ),
-            (r#"token = os.environ.get('GH_TOKEN_9')"#, "GH_TOKEN_9"),
-            (
-                r#"const key = process.env["STRIPE_KEY_LIVE_1"];"#,
-                "STRIPE_KEY_LIVE_1",
-            ),
-            (
-                r#"String pw = System.getenv("DB_PASSWORD_2");"#,
-                "DB_PASSWORD_2",
-            ),
-            (
-                r#"config.api_token = ENV.fetch("API_TOKEN_3")"#,
-                "API_TOKEN_3",
-            ),
-            (r#"let t = std::env::var("TOKEN_V4")?;"#, "TOKEN_V4"),
-            (
-                r#"api_token: "{{ lookup('env', 'API_TOKEN_5') }}""#,
-                "API_TOKEN_5",
-            ),
-        ] {
-            assert_eq!(j(line, name, false), Judgement::Drop, "{line}");
-        }
-        // A default value is a literal, and may be a real secret.
-        let line = r#"token = os.getenv("GH_TOKEN", "Zq8vT2mLw9pKr4Xy7Bn3")"#;
-        assert_eq!(j(line, "Zq8vT2mLw9pKr4Xy7Bn3", true), Judgement::Keep);
-    }
-
-    #[test]
-    fn digests_in_lockfiles_and_manifests_are_not_secrets() {
-        for (line, value) in [
-            (
-                r#"      "integrity": "sha512-Zq8vT2mLw9pKr4Xy7Bn3Ab9cD0eF1gH2iJ3kL4mN5oP6qR7sT8uV9wX0yZ==","#,
-                "Zq8vT2mLw9pKr4Xy7Bn3Ab9cD0eF1gH2iJ3kL4mN5oP6qR7sT8uV9wX0yZ==",
-            ),
-            (
-                r#"checksum = "9c05f34adcb19eb5ad3d0ff4c754c7e15f77641575b867616c19e34f77c8fe67""#,
-                "9c05f34adcb19eb5ad3d0ff4c754c7e15f77641575b867616c19e34f77c8fe67",
-            ),
-            (
-                "github.com/golang-jwt/jwt/v5 v5.2.1 h1:OuVbFODueb089Lh128TAcimifWaLhJwVflnrgM17wHk=",
-                "OuVbFODueb089Lh128TAcimifWaLhJwVflnrgM17wHk=",
-            ),
-            (
-                "image: registry.acme-corp.io/api@sha256:4f8a1c2d9e7b6a5f3c1d0e9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f",
-                "4f8a1c2d9e7b6a5f3c1d0e9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f",
-            ),
-            (
-                r#"    token_hash: "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9""#,
-                "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
-            ),
-            (
-                r#""narHash": "sha256-Zq8vT2mLw9pKr4Xy7Bn3Ab9cD0eF1gH2iJ3kL4mN5o=","#,
-                "Zq8vT2mLw9pKr4Xy7Bn3Ab9cD0eF1gH2iJ3kL4mN5o=",
-            ),
-            (
-                "deploy_git_ref: 3f786850e387550fdab836ed7e6dc881de23001b",
-                "3f786850e387550fdab836ed7e6dc881de23001b",
-            ),
-        ] {
-            assert_eq!(j(line, value, true), Judgement::Drop, "{line}");
-        }
-        // The same shape under a secret's name stays.
-        let line = r#"secret_key_base = "9c05f34adcb19eb5ad3d0ff4c754c7e15f77641575b867616c19e34f77c8fe67""#; // leakhound:allow
-        let v = "9c05f34adcb19eb5ad3d0ff4c754c7e15f77641575b867616c19e34f77c8fe67";
-        assert_eq!(j(line, v, true), Judgement::Keep);
-        // Provider tokens are never judged by digest words.
-        let line = r#"commit_status_token: "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""#; // leakhound:allow
-        assert_eq!(
-            j(line, "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", false), // leakhound:allow
-            Judgement::Keep
-        );
-    }
-
-    #[test]
-    fn keys_that_name_an_id_url_or_file_are_not_secrets() {
-        let v = "Zq8vT2mLw9pKr4Xy7Bn3";
-        for line in [
-            format!(r#"  api_key_id: "{v}""#),
-            format!(r#"tokenUrl = "{v}""#),
-            format!(r#"password_file: "{v}""#),
-            format!(r#"{{"secret_name": "{v}"}}"#),
-            format!(r#"$config['token-type'] = '{v}';"#),
-        ] {
-            assert_eq!(j(&line, v, true), Judgement::Drop, "{line}");
-        }
-        for line in [
-            format!(r#"secret_id         = "{v}""#),
-            format!(r#"client_secret: "{v}""#),
-            format!(r#"apiKey: "{v}""#),
-            format!(r#"access_token = "{v}""#),
-        ] {
-            assert_eq!(j(&line, v, true), Judgement::Keep, "{line}");
-        }
-    }
-
-    #[test]
-    fn credentials_for_documentation_hosts_are_examples() {
-        for line in [
-            "u, _ := url.Parse(\"https://admin:Sup3rS3cret@example.com/path\")",
-            "DATABASE_URL=postgres://app:Sup3rS3cret@db.example.org:5432/app",
-            "amqp://guest:Sup3rS3cret@broker.test:5672/",
-        ] {
-            assert_eq!(j(line, "Sup3rS3cret", false), Judgement::Drop, "{line}");
-        }
-        let line = "postgres://app:Sup3rS3cret@db.examples-corp.com:5432/app";
-        assert_eq!(j(line, "Sup3rS3cret", false), Judgement::Keep);
-    }
-
-    #[test]
-    fn uuids_under_generic_names_are_downgraded() {
-        let line = r#"api_key: "123e4567-e89b-12d3-a456-426614174000""#;
-        assert_eq!(
-            j(line, "123e4567-e89b-12d3-a456-426614174000", true),
-            Judgement::Downgrade
-        );
-        assert_eq!(
-            j(line, "123e4567-e89b-12d3-a456-426614174000", false),
-            Judgement::Keep
-        );
-    }
-
-    #[test]
-    fn test_and_sample_values_are_dropped_for_generic_rules() {
-        for v in [
-            "test-token-123456",
-            "my_test_secret_9",
-            "sample-Key-2024x",
-            "FakePassw0rd!",
-        ] {
-            let line = format!(r#"password = "{v}""#);
-            assert_eq!(j(&line, v, true), Judgement::Drop, "{v}");
-        }
-        // "latest" is not a test marker.
-        let line = r#"password = "Latest#2024xQ""#;
-        assert_eq!(j(line, "Latest#2024xQ", true), Judgement::Keep);
-    }
-
-    #[test]
-    fn base64_images_fonts_and_public_keys_are_skipped() {
-        let payload = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABAKIAxyzAKIAQ2X7VB9FJ3K4LMN0PQRS";
-        let secret = "AKIAQ2X7VB9FJ3K4LMN0"; // leakhound:allow
-        for line in [
-            format!(r#"background: url("data:image/png;base64,{payload}");"#),
-            format!(r#"src: url(data:font/woff2;base64,{payload}) format("woff2");"#),
-            format!("ssh-rsa {payload} ops@bastion"),
-            format!("-----BEGIN CERTIFICATE-----\nMIIB\n{payload}\n-----END CERTIFICATE-----"),
-            format!("-----BEGIN PUBLIC KEY-----\n{payload}\n-----END PUBLIC KEY-----"),
-        ] {
-            assert_eq!(j(&line, secret, false), Judgement::Drop, "{line}");
-        }
-        // The same bytes in a private block or on their own are kept.
-        let line = format!("aws_key = {secret}");
-        assert_eq!(j(&line, secret, false), Judgement::Keep);
-        let line =
-            format!("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\nkey: {secret}");
-        assert_eq!(j(&line, secret, false), Judgement::Keep);
-    }
-
-    #[test]
-    fn generic_matches_on_minified_lines_are_downgraded() {
-        let mut line = "!function(e){".to_string();
-        for i in 0..80 {
-            line.push_str(&format!("var a{i}=function(t){{return t.id}};"));
-        }
-        line.push_str(r#"var c={secret:"8syzlthYfw3otrZTyLUoToltrDkLNF46"};}(window);"#); // leakhound:allow
-        assert_eq!(
-            j(&line, "8syzlthYfw3otrZTyLUoToltrDkLNF46", true),
-            Judgement::Downgrade
-        );
-        let short = r#"var c={secret:"8syzlthYfw3otrZTyLUoToltrDkLNF46"};"#; // leakhound:allow
-        assert_eq!(
-            j(short, "8syzlthYfw3otrZTyLUoToltrDkLNF46", true),
-            Judgement::Keep
-        );
-    }
-}
+mod tests;

@@ -23,6 +23,11 @@ pub enum Validator {
     /// Grafana `glsa_` tokens: `_` + hex of the little-endian CRC32 of
     /// `glsa_<32 characters>` (grafana/pkg/components/satokengen).
     GrafanaCrc32,
+    /// GitLab routable tokens (`glpat-….01.…`): the last 7 characters are the
+    /// base36 CRC32 of everything before them (GitLab's
+    /// `Authn::TokenField::Generator::RoutableToken`). Tokens of the older
+    /// format, without the `.01.` part, carry no checksum.
+    GitlabRoutable,
     /// Slack `xox?-` tokens: numeric team/user ids and a random tail.
     Slack,
     /// PyPI `pypi-` tokens: base64url of a v2 macaroon located at pypi.org
@@ -66,6 +71,7 @@ impl Validator {
             Validator::GithubCrc32 => github_like(secret, 4),
             Validator::NpmCrc32 => github_like(secret, 4),
             Validator::GrafanaCrc32 => grafana(secret),
+            Validator::GitlabRoutable => gitlab_routable(secret),
             Validator::Slack => slack(secret),
             Validator::PypiMacaroon => pypi(secret),
             Validator::Jwt => verdict(is_jwt(secret)),
@@ -139,6 +145,30 @@ fn grafana(secret: &[u8]) -> Verdict {
     };
     let sum = secret[cut + 1..].to_ascii_lowercase();
     verdict(grafana_checksum(&secret[..cut]).as_bytes() == sum.as_slice())
+}
+
+/// The 7-character base36 CRC32 GitLab appends to a routable token.
+pub fn gitlab_crc(encoded: &[u8]) -> String {
+    const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut n = crc32fast::hash(encoded);
+    let mut out = [b'0'; 7];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE36[(n % 36) as usize];
+        n /= 36;
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
+/// `prefix + base64url(payload) + "." + version(2) + "." + length(2) + crc(7)`.
+fn gitlab_routable(secret: &[u8]) -> Verdict {
+    let Some(dot) = secret.iter().rposition(|&b| b == b'.') else {
+        return Verdict::Valid;
+    };
+    if secret.len() - dot - 1 != 9 {
+        return Verdict::Invalid;
+    }
+    let (encoded, crc) = secret.split_at(secret.len() - 7);
+    verdict(gitlab_crc(encoded).as_bytes() == crc)
 }
 
 /// Slack tokens have no checksum; their ids are decimal without a leading
@@ -275,24 +305,41 @@ fn pem_body(block: &[u8]) -> Option<PemBody> {
     let after = begin + 11 + memchr::memmem::find(&block[begin + 11..], b"-----")? + 5;
     let end = after + memchr::memmem::find(&block[after..], b"-----END ")?;
     let body = &block[after..end];
-    let mut lines: Vec<Vec<u8>> = vec![Vec::new()];
+    // Split into lines at newlines and escaped `\n`/`\r`.
+    let mut raw_lines: Vec<Vec<u8>> = vec![Vec::new()];
     let mut i = 0;
     while i < body.len() {
         let b = body[i];
         if b == b'\\' && matches!(body.get(i + 1), Some(b'n' | b'r')) {
-            lines.push(Vec::new());
+            raw_lines.push(Vec::new());
             i += 2;
             continue;
         }
         if b == b'\n' || b == b'\r' {
-            lines.push(Vec::new());
-        } else if !b.is_ascii_whitespace()
-            && let Some(l) = lines.last_mut()
-        {
+            raw_lines.push(Vec::new());
+        } else if let Some(l) = raw_lines.last_mut() {
             l.push(b);
         }
         i += 1;
     }
+    // Drop whitespace, and a `//` comment marker before the base64 (a key
+    // commented out in C, Go, Rust or JavaScript source).
+    let lines: Vec<Vec<u8>> = raw_lines
+        .iter()
+        .map(|l| {
+            let mut words = l
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .peekable();
+            if words
+                .peek()
+                .is_some_and(|w| w.len() >= 2 && w.iter().all(|&b| b == b'/'))
+            {
+                words.next();
+            }
+            words.flatten().copied().collect()
+        })
+        .collect();
     let mut b64 = Vec::new();
     let mut encrypted = false;
     let mut crc24 = None;

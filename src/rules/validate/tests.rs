@@ -170,6 +170,11 @@ fn pem_bodies_must_decode_to_der_even_when_escaped() {
     let body = base64_encode(&[0x30, 0x03, 2, 1, 0], false);
     let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----");
     assert_eq!(Validator::PemDer.check(pem.as_bytes()), Verdict::Valid);
+    let commented = pem.replace('\n', "\n// ");
+    assert_eq!(
+        Validator::PemDer.check(commented.as_bytes()),
+        Verdict::Valid
+    );
     let escaped = pem.replace('\n', "\\n");
     assert_eq!(Validator::PemDer.check(escaped.as_bytes()), Verdict::Valid);
     let truncated =
@@ -281,5 +286,53 @@ proptest::proptest! {
         proptest::prop_assume!(bad[4 + at] != with);
         bad[4 + at] = with;
         proptest::prop_assert_eq!(Validator::GithubCrc32.check(&bad), Verdict::Invalid);
+    }
+}
+
+#[test]
+fn gitlab_routable_tokens_carry_a_base36_crc32() {
+    let encoded = "glpat-AAAAAAAAAAAAAAAAAAAAAG86MQp1OjJzCA.01.0y";
+    let token = format!("{encoded}{}", gitlab_crc(encoded.as_bytes()));
+    assert_eq!(token.len(), encoded.len() + 7);
+    assert_eq!(
+        Validator::GitlabRoutable.check(token.as_bytes()),
+        Verdict::Valid
+    );
+    assert_eq!(
+        Validator::GitlabRoutable.check(flip(&token, 12).as_bytes()),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        Validator::GitlabRoutable.check(b"glpat-_fSNUmkyL4kIFamuYg29g9vJ6Fv.01.9agphe29f"),
+        Verdict::Invalid
+    );
+    // The older format has no checksum to check.
+    assert_eq!(
+        Validator::GitlabRoutable.check(b"glpat-VWjpGRkSaxpqVr-aa3uS"),
+        Verdict::Valid
+    );
+}
+
+proptest::proptest! {
+    /// Validators see arbitrary matched bytes (a regex can match inside
+    /// binary data): they answer, never panic.
+    #[test]
+    fn validators_never_panic(
+        prefix in proptest::sample::select(vec![
+            &b"ghp_"[..], b"npm_", b"glsa_", b"glpat-", b"xoxb-", b"pypi-", b"eyJ",
+            b"-----BEGIN PRIVATE KEY-----\n", b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n", b"",
+        ]),
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        let mut secret = prefix.to_vec();
+        secret.extend(body);
+        for v in [
+            Validator::GithubCrc32, Validator::NpmCrc32, Validator::GrafanaCrc32,
+            Validator::GitlabRoutable, Validator::Slack, Validator::PypiMacaroon, Validator::Jwt,
+            Validator::Base64Jwt, Validator::PemDer, Validator::Base64Pem, Validator::OpensshKey,
+            Validator::PgpArmor, Validator::Base64Json,
+        ] {
+            let _ = v.check(&secret);
+        }
     }
 }
