@@ -120,6 +120,10 @@ fn scanner_for(common: &CommonArgs) -> Result<Scanner> {
         EngineOptions {
             show_secrets: common.show_secrets,
             min_confidence: common.min_confidence.into(),
+            decode: leakhound::decode::Limits {
+                max_depth: common.decode_depth,
+                max_bytes: usize::try_from(common.max_decoded_size).unwrap_or(usize::MAX),
+            },
         },
     ))
 }

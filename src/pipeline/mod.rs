@@ -53,14 +53,26 @@ fn is_binary(data: &[u8]) -> bool {
     memchr::memchr(0, &data[..data.len().min(BINARY_SNIFF)]).is_some()
 }
 
-/// Candidates of a blob, counted in the scan's statistics.
+/// Candidates of a blob and of what decodes out of it, counted in the
+/// scan's statistics; what could not be decoded goes to the skip list.
 fn counted_candidates(
     scanner: &Scanner,
     blob: &Blob,
     scratch: &mut Scratch,
     c: &Counters,
+    skipped: &SkipList<'_>,
 ) -> Vec<crate::engine::Candidate> {
-    let cands = scanner.candidates(&blob.data, scratch);
+    let mut notes = Vec::new();
+    let cands = scanner.candidates_deep(&blob.data, scratch, &mut notes);
+    notes.sort();
+    notes.dedup();
+    for reason in notes {
+        skipped.push(Skip {
+            path: blob.origin.to_string(),
+            reason,
+            error: false,
+        });
+    }
     c.files.fetch_add(1, Ordering::Relaxed);
     c.bytes.fetch_add(blob.data.len() as u64, Ordering::Relaxed);
     if !scratch.had_keyword_hits() && is_binary(&blob.data) {
@@ -69,8 +81,14 @@ fn counted_candidates(
     cands
 }
 
-fn scan_blob(scanner: &Scanner, blob: &Blob, scratch: &mut Scratch, c: &Counters) -> Vec<Finding> {
-    let cands = counted_candidates(scanner, blob, scratch, c);
+fn scan_blob(
+    scanner: &Scanner,
+    blob: &Blob,
+    scratch: &mut Scratch,
+    c: &Counters,
+    skipped: &SkipList<'_>,
+) -> Vec<Finding> {
+    let cands = counted_candidates(scanner, blob, scratch, c, skipped);
     scanner.findings(blob, &cands)
 }
 
@@ -146,21 +164,22 @@ pub fn scan_git(
                         return (i, Vec::new());
                     }
                 };
-                let mut cands = counted_candidates(scanner, &blob, scratch, counters);
+                let mut cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
                 if !cands.is_empty() && !task.previous.is_empty() {
                     // Only secrets this change added: drop those the same
                     // path already held in a parent.
                     let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
                     for prev in &task.previous {
                         if let Ok(p) = git::read_blob(repo, *prev, &task.origin, max_file_size) {
-                            for c in scanner.candidates(&p.data, scratch) {
-                                old.push((c.rule, p.data[c.start..c.end].to_vec()));
+                            let mut notes = Vec::new();
+                            for c in scanner.candidates_deep(&p.data, scratch, &mut notes) {
+                                old.push((c.rule, c.secret(&p.data).to_vec()));
                             }
                         }
                     }
                     cands.retain(|c| {
                         !old.iter()
-                            .any(|(r, s)| *r == c.rule && s[..] == blob.data[c.start..c.end])
+                            .any(|(r, s)| *r == c.rule && s[..] == *c.secret(&blob.data))
                     });
                 }
                 (i, scanner.findings(&blob, &cands))
@@ -209,6 +228,7 @@ pub fn scan_paths(
                 &blob,
                 &mut Scratch::default(),
                 &counters,
+                &skipped,
             )),
             Err(s) => skip(s),
         }
@@ -223,7 +243,7 @@ pub fn scan_paths(
                     Vec::new()
                 }
                 Entry::File { path, size } => match fs::read(&path, size, opts.max_file_size) {
-                    Ok(blob) => scan_blob(scanner, &blob, scratch, &counters),
+                    Ok(blob) => scan_blob(scanner, &blob, scratch, &counters, &skipped),
                     Err(s) => {
                         skip(s);
                         Vec::new()

@@ -8,7 +8,7 @@ mod model;
 
 pub use compile::{MAX_WINDOW, Rule, RuleId, RuleSet};
 pub use load::{embedded_specs, load_path, parse_rule_file};
-pub use model::{Confidence, Example, RuleFile, RuleSpec, Severity};
+pub use model::{Confidence, Example, RuleContext, RuleFile, RuleSpec, Severity};
 
 /// Why a rule file or rule could not be used. Every variant names the file
 /// (and the rule id where there is one) so the user knows what to fix.
