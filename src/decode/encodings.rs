@@ -557,6 +557,38 @@ mod tests {
         assert!(e <= 5 + enc.len() && e > s);
     }
 
+    proptest::proptest! {
+        /// Wherever a base64 run sits in a line, every decoded byte maps
+        /// back to the character group that encodes it, so a secret found
+        /// in the view points at its encoded form on the original line.
+        #[test]
+        fn decoded_positions_map_back_to_their_encoding(
+            before in "[ -~&&[^A-Za-z0-9+/=_-]]{0,3}[ -~]{0,40} ",
+            secret in "[A-Za-z0-9]{12,40}",
+            after in " [ -~]{0,40}",
+            lines in 0usize..4,
+        ) {
+            let plain = format!("key={secret}");
+            let enc = b64(plain.as_bytes());
+            let raw = format!("{}{before}{enc}{after}", "x\n".repeat(lines));
+            let views = decode_all(raw.as_bytes());
+            let v = views.iter().find(|v| {
+                v.step == "base64"
+                    && v.data.windows(plain.len()).any(|w| w == plain.as_bytes())
+            });
+            let v = v.expect("the run is decoded");
+            let at = v.data.windows(plain.len()).position(|w| w == plain.as_bytes()).unwrap();
+            let run_start = raw.find(&enc).unwrap();
+            for k in 0..plain.len() {
+                let (s, _) = v.original_span(at + k, at + k + 1);
+                proptest::prop_assert_eq!(s, run_start + (k / 3) * 4 + k % 3);
+            }
+            let (s, e) = v.original_span(at, at + plain.len());
+            proptest::prop_assert_eq!(s, run_start);
+            proptest::prop_assert_eq!(e, run_start + enc.len());
+        }
+    }
+
     #[test]
     fn byte_classes_agree_with_the_table() {
         for b in 0..=255u8 {

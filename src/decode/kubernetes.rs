@@ -386,9 +386,8 @@ fn secret(
                 span,
                 steps: steps.clone(),
                 kube,
-                secret_entry: Some(
-                    [format!("kubernetes-secret:{key}=").as_bytes(), &value].concat(),
-                ),
+                secret_entry: (!is_public_key(stype, key))
+                    .then(|| [format!("kubernetes-secret:{key}=").as_bytes(), &value].concat()),
             });
             if key == ".dockerconfigjson" || key == ".dockercfg" {
                 docker_config(obj, key, &value, span, &steps, cx, out, budget, notes);
@@ -414,6 +413,19 @@ fn secret(
             });
         }
     }
+}
+
+/// Keys of typed Secrets that hold no secret (a certificate, a namespace,
+/// a user name, a bootstrap token's public id and settings): scanned, but
+/// not reported as a committed secret by themselves.
+fn is_public_key(secret_type: &str, key: &str) -> bool {
+    key.ends_with(".crt")
+        || match secret_type {
+            "kubernetes.io/service-account-token" => key == "namespace",
+            "kubernetes.io/basic-auth" => key == "username",
+            "bootstrap.kubernetes.io/token" => key != "token-secret",
+            _ => false,
+        }
 }
 
 /// `auths.*.auth` of a docker config: base64 of `user:password`, written

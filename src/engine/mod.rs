@@ -236,6 +236,25 @@ impl Scanner {
                 }
             }
         }
+        // A Secret's base64 `data` value was scanned decoded, with its key:
+        // what raw rules found in the encoded text says the same again.
+        let encoded_values: Vec<(usize, usize)> = views
+            .iter()
+            .flat_map(|v| {
+                v.segments
+                    .iter()
+                    .filter(|s| s.secret_entry.is_some() && s.steps.last() == Some(&"base64"))
+                    .map(|s| v.map.span(s.at, s.end))
+            })
+            .collect();
+        if !encoded_values.is_empty() {
+            all.retain(|c| {
+                c.decoded.is_some()
+                    || !encoded_values
+                        .iter()
+                        .any(|&(s, e)| s <= c.start && c.end <= e)
+            });
+        }
         // `had_keyword_hits` stays about the raw bytes.
         scratch.hits_seen = raw_hits;
         all.sort_by_key(|c| (c.start, c.end, c.rule));
