@@ -7,6 +7,7 @@
 //! them) recursively, up to a depth limit and a per-blob budget of decoded
 //! bytes, and only where a cheap trigger says a decoder can apply.
 
+pub mod archive;
 pub mod encodings;
 pub mod escapes;
 pub mod helm;

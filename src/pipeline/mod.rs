@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::blob::Blob;
+use crate::blob::{Blob, Origin};
+use crate::decode::archive;
 use crate::engine::{Scanner, Scratch};
 use crate::finding::Finding;
 use crate::source::fs::{self, Entry, Skip, WalkOptions};
@@ -90,6 +91,38 @@ fn scan_blob(
 ) -> Vec<Finding> {
     let cands = counted_candidates(scanner, blob, scratch, c, skipped);
     scanner.findings(blob, &cands)
+}
+
+/// Scans the entries of an archive as they are read, each as a file named
+/// `archive!entry`.
+struct ArchiveScan<'a, 's> {
+    scanner: &'a Scanner,
+    scratch: &'a mut Scratch,
+    counters: &'a Counters,
+    skipped: &'a SkipList<'s>,
+    findings: Vec<Finding>,
+}
+
+impl archive::Visitor for ArchiveScan<'_, '_> {
+    fn entry(&mut self, path: String, data: Vec<u8>) {
+        let blob = Blob::new(Origin::File { path }, data);
+        let found = scan_blob(
+            self.scanner,
+            &blob,
+            self.scratch,
+            self.counters,
+            self.skipped,
+        );
+        self.findings.extend(found);
+    }
+
+    fn skip(&mut self, path: String, reason: String) {
+        self.skipped.push(Skip {
+            path,
+            reason,
+            error: false,
+        });
+    }
 }
 
 /// Skipped inputs: told to the caller as they happen, kept for the outcome.
@@ -243,6 +276,22 @@ pub fn scan_paths(
                     Vec::new()
                 }
                 Entry::File { path, size } => match fs::read(&path, size, opts.max_file_size) {
+                    Ok(blob) if archive::kind(&blob.data).is_some() => {
+                        let mut visit = ArchiveScan {
+                            scanner,
+                            scratch,
+                            counters: &counters,
+                            skipped: &skipped,
+                            findings: Vec::new(),
+                        };
+                        let name = blob.origin.to_string();
+                        let limits = archive::ArchiveLimits {
+                            max_entry: opts.max_file_size,
+                            ..Default::default()
+                        };
+                        archive::walk(&name, &blob.data, &limits, &mut visit);
+                        visit.findings
+                    }
                     Ok(blob) => scan_blob(scanner, &blob, scratch, &counters, &skipped),
                     Err(s) => {
                         skip(s);
