@@ -623,6 +623,9 @@ fn every_real_value_is_found_at_its_line_with_its_object_and_nothing_else() {
         json!({"kind": "Secret", "namespace": "billing", "name": "billing-credentials",
                "key": "stripe-api-key", "type": "Opaque"})
     );
+    // The encoded value is masked whole: its first characters would give
+    // away the secret's.
+    assert_eq!(stripe["snippet"], "stripe-api-key: *****");
     let helm_finding = findings
         .iter()
         .find(|f| f["path"] == format!("./{helm}") && f["rule_id"] == "stripe-live-secret-key")
@@ -695,6 +698,11 @@ fn sarif_describes_the_manifest_rule() {
         .output()
         .unwrap();
     let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(
+        result["properties"]["kubernetes"]["name"], "grafana-admin",
+        "{result:#}"
+    );
     let rules = &sarif["runs"][0]["tool"]["driver"]["rules"];
     assert!(
         rules

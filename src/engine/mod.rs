@@ -311,7 +311,7 @@ impl Scanner {
                     column,
                     end_line,
                     end_column,
-                    snippet: snippet(data, &index, c.start, c.end),
+                    snippet: snippet(data, &index, c.start, c.end, c.decoded.is_some()),
                     secret: self
                         .options
                         .show_secrets
@@ -475,8 +475,10 @@ pub fn fingerprint(rule_id: &str, secret: &[u8], origin_identity: &str) -> Strin
 /// How much of the line to show on each side of the secret.
 const SNIPPET_CONTEXT: usize = 60;
 
-/// The secret's first line, clipped around it, with the secret masked.
-fn snippet(data: &[u8], index: &LineIndex, start: usize, end: usize) -> String {
+/// The secret's first line, clipped around it, with the secret masked. An
+/// encoded secret is masked whole: the first characters of its encoding
+/// would give away the first characters of the secret.
+fn snippet(data: &[u8], index: &LineIndex, start: usize, end: usize, encoded: bool) -> String {
     let (line_start, _) = index.line_of(start);
     let line_end = index.line_end(data, start);
     let secret_end = end.min(line_end);
@@ -487,7 +489,11 @@ fn snippet(data: &[u8], index: &LineIndex, start: usize, end: usize) -> String {
         s.push('…');
     }
     s.push_str(&String::from_utf8_lossy(&data[from..start]));
-    s.push_str(&mask(&data[start..end]));
+    if encoded {
+        s.push_str("*****");
+    } else {
+        s.push_str(&mask(&data[start..end]));
+    }
     s.push_str(&String::from_utf8_lossy(
         &data[secret_end..to.max(secret_end)],
     ));
