@@ -222,3 +222,93 @@ fn generic(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in s.chunks(3) {
+            let v = (chunk[0] as u32) << 16
+                | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+                | *chunk.get(2).unwrap_or(&0) as u32;
+            for k in 0..4 {
+                out.push(if k <= chunk.len() {
+                    A[(v >> (18 - 6 * k) & 63) as usize] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn nested_views_map_back_to_the_outer_encoding_with_steps_outermost_first() {
+        let secret = "password=Zq8vT2mLw9pK";
+        let twice = b64(b64(secret.as_bytes()).as_bytes());
+        let raw = format!("first line\nblob: {twice}\n");
+        let mut notes = Vec::new();
+        let views = expand(raw.as_bytes(), &Limits::default(), &mut notes);
+        let v = views
+            .iter()
+            .find(|v| v.steps == ["base64", "base64"])
+            .expect("two steps deep");
+        let at = v
+            .data
+            .windows(secret.len())
+            .position(|w| w == secret.as_bytes());
+        let at = at.unwrap();
+        let (s, e) = v.map.span(at, at + secret.len());
+        let run = raw.find(&twice).unwrap();
+        assert!(
+            s >= run && e <= run + twice.len(),
+            "{s}..{e} outside the run"
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn depth_and_budget_limits_are_notes() {
+        let mut deep = "password=Zq8vT2mLw9pK".to_string();
+        for _ in 0..4 {
+            deep = b64(deep.as_bytes());
+        }
+        let mut notes = Vec::new();
+        expand(deep.as_bytes(), &Limits::default(), &mut notes);
+        assert!(
+            notes.iter().any(|n| n.contains("nested deeper than 3")),
+            "{notes:?}"
+        );
+
+        let many: String = (0..200)
+            .map(|i| {
+                format!(
+                    "k{i}: {}\n",
+                    b64(format!("value number {i:04} here").as_bytes())
+                )
+            })
+            .collect();
+        let mut notes = Vec::new();
+        let limits = Limits {
+            max_depth: 3,
+            max_bytes: 1000,
+        };
+        let views = expand(many.as_bytes(), &limits, &mut notes);
+        let decoded: usize = views.iter().map(|v| v.data.len()).sum();
+        assert!(decoded <= 1000 + 200, "{decoded} bytes decoded");
+        assert!(notes.iter().any(|n| n.contains("budget")), "{notes:?}");
+    }
+
+    #[test]
+    fn depth_zero_decodes_nothing() {
+        let raw = b64(b"password=Zq8vT2mLw9pK");
+        let limits = Limits {
+            max_depth: 0,
+            ..Limits::default()
+        };
+        assert!(expand(raw.as_bytes(), &limits, &mut Vec::new()).is_empty());
+    }
+}
