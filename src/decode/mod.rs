@@ -13,6 +13,7 @@ pub mod escapes;
 pub mod helm;
 pub mod kubernetes;
 mod map;
+mod runs;
 pub mod yaml;
 
 use std::sync::Arc;
