@@ -301,6 +301,26 @@ fn every_real_value_is_found_at_its_line_with_its_object_and_nothing_else() {
             b,
             slack,
         ),
+        // A config file in a block scalar: the secret at its own line, the
+        // committed Secret at the key's line.
+        e(
+            "apps/billing/app-config.yaml",
+            "password:",
+            "generic-secret-assignment-quoted",
+            Some("application.yaml"),
+            None,
+            plain,
+            "Ht5-Wq9zKm2Lx7vR",
+        ),
+        e(
+            "apps/billing/app-config.yaml",
+            "application.yaml:",
+            m,
+            Some("application.yaml"),
+            None,
+            plain,
+            "",
+        ),
         // dockerconfigjson: the auth entry and the password inside it.
         e(
             pull,

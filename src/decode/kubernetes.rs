@@ -91,6 +91,43 @@ impl<'a> Cx<'a> {
         (at, end.max(at))
     }
 
+    /// The original span of a key's value: from the value (or, when the
+    /// value starts on a later line, as a block scalar does, from its
+    /// indicator on the key's line) to the end of its last line, the lines
+    /// below indented deeper than the key. Raw matches inside it are the
+    /// same secret as the decoded ones and merge with them.
+    pub fn value_span(&self, key: &Node, value: &Node) -> (usize, usize) {
+        if let Some(s) = self.fixed {
+            return s;
+        }
+        let (key_at, key_eol) = self.span(key);
+        let (mut start, mut end) = self.span(value);
+        if value.line != key.line {
+            // `key: |`: start after the colon on the key's line.
+            let line = &self.text[key_at..key_eol];
+            start = line.find(':').map_or(key_at, |c| {
+                let after = &line[c + 1..];
+                key_at + c + 1 + (after.len() - after.trim_start().len())
+            });
+        }
+        let mut line = value.line;
+        while let Some(&line_start) = self.lines.get(line) {
+            let rest = &self.text[line_start..];
+            let text = &rest[..rest.find('\n').unwrap_or(rest.len())];
+            let body = text.trim_end_matches('\r');
+            line += 1;
+            if body.trim().is_empty() {
+                continue;
+            }
+            let indent = body.len() - body.trim_start_matches([' ', '\t']).len();
+            if indent <= key.col {
+                break;
+            }
+            end = line_start + body.len();
+        }
+        (start, end.max(start))
+    }
+
     /// The reference an entry of object `obj` reports.
     fn kref(&self, obj: &KubernetesRef, key: &str, path: Option<String>) -> Arc<KubernetesRef> {
         match &self.outer {
@@ -350,7 +387,7 @@ fn secret(
         let Some(map) = node.get(field) else {
             continue;
         };
-        for (key, v) in map.entries() {
+        for (key, key_node, v) in map.keyed_entries() {
             let Some(s) = v.as_str() else {
                 continue;
             };
@@ -379,7 +416,7 @@ fn secret(
             if value.trim_ascii().is_empty() || !budget.take(value.len()) {
                 continue;
             }
-            let span = cx.span(v);
+            let span = cx.value_span(key_node, v);
             let kube = cx.kref(obj, key, None);
             out.push(Entry {
                 text: entry_text(key, &value),

@@ -59,15 +59,23 @@ impl Node {
 
     /// A mapping's entries whose keys are scalars, merged entries after own.
     pub fn entries(&self) -> Vec<(&str, &Node)> {
+        self.keyed_entries()
+            .into_iter()
+            .map(|(k, _, v)| (k, v))
+            .collect()
+    }
+
+    /// Like `entries`, with each key's node (for its position).
+    pub fn keyed_entries(&self) -> Vec<(&str, &Node, &Node)> {
         let Value::Map(entries) = &self.value else {
             return Vec::new();
         };
-        let mut out: Vec<(&str, &Node)> = Vec::new();
+        let mut out: Vec<(&str, &Node, &Node)> = Vec::new();
         let mut merges = Vec::new();
         for (k, v) in entries {
             match k.as_str() {
                 Some("<<") => merges.push(v),
-                Some(k) => out.push((k, v)),
+                Some(key) => out.push((key, k, v)),
                 None => {}
             }
         }
@@ -77,9 +85,9 @@ impl Node {
                 _ => vec![m],
             };
             for m in maps {
-                for (k, v) in m.entries() {
-                    if !out.iter().any(|(o, _)| *o == k) {
-                        out.push((k, v));
+                for (k, kn, v) in m.keyed_entries() {
+                    if !out.iter().any(|(o, _, _)| *o == k) {
+                        out.push((k, kn, v));
                     }
                 }
             }
