@@ -469,3 +469,30 @@ fn b64(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn committed_archive_entries_are_scanned_with_the_commit() {
+    use std::io::Write;
+    let mut r = Repo::new();
+    let env = format!("REGION=eu-west-1\nSLACK_TOKEN={SLACK}\n");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(env.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "app/.env", env.as_bytes()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&b.into_inner().unwrap()).unwrap();
+    std::fs::create_dir_all(r.path.join("deploy")).unwrap();
+    std::fs::write(r.path.join("deploy/bundle.tgz"), gz.finish().unwrap()).unwrap();
+    let id = r.commit("add bundle");
+    let (code, findings, stderr) = r.scan(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let f = findings
+        .iter()
+        .find(|f| f["rule_id"] == "slack-bot-token")
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f["path"], "deploy/bundle.tgz!app/.env");
+    assert_eq!(f["line"], 2);
+    assert_eq!(f["commit"]["id"], id.as_str());
+}

@@ -100,12 +100,14 @@ struct ArchiveScan<'a, 's> {
     scratch: &'a mut Scratch,
     counters: &'a Counters,
     skipped: &'a SkipList<'s>,
+    /// The origin of an entry, from its `archive!entry` path.
+    origin: &'a dyn Fn(String) -> Origin,
     findings: Vec<Finding>,
 }
 
 impl archive::Visitor for ArchiveScan<'_, '_> {
     fn entry(&mut self, path: String, data: Vec<u8>) {
-        let blob = Blob::new(Origin::File { path }, data);
+        let blob = Blob::new((self.origin)(path), data);
         let found = scan_blob(
             self.scanner,
             &blob,
@@ -197,6 +199,33 @@ pub fn scan_git(
                         return (i, Vec::new());
                     }
                 };
+                if archive::kind(&blob.data).is_some() {
+                    // Entries of a committed archive, each at `path!entry`
+                    // with the blob's commit (all of them, in diff scopes
+                    // too: entries are not compared with older versions).
+                    let entry_origin = |path: String| match &blob.origin {
+                        Origin::GitBlob { blob, commit, .. } => Origin::GitBlob {
+                            blob: blob.clone(),
+                            path: Some(path),
+                            commit: commit.clone(),
+                        },
+                        _ => Origin::File { path },
+                    };
+                    let mut visit = ArchiveScan {
+                        scanner,
+                        scratch,
+                        counters,
+                        skipped: &skipped,
+                        origin: &entry_origin,
+                        findings: Vec::new(),
+                    };
+                    let limits = archive::ArchiveLimits {
+                        max_entry: max_file_size,
+                        ..Default::default()
+                    };
+                    archive::walk(&blob.origin.to_string(), &blob.data, &limits, &mut visit);
+                    return (i, visit.findings);
+                }
                 let mut cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
                 if !cands.is_empty() && !task.previous.is_empty() {
                     // Only secrets this change added: drop those the same
@@ -282,6 +311,7 @@ pub fn scan_paths(
                             scratch,
                             counters: &counters,
                             skipped: &skipped,
+                            origin: &|path| Origin::File { path },
                             findings: Vec::new(),
                         };
                         let name = blob.origin.to_string();
