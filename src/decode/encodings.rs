@@ -229,6 +229,15 @@ fn runs(data: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) {
         let len = run.len();
         let has = |c: u8| classes & c != 0;
         if !has(NON_HEX) && len >= MIN_HEX && has(DIGIT) && !(has(LOWER) && has(UPPER)) {
+            // Hashes and ids (checksum files are full of them) decode to
+            // binary: the first 16 bytes tell before the whole run is done.
+            let text_start = run[..32]
+                .chunks_exact(2)
+                .map(|p| (sextet_hex(p[0]) << 4) | sextet_hex(p[1]))
+                .all(|b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'));
+            if !text_start {
+                return;
+            }
             let bytes: Vec<u8> = run
                 .chunks_exact(2)
                 .map(|p| (sextet_hex(p[0]) << 4) | sextet_hex(p[1]))
