@@ -612,6 +612,52 @@ mod tests {
     }
 
     #[test]
+    fn json_lists_and_legacy_dockercfg_are_decoded() {
+        // .dockercfg: registries at the top level, no `auths`.
+        let cfg = r#"{"registry.acme-corp.io": {"auth": "Ym90Okh0NS1XcTl6S20yTHg3dlI=", "email": "ci@acme-corp.io"}}"#;
+        let cfg = cfg
+            .as_bytes()
+            .chunks(3)
+            .map(|c| {
+                const A: &[u8; 64] =
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+                let v = (c[0] as u32) << 16
+                    | (*c.get(1).unwrap_or(&0) as u32) << 8
+                    | *c.get(2).unwrap_or(&0) as u32;
+                (0..4)
+                    .map(|k| {
+                        if k <= c.len() {
+                            A[(v >> (18 - 6 * k) & 63) as usize] as char
+                        } else {
+                            '='
+                        }
+                    })
+                    .collect::<String>()
+            })
+            .collect::<String>();
+        let text = format!(
+            "{{\n  \"kind\": \"List\",\n  \"items\": [\n    {{\"kind\": \"Secret\", \"type\": \"kubernetes.io/dockercfg\",\n     \"metadata\": {{\"name\": \"legacy\"}},\n     \"data\": {{\".dockercfg\": \"{cfg}\"}}}}\n  ]\n}}\n"
+        );
+        let (v, notes) = run(&text);
+        assert!(notes.is_empty(), "{notes:?}");
+        let v = v.unwrap();
+        let lines = lines_of(&v);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "registry.acme-corp.io username=bot password=\"Ht5-Wq9zKm2Lx7vR\""),
+            "{lines:?}"
+        );
+        let seg = v.segments.last().unwrap();
+        let k = seg.kubernetes.as_deref().unwrap();
+        assert_eq!(k.path.as_deref(), Some("auths.registry.acme-corp.io.auth"));
+        assert_eq!(seg.steps, ["base64", "base64"]);
+        // The entry points at the value's line (6) of the original JSON.
+        let (s, _) = v.map.span(seg.at, seg.end);
+        assert_eq!(text[..s].matches('\n').count() + 1, 6);
+    }
+
+    #[test]
     fn sealed_sops_and_unrelated_objects_give_nothing() {
         let sealed =
             "kind: SealedSecret\nspec:\n  encryptedData:\n    password: AgBy3i4OJSWK+PiTySYZZA==\n";
