@@ -46,6 +46,29 @@ pub struct ImageMeta {
     pub removed_in_layer: Option<usize>,
 }
 
+/// The Kubernetes object a secret was found in (`kubernetes` in the JSON
+/// contract): a Secret's key, a Helm release's inner path, or an object kept
+/// in a `last-applied-configuration` annotation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct KubernetesRef {
+    /// `Secret`, `ConfigMap` (Helm's ConfigMap storage), ...
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// The `data`/`stringData` key that holds the secret.
+    pub key: Option<String>,
+    /// The Secret's `type` (`Opaque`, `kubernetes.io/dockerconfigjson`, ...).
+    #[serde(rename = "type")]
+    pub secret_type: Option<String>,
+    /// Where inside the key's value: a Helm release's inner path
+    /// (`values.stripe.apiKey`, `manifest.Secret/db.data.password`), a
+    /// dockerconfigjson entry (`auths.registry.io.auth`), or
+    /// `last-applied-configuration` for the copy of an object that kubectl
+    /// keeps in that annotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
 /// Where a blob's bytes came from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Origin {

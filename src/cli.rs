@@ -68,6 +68,15 @@ pub struct CommonArgs {
     /// Do not look inside encodings (JSON escapes, base64, ...).
     #[arg(long, global = true)]
     pub no_decode: bool,
+    /// `scan` and `git`: decoding steps followed into encoded content
+    /// (Kubernetes Secrets, base64, hex, percent, escapes, gzip); 0 turns
+    /// decoding off.
+    #[arg(long, global = true, value_name = "N", default_value_t = 3)]
+    pub decode_depth: usize,
+    /// `scan` and `git`: decoded bytes produced per file at most (bounds
+    /// nested encodings and compression bombs).
+    #[arg(long, global = true, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    pub max_decoded_size: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

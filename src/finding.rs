@@ -57,9 +57,11 @@ pub struct Finding {
     /// `config:Entrypoint`, `config:history[5].created_by`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<crate::blob::ImageMeta>,
-    /// Reserved: Kubernetes object the secret was found in.
+    /// The Kubernetes object the secret was found in:
+    /// `{kind, namespace, name, key, type, path}` (see `KubernetesRef`);
+    /// absent for secrets outside Kubernetes manifests.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<serde_json::Value>,
+    pub kubernetes: Option<crate::blob::KubernetesRef>,
 }
 
 impl Finding {

@@ -198,7 +198,11 @@ pub(crate) fn settings(
         base,
         ignore_inline_markers: cfg.and_then(|c| c.ignore_inline_markers).unwrap_or(false),
     };
-    let decode = !common.no_decode && cfg.and_then(|c| c.decoders).unwrap_or(true);
+    let decoding = !common.no_decode && cfg.and_then(|c| c.decoders).unwrap_or(true);
+    let decode = leakhound::decode::Limits {
+        max_depth: if decoding { common.decode_depth } else { 0 },
+        max_bytes: usize::try_from(common.max_decoded_size).unwrap_or(usize::MAX),
+    };
     let scanner = Scanner::new(
         RuleSet::new(specs, false)?,
         EngineOptions {

@@ -485,3 +485,81 @@ fn remote_repository_is_cloned_over_smart_http() {
         vec![("github-classic-pat".into(), "deploy.sh".into(), id)]
     );
 }
+
+#[test]
+fn secret_in_a_committed_kubernetes_secret_is_decoded_with_its_commit() {
+    let mut r = Repo::new();
+    r.write("README.md", "deploy notes\n");
+    r.commit("init");
+    let encoded = b64(GH);
+    r.write(
+        "k8s/secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ci\n  namespace: build\n\
+             type: Opaque\ndata:\n  github-token: {encoded}\n"
+        ),
+    );
+    let id = r.commit("add ci secret");
+    let (code, findings, stderr) = r.scan(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let f = findings
+        .iter()
+        .find(|f| f["rule_id"] == "github-classic-pat")
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f["path"], "k8s/secret.yaml");
+    assert_eq!(f["line"], 8);
+    assert_eq!(f["commit"]["id"], id.as_str());
+    assert_eq!(f["decoded"], serde_json::json!(["base64"]));
+    assert_eq!(f["kubernetes"]["key"], "github-token");
+    assert_eq!(f["kubernetes"]["namespace"], "build");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule_id"] == "kubernetes-secret-manifest")
+    );
+}
+
+fn b64(s: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in s.as_bytes().chunks(3) {
+        let v = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
+        for k in 0..4 {
+            out.push(if k <= chunk.len() {
+                A[(v >> (18 - 6 * k) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn committed_archive_entries_are_scanned_with_the_commit() {
+    use std::io::Write;
+    let mut r = Repo::new();
+    let env = format!("REGION=eu-west-1\nSLACK_TOKEN={SLACK}\n");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(env.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "app/.env", env.as_bytes()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&b.into_inner().unwrap()).unwrap();
+    std::fs::create_dir_all(r.path.join("deploy")).unwrap();
+    std::fs::write(r.path.join("deploy/bundle.tgz"), gz.finish().unwrap()).unwrap();
+    let id = r.commit("add bundle");
+    let (code, findings, stderr) = r.scan(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let f = findings
+        .iter()
+        .find(|f| f["rule_id"] == "slack-bot-token")
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f["path"], "deploy/bundle.tgz!app/.env");
+    assert_eq!(f["line"], 2);
+    assert_eq!(f["commit"]["id"], id.as_str());
+}

@@ -29,6 +29,11 @@ fn every_example_is_found_by_its_rule_at_its_position() {
     // file name -> (rule id, secret, line, column)
     let mut expected = BTreeMap::new();
     for (_, spec) in embedded_specs().unwrap() {
+        if spec.context.is_some() {
+            // Runs only on text a decoder builds (tests/kubernetes.rs
+            // covers it through real manifests); raw files never fire it.
+            continue;
+        }
         for (i, ex) in spec.examples.iter().enumerate() {
             let name = format!("{}-{i}.txt", spec.id);
             fs::write(dir.path().join(&name), &ex.text).unwrap();
@@ -41,12 +46,17 @@ fn every_example_is_found_by_its_rule_at_its_position() {
         }
     }
     let out = leakhound()
+        // Raw matching only: with decoding on, a Secret's base64 value is
+        // reported decoded (tests/kubernetes.rs) instead of by the rules
+        // for its encoded form, which these examples exercise.
         .args([
             "--format",
             "json",
             "--show-secrets",
             "--min-confidence",
             "low",
+            "--decode-depth",
+            "0",
             "scan",
         ])
         .arg(dir.path())

@@ -42,6 +42,8 @@ pub fn judge(data: &[u8], start: usize, end: usize, generic: bool) -> Judgement 
     }
     let lower_before = before.to_ascii_lowercase();
     if names_a_digest(&lower_before, secret)
+        || is_encoded_text(secret)
+        || in_sealed_secret(data)
         || is_test_value(secret)
         || names_no_secret(before)
         || names_public_material(before)
@@ -259,6 +261,26 @@ const SECRET_WORDS: &[&str] = &[
 ];
 
 /// `test-token`, `testing123`, `my_test_secret`, `sample…`, `fake…`, `mock…`.
+/// A base64 value that decodes to text: the decoders scan what it decodes
+/// to (with its key, in Kubernetes Secrets), so a generic rule reporting
+/// the encoded form says the same thing again, less precisely.
+fn is_encoded_text(secret: &[u8]) -> bool {
+    secret.len() >= 16
+        && secret
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='))
+        && crate::decode::encodings::base64_decode(secret)
+            .is_ok_and(|d| d.len() >= 8 && crate::decode::encodings::is_mostly_text(&d))
+}
+
+/// A SealedSecret holds ciphertext only the cluster's controller can open:
+/// its `encryptedData` values look random but leak nothing.
+fn in_sealed_secret(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"kind: SealedSecret").is_some()
+        || memchr::memmem::find(data, b"\"kind\": \"SealedSecret\"").is_some()
+        || memchr::memmem::find(data, b"\"kind\":\"SealedSecret\"").is_some()
+}
+
 fn is_test_value(secret: &[u8]) -> bool {
     let lower = secret.to_ascii_lowercase();
     if lower.starts_with(b"test") {

@@ -24,12 +24,14 @@ pub mod location;
 mod prefilter;
 pub mod selftest;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use crate::allow::{Policy, Subject, Suppressed};
-use crate::blob::{Blob, Origin};
+use crate::blob::{Blob, KubernetesRef, Origin};
+use crate::decode::{self, Limits, View};
 use crate::finding::Finding;
 use crate::rules::{Confidence, KeywordScope, RuleId, RuleSet};
 use location::LineIndex;
@@ -59,6 +61,22 @@ pub struct Candidate {
 pub struct DecodedSecret {
     pub steps: Vec<String>,
     pub secret: Vec<u8>,
+    /// The Kubernetes object the secret was found in.
+    pub kubernetes: Option<Arc<KubernetesRef>>,
+}
+
+impl Candidate {
+    /// The secret's bytes: decoded if it was found in a decoded view.
+    pub fn secret<'a>(&'a self, data: &'a [u8]) -> &'a [u8] {
+        match &self.decoded {
+            Some(d) => &d.secret,
+            None => &data[self.start..self.end],
+        }
+    }
+
+    fn kubernetes(&self) -> Option<&Arc<KubernetesRef>> {
+        self.decoded.as_ref().and_then(|d| d.kubernetes.as_ref())
+    }
 }
 
 /// Per-thread reusable buffers, so scanning allocates nothing per line.
@@ -83,8 +101,8 @@ pub struct EngineOptions {
     pub show_secrets: bool,
     /// Drop findings below this confidence.
     pub min_confidence: Confidence,
-    /// Also scan decoded views (JSON/JS escapes, ...).
-    pub decode: bool,
+    /// How deep and how much `candidates_deep` decodes.
+    pub decode: Limits,
 }
 
 impl Default for EngineOptions {
@@ -92,7 +110,7 @@ impl Default for EngineOptions {
         EngineOptions {
             show_secrets: false,
             min_confidence: Confidence::Low,
-            decode: true,
+            decode: Limits::default(),
         }
     }
 }
@@ -184,7 +202,7 @@ impl Scanner {
         scratch.hits_seen = !scratch.hits.touched().is_empty();
         for &rule in scratch.hits.touched() {
             let r = self.rules.rule(rule);
-            if r.spec.confidence < self.options.min_confidence {
+            if r.spec.confidence < self.options.min_confidence || r.spec.context.is_some() {
                 continue;
             }
             if r.spec.scope == KeywordScope::Blob {
@@ -214,7 +232,7 @@ impl Scanner {
     /// with spans in `data`'s coordinates.
     pub fn candidates_decoded(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
         let mut all = self.candidates(data, scratch);
-        if !self.options.decode {
+        if self.options.decode.max_depth == 0 {
             return all;
         }
         let Some(view) = crate::decode::escapes::unescape(data) else {
@@ -238,6 +256,7 @@ impl Scanner {
                 decoded: Some(Box::new(DecodedSecret {
                     steps: vec![view.step.to_string()],
                     secret: view.data[c.start..c.end].to_vec(),
+                    kubernetes: None,
                 })),
                 ..c
             });
@@ -245,12 +264,99 @@ impl Scanner {
         resolve_overlaps(&self.rules, data, &mut all)
     }
 
+    /// Candidates of the rules that run only in `context`, in `data` (a
+    /// text a decoder built for them).
+    pub fn candidates_in_context(
+        &self,
+        data: &[u8],
+        context: crate::rules::RuleContext,
+        scratch: &mut Scratch,
+    ) -> Vec<Candidate> {
+        scratch.candidates.clear();
+        prefilter::collect(&self.rules, data, &mut scratch.hits);
+        for &rule in scratch.hits.touched() {
+            let r = self.rules.rule(rule);
+            if r.spec.confidence < self.options.min_confidence || r.spec.context != Some(context) {
+                continue;
+            }
+            confirm::confirm_rule(
+                r,
+                rule,
+                data,
+                scratch.hits.of(rule),
+                &mut scratch.candidates,
+            );
+        }
+        resolve_overlaps(&self.rules, data, &mut scratch.candidates)
+    }
+
+    /// Candidates in `data` and in every view the decoders find in it
+    /// (Kubernetes Secrets, Helm releases, base64, hex, percent-encoding,
+    /// escapes, gzip), all with spans in `data`'s coordinates. `notes`
+    /// receives what could not be decoded and why.
+    ///
+    /// A secret found again in a later view (the generic base64 decode of
+    /// a Secret's value, the raw `stringData` line) at an overlapping place
+    /// is reported once, with the Kubernetes provenance if either had it.
+    pub fn candidates_deep(
+        &self,
+        data: &[u8],
+        scratch: &mut Scratch,
+        notes: &mut Vec<String>,
+    ) -> Vec<Candidate> {
+        let mut all = self.candidates(data, scratch);
+        let raw_hits = scratch.hits_seen;
+        let views = decode::expand(data, &self.options.decode, notes);
+        let mut secret_scratch = Scratch::default();
+        for view in &views {
+            for c in self.candidates(&view.data, scratch) {
+                let seg = view.segment_at(c.start);
+                let cand = decoded_candidate(view, seg, &c, &view.data[c.start..c.end]);
+                merge(&mut all, data, cand);
+            }
+            for seg in &view.segments {
+                let Some(text) = &seg.secret_entry else {
+                    continue;
+                };
+                let ctx = crate::rules::RuleContext::KubernetesSecret;
+                for c in self.candidates_in_context(text, ctx, &mut secret_scratch) {
+                    let mut cand = decoded_candidate(view, Some(seg), &c, &text[c.start..c.end]);
+                    (cand.start, cand.end) = view.map.span(seg.at, seg.end);
+                    all.push(cand);
+                }
+            }
+        }
+        // A Secret's base64 `data` value was scanned decoded, with its key:
+        // what raw rules found in the encoded text says the same again.
+        let encoded_values: Vec<(usize, usize)> = views
+            .iter()
+            .flat_map(|v| {
+                v.segments
+                    .iter()
+                    .filter(|s| s.secret_entry.is_some() && s.steps.last() == Some(&"base64"))
+                    .map(|s| v.map.span(s.at, s.end))
+            })
+            .collect();
+        if !encoded_values.is_empty() {
+            all.retain(|c| {
+                c.decoded.is_some()
+                    || !encoded_values
+                        .iter()
+                        .any(|&(s, e)| s <= c.start && c.end <= e)
+            });
+        }
+        // `had_keyword_hits` stays about the raw bytes.
+        scratch.hits_seen = raw_hits;
+        all.sort_by_key(|c| (c.start, c.end, c.rule));
+        all
+    }
+
     /// Reference implementation for tests: every rule's regex over the whole
     /// input, no prefilter, no windows. The fast path must agree with it.
     pub fn candidates_naive(&self, data: &[u8]) -> Vec<Candidate> {
         let mut out = Vec::new();
         for (i, r) in self.rules.rules().iter().enumerate() {
-            if r.spec.confidence < self.options.min_confidence {
+            if r.spec.confidence < self.options.min_confidence || r.spec.context.is_some() {
                 continue;
             }
             confirm::confirm_naive(r, RuleId(i as u32), data, &mut out);
@@ -283,10 +389,7 @@ impl Scanner {
             .iter()
             .filter_map(|c| {
                 let rule = self.rules.rule(c.rule);
-                let secret = match &c.decoded {
-                    Some(d) => &d.secret[..],
-                    None => &data[c.start..c.end],
-                };
+                let secret = c.secret(data);
                 if let Some(re) = &rule.path {
                     let path = origin.display_path().map(|p| self.policy.relative(p));
                     if !path.is_some_and(|p| re.is_match(p.as_bytes())) {
@@ -317,7 +420,7 @@ impl Scanner {
                     column,
                     end_line,
                     end_column,
-                    snippet: snippet(data, &index, c.start, c.end),
+                    snippet: snippet(data, &index, c.start, c.end, c.decoded.is_some()),
                     secret: self
                         .options
                         .show_secrets
@@ -331,7 +434,7 @@ impl Scanner {
                         .unwrap_or_default(),
                     commit: commit.clone(),
                     image: origin.image().cloned(),
-                    kubernetes: None,
+                    kubernetes: c.kubernetes().map(|k| (**k).clone()),
                 })
             })
             .collect()
@@ -369,6 +472,64 @@ impl Scanner {
         }
         out.extend_from_slice(&msg[at..]);
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// A candidate found in a view, with its span in the blob and its steps
+/// and provenance.
+fn decoded_candidate(
+    view: &View,
+    seg: Option<&decode::Segment>,
+    c: &Candidate,
+    secret: &[u8],
+) -> Candidate {
+    let (start, end) = view.map.span(c.start, c.end);
+    let mut steps: Vec<String> = view.steps.iter().map(|s| s.to_string()).collect();
+    if let Some(seg) = seg {
+        steps.extend(seg.steps.iter().map(|s| s.to_string()));
+    }
+    Candidate {
+        start,
+        end,
+        decoded: Some(Box::new(DecodedSecret {
+            steps,
+            secret: secret.to_vec(),
+            kubernetes: seg.and_then(|s| s.kubernetes.clone()),
+        })),
+        ..c.clone()
+    }
+}
+
+/// Adds `cand` unless the same rule already found the same secret at an
+/// overlapping place; then the earlier one keeps its place and gains the
+/// Kubernetes provenance if it had none.
+fn merge(all: &mut Vec<Candidate>, data: &[u8], cand: Candidate) {
+    let secret = cand.secret(data).to_vec();
+    let same = all.iter_mut().find(|o| {
+        o.rule == cand.rule
+            && o.start < cand.end.max(cand.start + 1)
+            && cand.start < o.end.max(o.start + 1)
+            && o.secret(data) == &secret[..]
+    });
+    match same {
+        None => all.push(cand),
+        Some(o) => {
+            if o.kubernetes().is_none()
+                && let Some(k) = cand.kubernetes()
+            {
+                let k = Some(k.clone());
+                match &mut o.decoded {
+                    Some(d) => d.kubernetes = k,
+                    None => {
+                        o.decoded = Some(Box::new(DecodedSecret {
+                            steps: Vec::new(),
+                            secret,
+                            kubernetes: k,
+                        }))
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -430,8 +591,10 @@ pub fn fingerprint(rule_id: &str, secret: &[u8], origin_identity: &str) -> Strin
 /// How much of the line to show on each side of the secret.
 const SNIPPET_CONTEXT: usize = 60;
 
-/// The secret's first line, clipped around it, with the secret masked.
-fn snippet(data: &[u8], index: &LineIndex, start: usize, end: usize) -> String {
+/// The secret's first line, clipped around it, with the secret masked. An
+/// encoded secret is masked whole: the first characters of its encoding
+/// would give away the first characters of the secret.
+fn snippet(data: &[u8], index: &LineIndex, start: usize, end: usize, encoded: bool) -> String {
     let (line_start, _) = index.line_of(start);
     let line_end = index.line_end(data, start);
     let secret_end = end.min(line_end);
@@ -442,7 +605,11 @@ fn snippet(data: &[u8], index: &LineIndex, start: usize, end: usize) -> String {
         s.push('…');
     }
     s.push_str(&String::from_utf8_lossy(&data[from..start]));
-    s.push_str(&mask(&data[start..end]));
+    if encoded {
+        s.push_str("*****");
+    } else {
+        s.push_str(&mask(&data[start..end]));
+    }
     s.push_str(&String::from_utf8_lossy(
         &data[secret_end..to.max(secret_end)],
     ));

@@ -197,18 +197,21 @@ pub fn scan_images(
                     },
                     w.data,
                 );
-                let cands = counted_candidates(scanner, &blob, scratch, counters);
-                let found = scanner.findings(&blob, &cands);
+                let cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
+                // One candidate at a time: allowlists may drop some, and each
+                // hit keeps its own secret for the per-repository fingerprint.
                 let out: Vec<LayerHit> = cands
                     .iter()
-                    .zip(found)
-                    .map(|(c, finding)| LayerHit {
-                        unique: w.unique,
-                        finding,
-                        secret: match &c.decoded {
-                            Some(d) => d.secret.clone(),
-                            None => blob.data[c.start..c.end].to_vec(),
-                        },
+                    .filter_map(|c| {
+                        let finding = scanner
+                            .findings(&blob, std::slice::from_ref(c))
+                            .into_iter()
+                            .next()?;
+                        Some(LayerHit {
+                            unique: w.unique,
+                            finding,
+                            secret: c.secret(&blob.data).to_vec(),
+                        })
                     })
                     .collect();
                 drop(blob);
@@ -246,7 +249,7 @@ pub fn scan_images(
                 },
                 part.data,
             );
-            let cands = counted_candidates(scanner, &blob, &mut scratch, counters);
+            let cands = counted_candidates(scanner, &blob, &mut scratch, counters, &skipped);
             findings.extend(scanner.findings(&blob, &cands));
         }
         let whiteouts: Vec<&[Whiteout]> = img

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::blob::Blob;
+use crate::blob::{Blob, Origin};
+use crate::decode::archive;
 use crate::engine::{Scanner, Scratch};
 use crate::finding::Finding;
 use crate::source::fs::{self, Entry, Skip, WalkOptions};
@@ -58,14 +59,26 @@ fn is_binary(data: &[u8]) -> bool {
     memchr::memchr(0, &data[..data.len().min(BINARY_SNIFF)]).is_some()
 }
 
-/// Candidates of a blob, counted in the scan's statistics.
+/// Candidates of a blob and of what decodes out of it, counted in the
+/// scan's statistics; what could not be decoded goes to the skip list.
 fn counted_candidates(
     scanner: &Scanner,
     blob: &Blob,
     scratch: &mut Scratch,
     c: &Counters,
+    skipped: &SkipList<'_>,
 ) -> Vec<crate::engine::Candidate> {
-    let cands = scanner.candidates(&blob.data, scratch);
+    let mut notes = Vec::new();
+    let cands = scanner.candidates_deep(&blob.data, scratch, &mut notes);
+    notes.sort();
+    notes.dedup();
+    for reason in notes {
+        skipped.push(Skip {
+            path: blob.origin.to_string(),
+            reason,
+            error: false,
+        });
+    }
     c.files.fetch_add(1, Ordering::Relaxed);
     c.bytes.fetch_add(blob.data.len() as u64, Ordering::Relaxed);
     if !scratch.had_keyword_hits() && is_binary(&blob.data) {
@@ -74,9 +87,49 @@ fn counted_candidates(
     cands
 }
 
-fn scan_blob(scanner: &Scanner, blob: &Blob, scratch: &mut Scratch, c: &Counters) -> Vec<Finding> {
-    let cands = counted_candidates(scanner, blob, scratch, c);
+fn scan_blob(
+    scanner: &Scanner,
+    blob: &Blob,
+    scratch: &mut Scratch,
+    c: &Counters,
+    skipped: &SkipList<'_>,
+) -> Vec<Finding> {
+    let cands = counted_candidates(scanner, blob, scratch, c, skipped);
     scanner.findings(blob, &cands)
+}
+
+/// Scans the entries of an archive as they are read, each as a file named
+/// `archive!entry`.
+struct ArchiveScan<'a, 's> {
+    scanner: &'a Scanner,
+    scratch: &'a mut Scratch,
+    counters: &'a Counters,
+    skipped: &'a SkipList<'s>,
+    /// The origin of an entry, from its `archive!entry` path.
+    origin: &'a dyn Fn(String) -> Origin,
+    findings: Vec<Finding>,
+}
+
+impl archive::Visitor for ArchiveScan<'_, '_> {
+    fn entry(&mut self, path: String, data: Vec<u8>) {
+        let blob = Blob::new((self.origin)(path), data);
+        let found = scan_blob(
+            self.scanner,
+            &blob,
+            self.scratch,
+            self.counters,
+            self.skipped,
+        );
+        self.findings.extend(found);
+    }
+
+    fn skip(&mut self, path: String, reason: String) {
+        self.skipped.push(Skip {
+            path,
+            reason,
+            error: false,
+        });
+    }
 }
 
 /// Skipped inputs: told to the caller as they happen, kept for the outcome.
@@ -151,21 +204,49 @@ pub fn scan_git(
                         return (i, Vec::new());
                     }
                 };
-                let mut cands = counted_candidates(scanner, &blob, scratch, counters);
+                if archive::kind(&blob.data).is_some() {
+                    // Entries of a committed archive, each at `path!entry`
+                    // with the blob's commit (all of them, in diff scopes
+                    // too: entries are not compared with older versions).
+                    let entry_origin = |path: String| match &blob.origin {
+                        Origin::GitBlob { blob, commit, .. } => Origin::GitBlob {
+                            blob: blob.clone(),
+                            path: Some(path),
+                            commit: commit.clone(),
+                        },
+                        _ => Origin::File { path },
+                    };
+                    let mut visit = ArchiveScan {
+                        scanner,
+                        scratch,
+                        counters,
+                        skipped: &skipped,
+                        origin: &entry_origin,
+                        findings: Vec::new(),
+                    };
+                    let limits = archive::ArchiveLimits {
+                        max_entry: max_file_size,
+                        ..Default::default()
+                    };
+                    archive::walk(&blob.origin.to_string(), &blob.data, &limits, &mut visit);
+                    return (i, visit.findings);
+                }
+                let mut cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
                 if !cands.is_empty() && !task.previous.is_empty() {
                     // Only secrets this change added: drop those the same
                     // path already held in a parent.
                     let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
                     for prev in &task.previous {
                         if let Ok(p) = git::read_blob(repo, *prev, &task.origin, max_file_size) {
-                            for c in scanner.candidates(&p.data, scratch) {
-                                old.push((c.rule, p.data[c.start..c.end].to_vec()));
+                            let mut notes = Vec::new();
+                            for c in scanner.candidates_deep(&p.data, scratch, &mut notes) {
+                                old.push((c.rule, c.secret(&p.data).to_vec()));
                             }
                         }
                     }
                     cands.retain(|c| {
                         !old.iter()
-                            .any(|(r, s)| *r == c.rule && s[..] == blob.data[c.start..c.end])
+                            .any(|(r, s)| *r == c.rule && s[..] == *c.secret(&blob.data))
                     });
                 }
                 (i, scanner.findings(&blob, &cands))
@@ -209,9 +290,13 @@ pub fn scan_paths(
         roots.iter().partition(|p| p.as_os_str() == "-");
     if !stdin.is_empty() {
         match fs::read_stdin(opts.max_file_size) {
-            Ok(blob) => {
-                findings.extend(scan_blob(scanner, &blob, &mut Scratch::default(), counters))
-            }
+            Ok(blob) => findings.extend(scan_blob(
+                scanner,
+                &blob,
+                &mut Scratch::default(),
+                counters,
+                &skipped,
+            )),
             Err(s) => skip(s),
         }
     }
@@ -233,7 +318,24 @@ pub fn scan_paths(
                     Vec::new()
                 }
                 Entry::File { path, size } => match fs::read(&path, size, opts.max_file_size) {
-                    Ok(blob) => scan_blob(scanner, &blob, scratch, counters),
+                    Ok(blob) if archive::kind(&blob.data).is_some() => {
+                        let mut visit = ArchiveScan {
+                            scanner,
+                            scratch,
+                            counters,
+                            skipped: &skipped,
+                            origin: &|path| Origin::File { path },
+                            findings: Vec::new(),
+                        };
+                        let name = blob.origin.to_string();
+                        let limits = archive::ArchiveLimits {
+                            max_entry: opts.max_file_size,
+                            ..Default::default()
+                        };
+                        archive::walk(&name, &blob.data, &limits, &mut visit);
+                        visit.findings
+                    }
+                    Ok(blob) => scan_blob(scanner, &blob, scratch, counters, &skipped),
                     Err(s) => {
                         skip(s);
                         Vec::new()

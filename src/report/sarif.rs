@@ -155,6 +155,12 @@ fn result(f: &Finding, rule_index: i64) -> SarifResult {
     if let Some(i) = &f.image {
         props.insert("image".into(), serde_json::to_value(i).unwrap_or_default());
     }
+    if let Some(k) = &f.kubernetes {
+        props.insert(
+            "kubernetes".into(),
+            serde_json::to_value(k).unwrap_or_default(),
+        );
+    }
     if let Some(s) = &f.secret {
         props.insert("secret".into(), serde_json::Value::from(s.clone()));
     }

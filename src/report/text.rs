@@ -77,6 +77,21 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
         if !f.decoded.is_empty() {
             writeln!(out, "    decoded: {}", f.decoded.join(" > "))?;
         }
+        if let Some(k) = &f.kubernetes {
+            let mut what = format!(
+                "{} {}/{}",
+                k.kind,
+                k.namespace.as_deref().unwrap_or("-"),
+                k.name.as_deref().unwrap_or("-")
+            );
+            if let Some(key) = &k.key {
+                what.push_str(&format!(" key {key}"));
+            }
+            if let Some(path) = &k.path {
+                what.push_str(&format!(" at {path}"));
+            }
+            writeln!(out, "    kubernetes: {what}")?;
+        }
     }
     Ok(())
 }

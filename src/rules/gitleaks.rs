@@ -214,6 +214,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, RuleError> {
             // gitleaks runs no checksum or context filter of ours.
             generic: false,
             validator: None,
+            context: None,
         };
         if spec.secret_group.is_none() {
             // gitleaks takes the whole match when there is no group, and

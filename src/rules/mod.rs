@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use compile::{MAX_WINDOW, Rule, RuleId, RuleSet};
 pub use load::{embedded_specs, load_path, parse_rule_file};
-pub use model::{Confidence, Example, KeywordScope, RuleFile, RuleSpec, Severity};
+pub use model::{Confidence, Example, KeywordScope, RuleContext, RuleFile, RuleSpec, Severity};
 pub use validate::{Validator, Verdict};
 
 /// Why a rule file or rule could not be used. Every variant names the file

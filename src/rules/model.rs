@@ -58,6 +58,27 @@ pub struct RuleSpec {
     /// for rules that only make sense in some files (gitleaks `path`).
     #[serde(default)]
     pub path: Option<String>,
+    /// Set for rules that run only on text a decoder builds, never on raw
+    /// bytes (see `RuleContext`).
+    #[serde(default)]
+    pub context: Option<RuleContext>,
+}
+
+/// Text a decoder builds for a rule that must not run on raw bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleContext {
+    /// One `kubernetes-secret:KEY=VALUE` text per key of a Kubernetes Secret
+    /// (`data` decoded from base64, `stringData` as written).
+    KubernetesSecret,
+}
+
+impl RuleContext {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleContext::KubernetesSecret => "kubernetes-secret",
+        }
+    }
 }
 
 /// See `RuleSpec::scope`.

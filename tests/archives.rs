@@ -1,0 +1,194 @@
+//! Archives found while walking, built here with the tar, flate2, bzip2,
+//! zstd and zip crates: entries are scanned in memory and reported as
+//! `archive!inner/path` at their own lines; bombs, nesting past the limit
+//! and broken archives are skipped with a note while the rest is scanned.
+
+use std::io::Write;
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn github() -> String {
+    format!("ghp_{}", "NrcjnnG7CqYtZiX0wKPs1NHYNRr61b32COc2")
+}
+fn aws() -> String {
+    format!("AKIA{}", "O7IHIDT3FXYJQ4UG")
+}
+
+fn leakhound() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_leakhound"))
+}
+
+fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in files {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn scan(root: &Path) -> (Vec<Value>, String) {
+    let out = leakhound()
+        .current_dir(root)
+        .args(["--format", "json", "--show-secrets", "scan", "."])
+        .output()
+        .unwrap();
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn has(findings: &[Value], path: &str, line: u64, rule: &str, secret: &str) -> bool {
+    findings.iter().any(|f| {
+        f["path"] == path && f["line"] == line && f["rule_id"] == rule && f["secret"] == secret
+    })
+}
+
+#[test]
+fn entries_of_every_format_are_scanned_with_their_inner_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, data: Vec<u8>| std::fs::write(dir.path().join(name), data).unwrap();
+    let py = format!("import os\n\nTOKEN = \"{}\"\n", github());
+    let env = format!("REGION=eu-west-1\nAWS_ACCESS_KEY_ID={}\n", aws());
+    w(
+        "app.jar",
+        zip(&[
+            ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n"),
+            ("config/settings.py", py.as_bytes()),
+        ]),
+    );
+    w(
+        "release.tgz",
+        gzip(&tar(&[("deploy/.env", env.as_bytes())])),
+    );
+    w("notes.txt.gz", gzip(py.as_bytes()));
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+    bz.write_all(&tar(&[("etc/app.env", env.as_bytes())]))
+        .unwrap();
+    w("backup.tar.bz2", bz.finish().unwrap());
+    w(
+        "logs.tar.zst",
+        zstd::encode_all(&tar(&[("a/b.py", py.as_bytes())])[..], 3).unwrap(),
+    );
+    // Nested: a zip holding a tar.gz holding the file.
+    let inner = gzip(&tar(&[("secret/creds.env", env.as_bytes())]));
+    w("bundle.zip", zip(&[("inner.tar.gz", &inner)]));
+    w("plain.tar", tar(&[("x/y.py", py.as_bytes())]));
+
+    let (findings, stderr) = scan(dir.path());
+    for (path, line, rule, secret) in [
+        (
+            "./app.jar!config/settings.py",
+            3,
+            "github-classic-pat",
+            github(),
+        ),
+        ("./release.tgz!deploy/.env", 2, "aws-access-key-id", aws()),
+        (
+            "./notes.txt.gz!notes.txt",
+            3,
+            "github-classic-pat",
+            github(),
+        ),
+        (
+            "./backup.tar.bz2!etc/app.env",
+            2,
+            "aws-access-key-id",
+            aws(),
+        ),
+        ("./logs.tar.zst!a/b.py", 3, "github-classic-pat", github()),
+        (
+            "./bundle.zip!inner.tar.gz!secret/creds.env",
+            2,
+            "aws-access-key-id",
+            aws(),
+        ),
+        ("./plain.tar!x/y.py", 3, "github-classic-pat", github()),
+    ] {
+        assert!(
+            has(&findings, path, line, rule, &secret),
+            "no {rule} at {path}:{line} in {findings:#?}\n{stderr}"
+        );
+    }
+    assert_eq!(findings.len(), 7, "{findings:#?}");
+    assert!(stderr.contains("0 skipped"), "{stderr}");
+}
+
+#[test]
+fn bombs_deep_nesting_and_broken_archives_are_skipped_and_the_rest_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, data: Vec<u8>| std::fs::write(dir.path().join(name), data).unwrap();
+    let py = format!("TOKEN = \"{}\"\n", github());
+    // 64 MiB of zeros deflate to about 64 KiB: a 1000:1 ratio.
+    let zeros = vec![0u8; 64 << 20];
+    w(
+        "bomb.zip",
+        zip(&[("zeros.bin", &zeros), ("ok.py", py.as_bytes())]),
+    );
+    w("bomb.gz", gzip(&zeros));
+    // zip > zip > zip > zip: the fourth level is past the limit of 3.
+    let mut nested = zip(&[("deep.py", py.as_bytes())]);
+    for i in 0..3 {
+        nested = zip(&[(&format!("level{i}.zip"), &nested)]);
+    }
+    w("nested.zip", nested);
+    let tgz = gzip(&tar(&[("a.py", py.as_bytes()), ("b.py", py.as_bytes())]));
+    w("truncated.tgz", tgz[..tgz.len() / 2].to_vec());
+    w("fine.py", py.clone().into_bytes());
+
+    let out = leakhound()
+        .current_dir(dir.path())
+        .args(["--format", "json", "--show-secrets", "scan", "."])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for note in [
+        "./bomb.zip!zeros.bin: expands more than 100:1",
+        "./bomb.gz: expands more than 100:1",
+        "./nested.zip!level2.zip!level1.zip!level0.zip: archive nested more than 3 levels deep",
+        "./truncated.tgz: cannot decompress",
+    ] {
+        assert!(stderr.contains(note), "no note {note:?} in:\n{stderr}");
+    }
+    assert!(has(
+        &findings,
+        "./bomb.zip!ok.py",
+        1,
+        "github-classic-pat",
+        &github()
+    ));
+    assert!(has(
+        &findings,
+        "./fine.py",
+        1,
+        "github-classic-pat",
+        &github()
+    ));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,735 @@
+//! Kubernetes manifests and encoded content through the binary: the tree in
+//! fixtures/kubernetes (as a platform team keeps it: multi-document YAML,
+//! kubectl JSON and Lists, typed Secrets, last-applied annotations,
+//! SealedSecrets, SOPS, placeholders, chart templates, broken files) plus
+//! Helm release storage and nested encodings generated here from plain
+//! values. Every real value must be found at its line with its
+//! `kubernetes` fields and decoded secret; nothing else may be reported.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+const STRIPE: &str = concat!(
+    "sk_live_51F78AEJrBbvdec9EijD8hp1cad7Lgfn7C6HDJv0hfkJ14SFSH2pWaX4vdewEM7wU",
+    "CFQhIIwmNrkGFJzNfuESzUeir4Jchtwieh"
+);
+const GITHUB: &str = "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";
+
+fn leakhound() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_leakhound"))
+}
+
+fn b64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let v = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
+        for k in 0..4 {
+            out.push(if k <= chunk.len() {
+                A[(v >> (18 - 6 * k) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A Helm 3 release as `helm install` stores it: chart values, a template
+/// and the rendered manifest (a Secret) with the values put in.
+fn helm_release(name: &str, version: u32, values: Value) -> Vec<u8> {
+    let template = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: billing-stripe\ntype: Opaque\n\
+                    data:\n  apiKey: {{ .Values.stripe.apiKey | b64enc }}\n";
+    let manifest = format!(
+        "---\n# Source: billing/templates/secret.yaml\napiVersion: v1\nkind: Secret\nmetadata:\n  \
+         name: billing-stripe\ntype: Opaque\ndata:\n  apiKey: {}\n",
+        b64(STRIPE.as_bytes())
+    );
+    let release = json!({
+        "name": name,
+        "namespace": "billing",
+        "version": version,
+        "info": {"status": "deployed", "description": "Upgrade complete"},
+        "chart": {
+            "metadata": {"name": "billing", "version": "1.4.2"},
+            "values": {"stripe": {"apiKey": ""}, "image": {"tag": "1.4.2"}},
+            "templates": [{"name": "templates/secret.yaml", "data": b64(template.as_bytes())}],
+        },
+        "config": values,
+        "manifest": manifest,
+    });
+    gzip(release.to_string().as_bytes())
+}
+
+fn helm_secret(release_value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sh.helm.release.v1.billing.v3\n  \
+         namespace: billing\n  labels:\n    name: billing\n    owner: helm\n    status: deployed\n    \
+         version: \"3\"\ntype: helm.sh/release.v1\ndata:\n  release: {release_value}\n"
+    )
+}
+
+/// The fixture tree plus generated files, in a temporary directory.
+fn tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kubernetes");
+    copy_dir(&src, dir.path());
+    let gen_dir = dir.path().join("generated");
+    std::fs::create_dir_all(&gen_dir).unwrap();
+    let write = |name: &str, text: String| std::fs::write(gen_dir.join(name), text).unwrap();
+
+    // Helm's Secret storage: base64 (the Secret's data) of base64 of gzip.
+    let release = helm_release(
+        "billing",
+        3,
+        json!({"stripe": {"apiKey": STRIPE}, "replicas": 2}),
+    );
+    write(
+        "helm-release-secret.yaml",
+        helm_secret(&b64(b64(&release).as_bytes())),
+    );
+    // Helm's ConfigMap storage: base64 of gzip.
+    let release = helm_release("billing", 4, json!({"github": {"token": GITHUB}}));
+    write(
+        "helm-release-configmap.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: billing.v4\n  namespace: billing\n  \
+             labels: {{owner: helm, name: billing, status: deployed, version: \"4\"}}\ndata:\n  \
+             release: {}\n",
+            b64(&release)
+        ),
+    );
+    // A release whose gzip stream was cut short.
+    let release = helm_release("billing", 5, json!({}));
+    let cut = &release[..release.len() / 2];
+    write(
+        "helm-release-truncated.yaml",
+        helm_secret(&b64(b64(cut).as_bytes())).replace("v1.billing.v3", "v1.billing.v5"),
+    );
+    // Generic encodings in any file: base64 of base64 (found), base64 four
+    // times over (deeper than the limit: a note), gzip inside base64.
+    let aws = format!("aws_access_key_id = {}", "AKIAO7IHIDT3FXYJQ4UG");
+    let twice = b64(b64(aws.as_bytes()).as_bytes());
+    let four = b64(b64(twice.as_bytes()).as_bytes());
+    let zipped = b64(&gzip(format!("token: {GITHUB}\n").as_bytes()));
+    write(
+        "encoded.env",
+        format!("BLOB={twice}\nDEEP={four}\nZIPPED={zipped}\n"),
+    );
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// 1-based line of the first line of `path` holding `needle`.
+fn line_of(root: &Path, path: &str, needle: &str) -> u64 {
+    let text = std::fs::read_to_string(root.join(path)).unwrap();
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{path} has no line with {needle:?}")) as u64
+        + 1
+}
+
+struct Expect {
+    path: &'static str,
+    /// Text on the line the finding must point at.
+    at: &'static str,
+    rule: &'static str,
+    /// `kubernetes.key` and `kubernetes.path` (None: absent).
+    key: Option<&'static str>,
+    kpath: Option<&'static str>,
+    decoded: &'static [&'static str],
+    secret: String,
+}
+
+fn e(
+    path: &'static str,
+    at: &'static str,
+    rule: &'static str,
+    key: Option<&'static str>,
+    kpath: Option<&'static str>,
+    decoded: &'static [&'static str],
+    secret: &str,
+) -> Expect {
+    Expect {
+        path,
+        at,
+        rule,
+        key,
+        kpath,
+        decoded,
+        secret: secret.to_string(),
+    }
+}
+
+fn scan(root: &Path) -> (Vec<Value>, String, Option<i32>) {
+    let out = leakhound()
+        .current_dir(root)
+        .args(["--format", "json", "--show-secrets", "scan", "."])
+        .output()
+        .unwrap();
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        findings,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+#[test]
+fn every_real_value_is_found_at_its_line_with_its_object_and_nothing_else() {
+    let dir = tree();
+    let root = dir.path();
+    let (findings, stderr, code) = scan(root);
+    assert_eq!(code, Some(1), "{stderr}");
+    let m = "kubernetes-secret-manifest";
+    let b: &[&str] = &["base64"];
+    let plain: &[&str] = &[];
+    let pem = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scan/positives/deploy/id_ed25519"),
+    )
+    .unwrap();
+    let jwt = concat!(
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZDZlZDJkZS0yZGM5LTQwNjYtOTAyNS00NzYxMWY3MTU5OTAiLC",
+        "Jpc3MiOiJodHRwczovL2F1dGguYWNtZS1jb3JwLmlvLyIsImF1ZCI6ImJpbGxpbmctYXBpIiwiaWF0IjoxNzk1NjAwMzg2LCJleHAiOj",
+        "E4MjcxMzYzODYsInNjb3BlIjoiaW52b2ljZXM6cmVhZCBpbnZvaWNlczp3cml0ZSJ9.FoScBBwIJhQmlcCBBN_09maHhwKD_BiO3NUlKI3sgSA"
+    );
+    let slack = "xoxb-7255571726437-3957903447132-1rZLZ8a7syCYdzvColiggH3w";
+    let docker =
+        r#"{"auths": {"registry.acme-corp.io": {"auth": "Y2ktYm90OlpwNC1LcTh2UnQyTG05eFc="}}}"#;
+    let old_url = "postgres://app_rw:hgxHMMK8WI6LrynHoE@db-prod.internal.acme-corp.io:5432/ledger";
+    let secrets = "apps/billing/secrets.yaml";
+    let pull = "apps/billing/pull-secret.yaml";
+    let helm = "generated/helm-release-secret.yaml";
+    let cm = "generated/helm-release-configmap.yaml";
+    let helm_steps: &[&str] = &["base64", "base64", "gzip"];
+    let cm_steps: &[&str] = &["base64", "gzip"];
+    let expected = vec![
+        // Multi-document YAML: data (base64) and stringData, anchors.
+        e(
+            secrets,
+            "db-password:",
+            "generic-secret-assignment-quoted",
+            Some("db-password"),
+            None,
+            b,
+            "Rk7vQ2mXz9LpW4tN",
+        ),
+        e(
+            secrets,
+            "db-password:",
+            m,
+            Some("db-password"),
+            None,
+            b,
+            "Rk7vQ2mXz9LpW4tN",
+        ),
+        e(
+            secrets,
+            "stripe-api-key:",
+            "stripe-live-secret-key",
+            Some("stripe-api-key"),
+            None,
+            b,
+            STRIPE,
+        ),
+        e(
+            secrets,
+            "stripe-api-key:",
+            m,
+            Some("stripe-api-key"),
+            None,
+            b,
+            STRIPE,
+        ),
+        e(
+            secrets,
+            "github-token:",
+            "github-classic-pat",
+            Some("github-token"),
+            None,
+            plain,
+            GITHUB,
+        ),
+        e(
+            secrets,
+            "github-token:",
+            m,
+            Some("github-token"),
+            None,
+            plain,
+            GITHUB,
+        ),
+        e(
+            secrets,
+            "slack-bot-token:",
+            "slack-bot-token",
+            Some("slack-bot-token"),
+            None,
+            b,
+            slack,
+        ),
+        e(
+            secrets,
+            "slack-bot-token:",
+            m,
+            Some("slack-bot-token"),
+            None,
+            b,
+            slack,
+        ),
+        // A config file in a block scalar: the secret at its own line, the
+        // committed Secret at the key's line.
+        e(
+            "apps/billing/app-config.yaml",
+            "password:",
+            "generic-secret-assignment-quoted",
+            Some("application.yaml"),
+            None,
+            plain,
+            "Ht5-Wq9zKm2Lx7vR",
+        ),
+        e(
+            "apps/billing/app-config.yaml",
+            "application.yaml:",
+            m,
+            Some("application.yaml"),
+            None,
+            plain,
+            "",
+        ),
+        // dockerconfigjson: the auth entry and the password inside it.
+        e(
+            pull,
+            ".dockerconfigjson",
+            "registry-docker-config-auth",
+            Some(".dockerconfigjson"),
+            None,
+            b,
+            "Y2ktYm90OlpwNC1LcTh2UnQyTG05eFc=",
+        ),
+        e(
+            pull,
+            ".dockerconfigjson",
+            "generic-secret-assignment-quoted",
+            Some(".dockerconfigjson"),
+            Some("auths.registry.acme-corp.io.auth"),
+            &["base64", "base64"],
+            "Zp4-Kq8vRt2Lm9xW",
+        ),
+        e(
+            pull,
+            ".dockerconfigjson",
+            m,
+            Some(".dockerconfigjson"),
+            None,
+            b,
+            docker,
+        ),
+        // kubectl get secret -o json (managedFields and all).
+        e(
+            "kubectl/secret.json",
+            "\"aws-access-key-id\"",
+            "aws-access-key-id",
+            Some("aws-access-key-id"),
+            None,
+            b,
+            "AKIAO7IHIDT3FXYJQ4UG",
+        ),
+        e(
+            "kubectl/secret.json",
+            "\"aws-access-key-id\"",
+            m,
+            Some("aws-access-key-id"),
+            None,
+            b,
+            "AKIAO7IHIDT3FXYJQ4UG",
+        ),
+        e(
+            "kubectl/secret.json",
+            "\"aws-secret-access-key\"",
+            "aws-secret-access-key",
+            Some("aws-secret-access-key"),
+            None,
+            b,
+            "howhvk2ZR24wSQfOE5jOpQPvkDe/lLbjU2bQc9jo",
+        ),
+        e(
+            "kubectl/secret.json",
+            "\"aws-secret-access-key\"",
+            m,
+            Some("aws-secret-access-key"),
+            None,
+            b,
+            "howhvk2ZR24wSQfOE5jOpQPvkDe/lLbjU2bQc9jo",
+        ),
+        // kind: List; the rotated value survives only in last-applied.
+        e(
+            "kubectl/list.yaml",
+            "{\"apiVersion\"",
+            "database-postgres-url-password",
+            Some("DATABASE_URL"),
+            Some("last-applied-configuration"),
+            plain,
+            "hgxHMMK8WI6LrynHoE",
+        ),
+        e(
+            "kubectl/list.yaml",
+            "{\"apiVersion\"",
+            m,
+            Some("DATABASE_URL"),
+            Some("last-applied-configuration"),
+            plain,
+            old_url,
+        ),
+        e(
+            "kubectl/list.yaml",
+            "webhook-signing-secret:",
+            "stripe-webhook-signing-secret",
+            Some("webhook-signing-secret"),
+            None,
+            b,
+            "whsec_Lq8Vz3Tn6Rk1Xw9Pm4Jb7Hc2Fd5Ys0Ga",
+        ),
+        e(
+            "kubectl/list.yaml",
+            "webhook-signing-secret:",
+            m,
+            Some("webhook-signing-secret"),
+            None,
+            b,
+            "whsec_Lq8Vz3Tn6Rk1Xw9Pm4Jb7Hc2Fd5Ys0Ga",
+        ),
+        // Typed Secrets.
+        e(
+            "typed/basic-auth.yaml",
+            "password:",
+            "generic-secret-assignment-quoted",
+            Some("password"),
+            None,
+            b,
+            "Vb8-Qw3zLk5Rt7pX",
+        ),
+        e(
+            "typed/basic-auth.yaml",
+            "password:",
+            m,
+            Some("password"),
+            None,
+            b,
+            "Vb8-Qw3zLk5Rt7pX",
+        ),
+        e(
+            "typed/ssh-auth.yaml",
+            "ssh-privatekey:",
+            "private-key-openssh",
+            Some("ssh-privatekey"),
+            None,
+            b,
+            pem.trim_end(),
+        ),
+        e(
+            "typed/ssh-auth.yaml",
+            "ssh-privatekey:",
+            m,
+            Some("ssh-privatekey"),
+            None,
+            b,
+            &pem,
+        ),
+        e(
+            "typed/tls.yaml",
+            "tls.key:",
+            "private-key-pkcs8",
+            Some("tls.key"),
+            None,
+            b,
+            "",
+        ),
+        e(
+            "typed/tls.yaml",
+            "tls.key:",
+            m,
+            Some("tls.key"),
+            None,
+            b,
+            "",
+        ),
+        e(
+            "typed/service-account-token.yaml",
+            "token:",
+            "jwt-token",
+            Some("token"),
+            None,
+            b,
+            jwt,
+        ),
+        e(
+            "typed/service-account-token.yaml",
+            "token:",
+            m,
+            Some("token"),
+            None,
+            b,
+            jwt,
+        ),
+        e(
+            "typed/bootstrap-token.yaml",
+            "token-secret:",
+            "kubernetes-bootstrap-token",
+            Some("token-secret"),
+            Some("token-id.token-secret"),
+            b,
+            "68jre4.122notiscy2wlxzi",
+        ),
+        e(
+            "typed/bootstrap-token.yaml",
+            "token-secret:",
+            "kubernetes-bootstrap-token-secret",
+            Some("token-secret"),
+            None,
+            b,
+            "122notiscy2wlxzi",
+        ),
+        e(
+            "typed/bootstrap-token.yaml",
+            "token-secret:",
+            m,
+            Some("token-secret"),
+            None,
+            b,
+            "122notiscy2wlxzi",
+        ),
+        // Helm release storage: values and the Secret in the manifest.
+        e(
+            helm,
+            "release:",
+            "stripe-live-secret-key",
+            Some("release"),
+            Some("values.stripe.apiKey"),
+            helm_steps,
+            STRIPE,
+        ),
+        e(
+            helm,
+            "release:",
+            m,
+            Some("release"),
+            Some("manifest.Secret/billing-stripe.apiKey"),
+            &["base64", "base64", "gzip", "base64"],
+            STRIPE,
+        ),
+        e(
+            cm,
+            "release:",
+            "github-classic-pat",
+            Some("release"),
+            Some("values.github.token"),
+            cm_steps,
+            GITHUB,
+        ),
+        e(
+            cm,
+            "release:",
+            "stripe-live-secret-key",
+            Some("release"),
+            Some("manifest.Secret/billing-stripe.apiKey"),
+            &["base64", "gzip", "base64"],
+            STRIPE,
+        ),
+        e(
+            cm,
+            "release:",
+            m,
+            Some("release"),
+            Some("manifest.Secret/billing-stripe.apiKey"),
+            &["base64", "gzip", "base64"],
+            STRIPE,
+        ),
+        // Generic decoders in any file; a broken manifest's raw text.
+        e(
+            "generated/encoded.env",
+            "BLOB=",
+            "aws-access-key-id",
+            None,
+            None,
+            &["base64", "base64"],
+            "AKIAO7IHIDT3FXYJQ4UG",
+        ),
+        e(
+            "generated/encoded.env",
+            "ZIPPED=",
+            "github-classic-pat",
+            None,
+            None,
+            &["base64", "gzip"],
+            GITHUB,
+        ),
+        e(
+            "broken/malformed.yaml",
+            "api-token:",
+            "github-classic-pat",
+            None,
+            None,
+            b,
+            GITHUB,
+        ),
+    ];
+
+    let mut problems = Vec::new();
+    let mut matched = BTreeSet::new();
+    for x in &expected {
+        let line = line_of(root, x.path, x.at);
+        let hit = findings.iter().position(|f| {
+            let k = &f["kubernetes"];
+            f["path"] == format!("./{}", x.path)
+                && f["line"] == line
+                && f["rule_id"] == x.rule
+                && k["key"].as_str() == x.key
+                && k["path"].as_str() == x.kpath
+                && f["decoded"] == json!(x.decoded)
+                && (x.secret.is_empty() || f["secret"] == x.secret.as_str())
+        });
+        match hit {
+            Some(i) => {
+                matched.insert(i);
+            }
+            None => problems.push(format!(
+                "missing: {} line {line} {} key={:?} path={:?} decoded={:?}",
+                x.path, x.rule, x.key, x.kpath, x.decoded
+            )),
+        }
+    }
+    for (i, f) in findings.iter().enumerate() {
+        if !matched.contains(&i) {
+            problems.push(format!(
+                "unexpected: {} line {} {} kubernetes={} decoded={}",
+                f["path"], f["line"], f["rule_id"], f["kubernetes"], f["decoded"]
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // Kubernetes fields of one finding in full.
+    let stripe = findings
+        .iter()
+        .find(|f| f["rule_id"] == "stripe-live-secret-key" && f["path"] == format!("./{secrets}"))
+        .unwrap();
+    assert_eq!(
+        stripe["kubernetes"],
+        json!({"kind": "Secret", "namespace": "billing", "name": "billing-credentials",
+               "key": "stripe-api-key", "type": "Opaque"})
+    );
+    // The encoded value is masked whole: its first characters would give
+    // away the secret's.
+    assert_eq!(stripe["snippet"], "stripe-api-key: *****");
+    let helm_finding = findings
+        .iter()
+        .find(|f| f["path"] == format!("./{helm}") && f["rule_id"] == "stripe-live-secret-key")
+        .unwrap();
+    assert_eq!(
+        helm_finding["kubernetes"]["name"],
+        "sh.helm.release.v1.billing.v3"
+    );
+    assert_eq!(helm_finding["kubernetes"]["type"], "helm.sh/release.v1");
+    let cm_finding = findings
+        .iter()
+        .find(|f| f["path"] == format!("./{cm}") && f["rule_id"] == "github-classic-pat")
+        .unwrap();
+    assert_eq!(cm_finding["kubernetes"]["kind"], "ConfigMap");
+}
+
+#[test]
+fn bad_input_is_noted_and_the_rest_is_scanned() {
+    let dir = tree();
+    let (findings, stderr, _) = scan(dir.path());
+    for note in [
+        "broken/malformed.yaml: not a valid YAML/JSON manifest",
+        "broken/invalid-base64.yaml: Secret billing/hand-edited: data key `api-key` is not valid base64",
+        "generated/helm-release-truncated.yaml: Secret billing/sh.helm.release.v1.billing.v5: Helm release: gzip data is truncated or corrupt",
+        "generated/encoded.env: encoded content nested deeper than 3 levels",
+    ] {
+        assert!(stderr.contains(note), "no note {note:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The summary counts them as skipped (the truncated release twice: the
+    // Helm decoder and the generic base64 > base64 > gzip path both say so).
+    assert!(stderr.contains(" 5 skipped, 0 errors"), "{stderr}");
+    assert!(!findings.is_empty());
+}
+
+#[test]
+fn harmless_manifests_are_silent() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kubernetes/harmless");
+    let out = leakhound()
+        .args(["--format", "json", "scan"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(findings.is_empty(), "false positives: {findings:#?}");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn decoding_can_be_turned_off() {
+    let dir = tree();
+    let out = leakhound()
+        .current_dir(dir.path())
+        .args(["--format", "json", "--decode-depth", "0", "scan", "typed"])
+        .output()
+        .unwrap();
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // Without decoding only raw rules for encoded forms fire (no key or
+    // kubernetes fields, nothing decoded).
+    assert!(findings.iter().all(|f| f["decoded"] == json!([])));
+    assert!(findings.iter().all(|f| f.get("kubernetes").is_none()));
+}
+
+#[test]
+fn sarif_describes_the_manifest_rule() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kubernetes/typed");
+    let out = leakhound()
+        .args(["--format", "sarif", "scan"])
+        .arg(root.join("basic-auth.yaml"))
+        .output()
+        .unwrap();
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(
+        result["properties"]["kubernetes"]["name"], "grafana-admin",
+        "{result:#}"
+    );
+    let rules = &sarif["runs"][0]["tool"]["driver"]["rules"];
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "kubernetes-secret-manifest"),
+        "{rules:#}"
+    );
+}
