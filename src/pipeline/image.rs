@@ -4,9 +4,10 @@
 //! finding is attributed to every image and layer index that ships it,
 //! with `removed_in_layer` from that image's later whiteouts.
 //!
-//! Memory is bounded by `HANDOFF_BYTES` of files waiting to be scanned
-//! (plus the one file being read, at most `--max-file-size`), whatever the
-//! layer sizes.
+//! Memory is bounded by `HANDOFF_BYTES` of files being read or waiting to
+//! be scanned (a single larger file, at most `--max-file-size`, goes
+//! alone), whatever the layer sizes and however many layers are read at
+//! once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -147,8 +148,9 @@ pub fn scan_images(
                         }
                     };
                     let mut emit = |item: LayerItem| match item {
+                        LayerItem::Reserve(n) => budget.acquire(n),
+                        LayerItem::Release(n) => budget.release(n),
                         LayerItem::File { path, data } => {
-                            budget.acquire(data.len() as u64);
                             let n = data.len() as u64;
                             if tx
                                 .send(Work {
