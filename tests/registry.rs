@@ -544,3 +544,40 @@ fn bearer_token_registry_is_pulled_with_a_token_bought_with_basic_credentials() 
         "{stderr}"
     );
 }
+
+#[test]
+fn layer_served_with_other_bytes_than_its_digest_is_an_error_naming_image_and_layer() {
+    let reg = Registry::start(Mode::Plain);
+    let img = TestImage::leaky();
+    reg.push(&img, "team/app", "v1");
+    // Change layer 2's bytes in the registry's own storage: it serves
+    // blobs as stored, without re-checking them.
+    let digest = &img.layer_digests()[2];
+    let hex = &digest[7..];
+    let data = reg.dir.path().join(format!(
+        "storage/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    let other = gzip(&layer_tar(&[("etc/app/config.yaml", b"nothing here\n")]));
+    std::fs::write(&data, other).unwrap();
+    let reference = format!("{}/team/app:v1", reg.host);
+    let (code, findings, stderr) = leakhound(&["image", &reference, "--insecure"], None, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{reference} layer 2 ({digest})")),
+        "{stderr}"
+    );
+    // Found while streaming, by oci-client or by us: one error either way.
+    assert!(
+        stderr.contains("Invalid digest") || stderr.contains("digest mismatch"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches(&format!("layer 2 ({digest})")).count(),
+        1,
+        "{stderr}"
+    );
+    // The other layers and the config are still scanned.
+    assert!(findings.iter().any(|f| f["path"] == "app/.env"));
+    assert!(findings.iter().any(|f| f["path"] == "config:Env[1]"));
+}

@@ -108,11 +108,16 @@ pub fn read_layer(
     // The tar end marker can come before the end of the stored bytes
     // (padding, compressor trailer): read them all so the digest covers
     // the whole blob.
-    if let Err(e) = io::copy(&mut raw, &mut io::sink()) {
-        out.errors.push(format!("cannot read to the end: {e}"));
-    }
+    let drained = io::copy(&mut raw, &mut io::sink());
     let hashing = raw.into_inner();
     out.stored_bytes = hashing.count.load(Ordering::Relaxed);
+    if let Err(e) = drained {
+        // Not every byte was read (a broken download, or a source that
+        // verifies the digest itself and says so at the end): there is no
+        // whole blob to compare, and the error says why.
+        out.errors.push(format!("cannot read to the end: {e}"));
+        return out;
+    }
     match digest.split_once(':') {
         Some(("sha256", expected)) => {
             let actual = super::hex(&hashing.hasher.finalize());
