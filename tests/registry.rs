@@ -31,7 +31,7 @@ struct Registry {
     tls: bool,
     /// Credentials the registry wants (basic, or for its token server).
     auth: RegistryAuth,
-    _tokens: Option<TokenServer>,
+    _tokens: Option<HttpStub>,
 }
 
 impl Drop for Registry {
@@ -56,10 +56,63 @@ enum Mode {
 /// carry the right basic credentials with a JWT (RS256, signed by openssl
 /// with a certificate the registry trusts, `x5c` in the header) granting
 /// pull and push on every repository the tests use; anything else gets 401.
-struct TokenServer {
+struct TokenServer;
+
+/// A one-route HTTP server on 127.0.0.1: `answer` gets the request's
+/// Authorization header and returns status line and JSON body. Counts
+/// requests; stopped and joined on drop.
+struct HttpStub {
     port: u16,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpStub {
+    fn start(answer: impl Fn(Option<&str>) -> (&'static str, String) + Send + 'static) -> HttpStub {
+        use std::sync::atomic::Ordering::Relaxed;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let thread = std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            for conn in listener.incoming() {
+                if stop2.load(Relaxed) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                requests2.fetch_add(1, Relaxed);
+                let mut auth = None;
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("authorization")
+                    {
+                        auth = Some(v.trim().to_string());
+                    }
+                    line.clear();
+                }
+                let (status, body) = answer(auth.as_deref());
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        HttpStub {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
 }
 
 fn b64url(data: &[u8]) -> String {
@@ -68,7 +121,7 @@ fn b64url(data: &[u8]) -> String {
 }
 
 impl TokenServer {
-    fn start(dir: &Path) -> TokenServer {
+    fn start(dir: &Path) -> HttpStub {
         let d = |f: &str| dir.join(f).display().to_string();
         run(Command::new("openssl")
             .args([
@@ -115,55 +168,18 @@ impl TokenServer {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
         );
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            use std::io::{BufRead, BufReader, Write};
-            for conn in listener.incoming() {
-                if stop2.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(mut conn) = conn else { continue };
-                let mut authorized = false;
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                    if line == "\r\n" {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(':')
-                        && k.eq_ignore_ascii_case("authorization")
-                    {
-                        authorized = v.trim() == expected;
-                    }
-                    line.clear();
-                }
-                let (status, body) = if authorized {
-                    (
-                        "200 OK",
-                        serde_json::json!({"token": token, "expires_in": 3600}).to_string(),
-                    )
-                } else {
-                    ("401 Unauthorized", "{}".to_string())
-                };
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+        let body = serde_json::json!({"token": token, "expires_in": 3600}).to_string();
+        HttpStub::start(move |auth| {
+            if auth == Some(expected.as_str()) {
+                ("200 OK", body.clone())
+            } else {
+                ("401 Unauthorized", "{}".to_string())
             }
-        });
-        TokenServer {
-            port,
-            stop,
-            thread: Some(thread),
-        }
+        })
     }
 }
 
-impl Drop for TokenServer {
+impl Drop for HttpStub {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
@@ -580,4 +596,27 @@ fn layer_served_with_other_bytes_than_its_digest_is_an_error_naming_image_and_la
     // The other layers and the config are still scanned.
     assert!(findings.iter().any(|f| f["path"] == "app/.env"));
     assert!(findings.iter().any(|f| f["path"] == "config:Env[1]"));
+}
+
+#[test]
+fn rate_limited_registry_is_retried_then_named_as_the_error() {
+    // A registry that answers every request "too many requests".
+    let stub = HttpStub::start(|_| {
+        (
+            "429 Too Many Requests",
+            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}"#.to_string(),
+        )
+    });
+    let reference = format!("127.0.0.1:{}/team/app:v1", stub.port);
+    let (code, findings, stderr) = leakhound(&["image", &reference, "--insecure"], None, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(findings.is_empty());
+    assert!(
+        stderr.contains(&reference) && stderr.contains("pull rate limit"),
+        "{stderr}"
+    );
+    // One attempt is at most two requests (a /v2/ probe, the manifest):
+    // more means it was tried again.
+    let n = stub.requests.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n >= 3, "{n} requests");
 }
