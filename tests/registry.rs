@@ -335,8 +335,8 @@ impl Registry {
         self.dir.path().join("ca.pem")
     }
 
-    /// Pushes `img` as `host/repo:tag` with oci-client.
-    fn push(&self, img: &TestImage, repo: &str, tag: &str) {
+    /// An oci-client that trusts the test CA (TLS mode) or speaks HTTP.
+    fn client(&self) -> Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut config = ClientConfig {
             protocol: if self.tls {
@@ -352,7 +352,39 @@ impl Registry {
                 data: std::fs::read(self.ca()).unwrap(),
             });
         }
-        let client = Client::try_from(config).unwrap();
+        Client::try_from(config).unwrap()
+    }
+
+    /// Pushes an index `repo:tag` over the images already pushed as
+    /// `repo:T` for each `(T, arch)`.
+    fn push_index(&self, repo: &str, tag: &str, platforms: &[(&str, &str)]) {
+        let client = self.client();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut manifests = Vec::new();
+        for (t, arch) in platforms {
+            let r: Reference = format!("{}/{repo}:{t}", self.host).parse().unwrap();
+            let (body, digest) = rt
+                .block_on(client.pull_manifest_raw(&r, &self.auth, &[OCI_MANIFEST]))
+                .unwrap();
+            manifests.push(
+                serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest,
+                "size": body.len(), "platform": {"os": "linux", "architecture": arch}}),
+            );
+        }
+        let index = serde_json::from_value(serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}))
+        .unwrap();
+        let r: Reference = format!("{}/{repo}:{tag}", self.host).parse().unwrap();
+        rt.block_on(client.push_manifest_list(&r, &self.auth, index))
+            .expect("push index");
+    }
+
+    /// Pushes `img` as `host/repo:tag` with oci-client.
+    fn push(&self, img: &TestImage, repo: &str, tag: &str) {
+        let client = self.client();
         let auth = self.auth.clone();
         let reference: Reference = format!("{}/{repo}:{tag}", self.host).parse().unwrap();
         let layers: Vec<ImageLayer> = img
@@ -619,4 +651,63 @@ fn rate_limited_registry_is_retried_then_named_as_the_error() {
     // more means it was tried again.
     let n = stub.requests.load(std::sync::atomic::Ordering::Relaxed);
     assert!(n >= 3, "{n} requests");
+}
+
+#[test]
+fn multi_platform_image_in_a_registry_scans_the_asked_platform_or_all() {
+    let reg = Registry::start(Mode::Plain);
+    let amd = TestImage::leaky();
+    let yaml = format!("token: {}\n", slack_token());
+    let arm = TestImage::new(
+        vec![layer_tar(&[("arm/app.yaml", yaml.as_bytes())])],
+        serde_json::json!([{"created_by": "COPY app.yaml /arm/"}]),
+        vec![],
+    );
+    reg.push(&amd, "team/multi", "amd");
+    reg.push(&arm, "team/multi", "arm");
+    reg.push_index("team/multi", "1", &[("amd", "amd64"), ("arm", "arm64")]);
+    let reference = format!("{}/team/multi:1", reg.host);
+
+    let args = [
+        "image",
+        &reference,
+        "--insecure",
+        "--platform",
+        "linux/arm64",
+    ];
+    let (code, findings, stderr) = leakhound(&args, None, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["path"], "arm/app.yaml");
+
+    let args = [
+        "image",
+        &reference,
+        "--insecure",
+        "--platform",
+        "linux/amd64",
+    ];
+    let (code, findings, stderr) = leakhound(&args, None, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_leaky_findings(&findings, &reference, &amd.layer_digests());
+
+    let (code, findings, stderr) = leakhound(
+        &["image", &reference, "--insecure", "--all-platforms"],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let mut refs: Vec<&str> = findings
+        .iter()
+        .map(|f| f["image"]["reference"].as_str().unwrap())
+        .collect();
+    refs.sort();
+    refs.dedup();
+    assert_eq!(
+        refs,
+        [
+            format!("{reference} (linux/amd64)"),
+            format!("{reference} (linux/arm64)")
+        ]
+    );
 }
