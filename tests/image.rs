@@ -430,3 +430,18 @@ fn decompression_bomb_layer_is_stopped_and_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn compressed_archive_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    TestImage::leaky().write_docker_save_legacy(&tar, "example.org/app:1.0");
+    let gz = dir.path().join("app.tar.gz");
+    std::fs::write(&gz, gzip(&std::fs::read(&tar).unwrap())).unwrap();
+    let (code, _, stderr) = leakhound(&["image", "--archive", gz.to_str().unwrap()], None, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("app.tar.gz: the archive is compressed"),
+        "{stderr}"
+    );
+}
