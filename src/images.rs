@@ -3,8 +3,9 @@
 //! scan them, report. An image that cannot be resolved is reported and the
 //! rest are scanned; any such failure makes the exit code 2.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, IsTerminal};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
@@ -140,16 +141,42 @@ fn scan(
         max_file_size: pull.max_file_size,
         parallel_layers: pull.parallel.max(1),
     };
-    let outcome = pipeline::image::scan_images(
-        scanner,
-        &jobs.jobs,
-        jobs.problems,
-        &opts,
-        &on_skip,
-        &counters,
-    );
+    let done = AtomicBool::new(false);
+    let show_progress = !common.quiet && io::stderr().is_terminal();
+    let images = jobs.jobs.len();
+    let outcome = std::thread::scope(|s| {
+        if show_progress {
+            s.spawn(|| progress_line(&counters, &done, images));
+        }
+        let o = pipeline::image::scan_images(
+            scanner,
+            &jobs.jobs,
+            jobs.problems,
+            &opts,
+            &on_skip,
+            &counters,
+        );
+        done.store(true, Ordering::Relaxed);
+        o
+    });
     // An image or layer that could not be read leaves the scan incomplete.
     crate::report_outcome(common, scanner, &outcome, true)
+}
+
+/// Progress on a terminal: files and MB scanned so far, MB/s.
+fn progress_line(c: &pipeline::Counters, done: &AtomicBool, images: usize) {
+    let start = std::time::Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let secs = start.elapsed().as_secs_f64().max(0.001);
+        let mb = c.bytes.load(Ordering::Relaxed) as f64 / 1e6;
+        eprint!(
+            "\rleakhound: {images} image(s), {} files, {mb:.0} MB scanned, {:.0} MB/s   ",
+            c.files.load(Ordering::Relaxed),
+            mb / secs
+        );
+    }
+    eprint!("\r{:70}\r", "");
 }
 
 /// Resolves references on `parallel` threads (manifest and config
