@@ -85,11 +85,21 @@ impl Budget {
 }
 
 /// Names a layer in messages: image, index and digest.
-fn layer_label(image: &Image, index: usize) -> String {
-    format!(
-        "{} layer {index} ({})",
-        image.reference, image.layers[index].digest
-    )
+/// A layer shared by several images is read once; its messages name the
+/// other images too, since a broken layer leaves each of them incomplete.
+fn layer_label(jobs: &[ImageJob], image: &Image, index: usize) -> String {
+    let digest = &image.layers[index].digest;
+    let mut label = format!("{} layer {index} ({digest})", image.reference);
+    let others: Vec<&str> = jobs
+        .iter()
+        .map(|j| &j.image)
+        .filter(|i| i.reference != image.reference && i.layers.iter().any(|l| &l.digest == digest))
+        .map(|i| i.reference.as_str())
+        .collect();
+    if !others.is_empty() {
+        label.push_str(&format!(", also in {}", others.join(", ")));
+    }
+    label
 }
 
 /// Scans images: layers deduplicated by digest, config parts per image.
@@ -135,7 +145,7 @@ pub fn scan_images(
                     let Some(unique) = uniques.get(u) else { break };
                     let job = &jobs[unique.job];
                     let layer = &job.image.layers[unique.index];
-                    let label = layer_label(&job.image, unique.index);
+                    let label = layer_label(jobs, &job.image, unique.index);
                     let stored = match job.store.open(&job.image, layer) {
                         Ok(r) => r,
                         Err(e) => {

@@ -43,6 +43,12 @@ impl LocalStore {
             what: what.to_string(),
             source,
         };
+        if !dir && path.is_dir() {
+            return Err(ImageError::invalid(
+                &label,
+                "is a directory: an OCI layout directory is read with --oci-layout",
+            ));
+        }
         let files = if dir {
             if !path.join("oci-layout").is_file() {
                 return Err(ImageError::invalid(
