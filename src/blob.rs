@@ -27,8 +27,11 @@ pub struct CommitMeta {
 /// contract).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ImageMeta {
-    /// The image as the user named it: a registry reference
-    /// (`host/repo:tag`), `FILE.tar[:repo:tag]` or `DIR[@digest]`.
+    /// The image as named: the registry reference given (with ` (os/arch)`
+    /// under `--all-platforms`); for an archive or layout, the name it
+    /// records (`RepoTags`, `io.containerd.image.name`), else its path with
+    /// `:TAG` from `org.opencontainers.image.ref.name` (or `@DIGEST` when it
+    /// holds several unnamed images).
     pub reference: String,
     /// The manifest digest (`sha256:…`); for a `docker save` archive without
     /// manifests, the image id (the config's digest).

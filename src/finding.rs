@@ -65,13 +65,13 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// Sort key for deterministic output: image and layer, path, commit,
-    /// line, column, then rule id.
+    /// Sort key for deterministic output: image (name, digest) and layer,
+    /// path, commit, line, column, then rule id.
     #[allow(clippy::type_complexity)]
     pub fn sort_key(
         &self,
     ) -> (
-        Option<(&str, Option<usize>)>,
+        Option<(&str, &str, Option<usize>)>,
         Option<&str>,
         Option<&str>,
         usize,
@@ -81,7 +81,7 @@ impl Finding {
         (
             self.image
                 .as_ref()
-                .map(|i| (i.reference.as_str(), i.layer_index)),
+                .map(|i| (i.reference.as_str(), i.digest.as_str(), i.layer_index)),
             self.path.as_deref(),
             self.commit.as_ref().map(|c| c.id.as_str()),
             self.line,

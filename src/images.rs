@@ -140,8 +140,12 @@ fn scan(
         max_file_size: pull.max_file_size,
         parallel_layers: pull.parallel.max(1),
     };
-    let outcome =
-        crate::progress::while_running(common, &counters, None, "files in layers", || {
+    let outcome = crate::progress::while_running(
+        common,
+        &counters,
+        None,
+        &format!("files in layers of {} image(s)", jobs.jobs.len()),
+        || {
             pipeline::image::scan_images(
                 scanner,
                 &jobs.jobs,
@@ -150,7 +154,8 @@ fn scan(
                 &on_skip,
                 &counters,
             )
-        });
+        },
+    );
     // An image or layer that could not be read leaves the scan incomplete.
     crate::report_outcome(common, scanner, outcome, true)
 }

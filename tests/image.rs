@@ -262,6 +262,16 @@ fn a_path_that_is_no_image_is_an_error() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(findings.is_empty());
     assert!(stderr.contains("neither a docker save archive"), "{stderr}");
+    let (code, _, stderr) = leakhound(
+        &["image", "--archive", dir.path().to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is a directory: an OCI layout directory is read with --oci-layout"),
+        "{stderr}"
+    );
 }
 
 /// An OCI layout whose index.json points at a multi-platform index (as
@@ -428,5 +438,58 @@ fn decompression_bomb_layer_is_stopped_and_named() {
     assert!(
         stderr.contains("layer 0 (sha256:") && stderr.contains("decompression bomb"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn compressed_archive_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    TestImage::leaky().write_docker_save_legacy(&tar, "example.org/app:1.0");
+    let gz = dir.path().join("app.tar.gz");
+    std::fs::write(&gz, gzip(&std::fs::read(&tar).unwrap())).unwrap();
+    let (code, _, stderr) = leakhound(&["image", "--archive", gz.to_str().unwrap()], None, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("app.tar.gz: the archive is compressed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn broken_layer_shared_by_two_images_is_read_once_and_names_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = TestImage::leaky();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    img.write_oci_dir(&a, "v1");
+    img.write_oci_dir(&b, "v2");
+    let other = gzip(&layer_tar(&[("etc/app/config.yaml", b"nothing here\n")]));
+    std::fs::write(a.join(blob_path(&img.layer_digests()[2])), other).unwrap();
+    let args = [
+        "image",
+        "--oci-layout",
+        a.to_str().unwrap(),
+        "--oci-layout",
+        b.to_str().unwrap(),
+    ];
+    let (code, _, stderr) = leakhound(&args, None, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("digest mismatch"))
+        .expect("the mismatch is named");
+    assert!(
+        line.contains(&format!("{}:v1 layer 2", a.display())),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("also in {}:v2", b.display())),
+        "{line}"
+    );
+    assert_eq!(
+        stderr.matches("digest mismatch").count(),
+        1,
+        "read once: {stderr}"
     );
 }

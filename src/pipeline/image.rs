@@ -4,9 +4,10 @@
 //! finding is attributed to every image and layer index that ships it,
 //! with `removed_in_layer` from that image's later whiteouts.
 //!
-//! Memory is bounded by `HANDOFF_BYTES` of files waiting to be scanned
-//! (plus the one file being read, at most `--max-file-size`), whatever the
-//! layer sizes.
+//! Memory is bounded by `HANDOFF_BYTES` of files being read or waiting to
+//! be scanned (a single larger file, at most `--max-file-size`, goes
+//! alone), whatever the layer sizes and however many layers are read at
+//! once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,11 +85,21 @@ impl Budget {
 }
 
 /// Names a layer in messages: image, index and digest.
-fn layer_label(image: &Image, index: usize) -> String {
-    format!(
-        "{} layer {index} ({})",
-        image.reference, image.layers[index].digest
-    )
+/// A layer shared by several images is read once; its messages name the
+/// other images too, since a broken layer leaves each of them incomplete.
+fn layer_label(jobs: &[ImageJob], image: &Image, index: usize) -> String {
+    let digest = &image.layers[index].digest;
+    let mut label = format!("{} layer {index} ({digest})", image.reference);
+    let others: Vec<&str> = jobs
+        .iter()
+        .map(|j| &j.image)
+        .filter(|i| i.reference != image.reference && i.layers.iter().any(|l| &l.digest == digest))
+        .map(|i| i.reference.as_str())
+        .collect();
+    if !others.is_empty() {
+        label.push_str(&format!(", also in {}", others.join(", ")));
+    }
+    label
 }
 
 /// Scans images: layers deduplicated by digest, config parts per image.
@@ -134,7 +145,7 @@ pub fn scan_images(
                     let Some(unique) = uniques.get(u) else { break };
                     let job = &jobs[unique.job];
                     let layer = &job.image.layers[unique.index];
-                    let label = layer_label(&job.image, unique.index);
+                    let label = layer_label(jobs, &job.image, unique.index);
                     let stored = match job.store.open(&job.image, layer) {
                         Ok(r) => r,
                         Err(e) => {
@@ -147,8 +158,9 @@ pub fn scan_images(
                         }
                     };
                     let mut emit = |item: LayerItem| match item {
+                        LayerItem::Reserve(n) => budget.acquire(n),
+                        LayerItem::Release(n) => budget.release(n),
                         LayerItem::File { path, data } => {
-                            budget.acquire(data.len() as u64);
                             let n = data.len() as u64;
                             if tx
                                 .send(Work {

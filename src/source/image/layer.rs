@@ -16,6 +16,12 @@ use sha2::{Digest, Sha256};
 /// A file found in a layer, or a note about an entry that was not scanned.
 #[derive(Debug)]
 pub enum LayerItem {
+    /// `n` bytes are about to be read into memory for the next file: the
+    /// caller may wait here until it has room (memory stays bounded
+    /// whatever the file sizes). Always followed by `File` or `Release`.
+    Reserve(u64),
+    /// The reserved bytes were not read after all (the layer broke).
+    Release(u64),
     File {
         path: String,
         data: Vec<u8>,
@@ -102,11 +108,16 @@ pub fn read_layer(
     // The tar end marker can come before the end of the stored bytes
     // (padding, compressor trailer): read them all so the digest covers
     // the whole blob.
-    if let Err(e) = io::copy(&mut raw, &mut io::sink()) {
-        out.errors.push(format!("cannot read to the end: {e}"));
-    }
+    let drained = io::copy(&mut raw, &mut io::sink());
     let hashing = raw.into_inner();
     out.stored_bytes = hashing.count.load(Ordering::Relaxed);
+    if let Err(e) = drained {
+        // Not every byte was read (a broken download, or a source that
+        // verifies the digest itself and says so at the end): there is no
+        // whole blob to compare, and the error says why.
+        out.errors.push(format!("cannot read to the end: {e}"));
+        return out;
+    }
     match digest.split_once(':') {
         Some(("sha256", expected)) => {
             let actual = super::hex(&hashing.hasher.finalize());
@@ -202,10 +213,22 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
             });
             continue;
         }
+        emit(LayerItem::Reserve(size));
         let mut data = Vec::with_capacity(size as usize);
-        if let Err(e) = (&mut entry).take(max + 1).read_to_end(&mut data) {
+        // The header's size bounds the read: a file never grows past what
+        // was reserved.
+        if let Err(e) = (&mut entry).take(size).read_to_end(&mut data) {
+            emit(LayerItem::Release(size));
             out.errors
                 .push(format!("truncated or corrupt layer reading {path}: {e}"));
+            return;
+        }
+        if (data.len() as u64) < size {
+            emit(LayerItem::Release(size));
+            out.errors.push(format!(
+                "truncated layer: {path} ends after {} of {size} bytes",
+                data.len()
+            ));
             return;
         }
         emit(LayerItem::File { path, data });

@@ -43,6 +43,12 @@ impl LocalStore {
             what: what.to_string(),
             source,
         };
+        if !dir && path.is_dir() {
+            return Err(ImageError::invalid(
+                &label,
+                "is a directory: an OCI layout directory is read with --oci-layout",
+            ));
+        }
         let files = if dir {
             if !path.join("oci-layout").is_file() {
                 return Err(ImageError::invalid(
@@ -52,7 +58,21 @@ impl LocalStore {
             }
             Files::Dir(path.to_path_buf())
         } else {
-            let file = File::open(path).map_err(|e| io_err("the archive", e))?;
+            let mut file = File::open(path).map_err(|e| io_err("the archive", e))?;
+            let mut magic = [0u8; 4];
+            let n = file
+                .read(&mut magic)
+                .map_err(|e| io_err("the archive", e))?;
+            if magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n] == [0x28, 0xb5, 0x2f, 0xfd] {
+                // Blobs are read in place by offset, which a compressed
+                // archive does not allow.
+                return Err(ImageError::invalid(
+                    &label,
+                    "the archive is compressed (gzip or zstd): decompress it first (`docker save` writes a plain tar)",
+                ));
+            }
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| io_err("the archive", e))?;
             let mut archive = tar::Archive::new(BufReader::new(file));
             let mut index = HashMap::new();
             let entries = archive

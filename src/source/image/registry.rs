@@ -16,11 +16,17 @@ use std::sync::Mutex;
 use base64::Engine as _;
 use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::manifest::{self, Manifest, Platform};
 use super::{Image, ImageConfig, ImageError, LayerRef, LayerStore};
+
+/// Attempts of a request the registry answered "too many requests" (429)
+/// or "unavailable" (502/503/504); waits double from `RETRY_DELAY`.
+const ATTEMPTS: u32 = 3;
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Chunks of a layer in flight between the download and the tar reader.
 const CHUNKS_IN_FLIGHT: usize = 16;
@@ -109,6 +115,27 @@ impl Registry {
         })
     }
 
+    /// Runs a request on the runtime, again (after a pause) while the
+    /// registry says it is rate-limited or unavailable.
+    fn call<T, F: Future<Output = Result<T, OciDistributionError>>>(
+        &self,
+        mut request: impl FnMut() -> F,
+    ) -> Result<T, OciDistributionError> {
+        let mut delay = RETRY_DELAY;
+        let mut attempt = 1;
+        loop {
+            match self.rt.block_on(request()) {
+                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                    tracing::debug!(attempt, error = %e, "registry busy, retrying");
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Credentials for `host`: explicit ones, else docker's config (a
     /// credential helper, then `auths`), else anonymous.
     fn auth_for(&self, host: &str) -> Result<RegistryAuth, ImageError> {
@@ -142,8 +169,7 @@ impl Registry {
         let r = Self::parse_ref(reference)?;
         let auth = self.auth_for(r.resolve_registry())?;
         let (data, digest) = self
-            .rt
-            .block_on(self.client.pull_manifest_raw(&r, &auth, manifest::ACCEPTED))
+            .call(|| self.client.pull_manifest_raw(&r, &auth, manifest::ACCEPTED))
             .map_err(|e| reg_err(reference, e))?;
         let repository = format!("{}/{}", r.registry(), r.repository());
         match manifest::parse_manifest(reference, None, &data)? {
@@ -169,11 +195,10 @@ impl Registry {
                         d.digest.clone(),
                     );
                     let (data, digest) = self
-                        .rt
-                        .block_on(
+                        .call(|| {
                             self.client
-                                .pull_manifest_raw(&pr, &auth, manifest::ACCEPTED),
-                        )
+                                .pull_manifest_raw(&pr, &auth, manifest::ACCEPTED)
+                        })
                         .map_err(|e| reg_err(&name, e))?;
                     match manifest::parse_manifest(&name, Some(&d.media_type), &data)? {
                         Manifest::Image { config, layers } => out.push(self.image(
@@ -215,15 +240,16 @@ impl Registry {
                 format!("config is {} bytes, too large", config.size),
             ));
         }
-        let mut data = Vec::new();
-        self.rt
-            .block_on(async {
+        let data = self
+            .call(|| async {
                 self.client
                     .store_auth_if_needed(r.resolve_registry(), auth)
                     .await;
+                let mut data = Vec::new();
                 self.client
                     .pull_blob(r, config.digest.as_str(), &mut data)
                     .await
+                    .map(|_| data)
             })
             .map_err(|e| reg_err(name, format!("config {}: {e}", config.digest)))?;
         let pullable = format!("{repository}@{digest}");
@@ -252,11 +278,10 @@ impl Registry {
         let mut last: Option<String> = None;
         loop {
             let page = self
-                .rt
-                .block_on(
+                .call(|| {
                     self.client
-                        .catalog(&probe, &auth, Some(100), last.as_deref()),
-                )
+                        .catalog(&probe, &auth, Some(100), last.as_deref())
+                })
                 .map_err(|e| reg_err(host, format!("catalog: {e}")))?;
             let n = page.repositories.len();
             last = page.repositories.last().cloned();
@@ -280,13 +305,10 @@ impl Registry {
         let mut out: Vec<String> = Vec::new();
         loop {
             let page = self
-                .rt
-                .block_on(self.client.list_tags(
-                    &r,
-                    &auth,
-                    Some(100),
-                    out.last().map(String::as_str),
-                ))
+                .call(|| {
+                    self.client
+                        .list_tags(&r, &auth, Some(100), out.last().map(String::as_str))
+                })
                 .map_err(|e| reg_err(&name, format!("tags: {e}")))?;
             let n = page.tags.len();
             out.extend(page.tags);
@@ -303,8 +325,7 @@ impl LayerStore for Registry {
         let r = Self::parse_ref(&layer.location)?;
         let auth = self.auth_for(r.resolve_registry())?;
         let mut stream = self
-            .rt
-            .block_on(async {
+            .call(|| async {
                 self.client
                     .store_auth_if_needed(r.resolve_registry(), &auth)
                     .await;
@@ -326,6 +347,18 @@ impl LayerStore for Registry {
             rx,
             chunk: bytes::Bytes::new(),
         }))
+    }
+}
+
+/// 429 and 502/503/504: worth another try after a pause.
+fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ServerError { code, .. } => matches!(code, 429 | 502 | 503 | 504),
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| e.code == OciErrorCode::Toomanyrequests),
+        _ => false,
     }
 }
 
