@@ -32,6 +32,10 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(io::stderr)
         .init();
+    // One TLS provider for the process (ring): registries (oci-client) and
+    // https Git remotes (gix over reqwest) both use rustls without a built-in
+    // provider, which keeps aws-lc's long C build out of the binary.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
