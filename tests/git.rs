@@ -358,13 +358,12 @@ fn scan_raw(target: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn remote_repository_is_cloned_from_a_git_daemon() {
-    use std::os::unix::process::CommandExt;
     let mut r = Repo::new();
     r.write("deploy.sh", &format!("export TOKEN={GH}\n"));
     let id = r.commit("deploy script");
     let base = r._dir.path().to_path_buf();
     let port = free_port();
-    let _daemon = Kill(
+    let _daemon = serve(
         Command::new("git")
             .args([
                 "daemon",
@@ -376,26 +375,11 @@ fn remote_repository_is_cloned_from_a_git_daemon() {
             ])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
-            .arg(&base)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("git daemon starts"),
+            .arg(&base),
+        port,
+        "git daemon",
     );
-    wait_for_port(port, "git daemon");
-    let url = format!("git://127.0.0.1:{port}/repo");
-    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["--format", "json", "git", &url])
-        .output()
-        .unwrap();
-    let f: Vec<Value> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(
-        summary(&f),
-        vec![("github-classic-pat".into(), "deploy.sh".into(), id)]
-    );
+    assert_clone_finds(&format!("git://127.0.0.1:{port}/repo"), id);
 }
 
 /// Kills a server's whole process group (servers fork a child per
@@ -408,6 +392,37 @@ impl Drop for Kill {
         unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
         self.0.wait().ok();
     }
+}
+
+/// Starts a server in its own process group (killed with it on drop) and
+/// waits until it listens on `port`.
+fn serve(cmd: &mut Command, port: u16, what: &str) -> Kill {
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} starts: {e}"));
+    let server = Kill(child);
+    wait_for_port(port, what);
+    server
+}
+
+/// `leakhound git URL` reports exactly the test token of `deploy.sh`,
+/// introduced by commit `id`.
+fn assert_clone_finds(url: &str, id: String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--format", "json", "git", url])
+        .output()
+        .unwrap();
+    let f: Vec<Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        summary(&f),
+        vec![("github-classic-pat".into(), "deploy.sh".into(), id)]
+    );
 }
 
 fn free_port() -> u16 {
@@ -432,7 +447,6 @@ fn wait_for_port(port: u16, what: &str) {
 #[test]
 fn remote_repository_is_cloned_over_smart_http() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let mut r = Repo::new();
     r.write("deploy.sh", &format!("export TOKEN={GH}\n"));
     let id = r.commit("deploy script");
@@ -452,7 +466,7 @@ fn remote_repository_is_cloned_over_smart_http() {
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let port = free_port();
-    let _server = Kill(
+    let _server = serve(
         Command::new("python3")
             // CGI scripts run as the server's own user (http.server would
             // switch to `nobody` when run as root, which cannot read the
@@ -465,25 +479,11 @@ fn remote_repository_is_cloned_over_smart_http() {
             )
             .arg(port.to_string())
             .current_dir(web.path())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("python3 http.server starts"),
+            ,
+        port,
+        "http.server",
     );
-    wait_for_port(port, "http.server");
-    let url = format!("http://127.0.0.1:{port}/cgi-bin/git/repo");
-    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["--format", "json", "git", &url])
-        .output()
-        .unwrap();
-    let f: Vec<Value> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(
-        summary(&f),
-        vec![("github-classic-pat".into(), "deploy.sh".into(), id)]
-    );
+    assert_clone_finds(&format!("http://127.0.0.1:{port}/cgi-bin/git/repo"), id);
 }
 
 #[test]
@@ -520,21 +520,8 @@ fn secret_in_a_committed_kubernetes_secret_is_decoded_with_its_commit() {
 }
 
 fn b64(s: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in s.as_bytes().chunks(3) {
-        let v = (chunk[0] as u32) << 16
-            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-            | *chunk.get(2).unwrap_or(&0) as u32;
-        for k in 0..4 {
-            out.push(if k <= chunk.len() {
-                A[(v >> (18 - 6 * k) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
 }
 
 #[test]
