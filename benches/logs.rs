@@ -79,6 +79,7 @@ fn stream_throughput(c: &mut Criterion) {
             let opts = StreamOptions {
                 report_repeats: true,
                 redact: None,
+                min_report: leakhound::rules::Confidence::Low,
             };
             scan_stream(
                 &scanner,

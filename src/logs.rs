@@ -109,7 +109,17 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
         );
     }
     let started = Instant::now();
-    let scanner = settings(common, Some(std::path::Path::new(".")), None)?.scanner;
+    let settings = settings(common, Some(std::path::Path::new(".")), None)?;
+    let min_report = settings.min_confidence;
+    // --redact hides every value the engine matches, whatever its
+    // confidence; only reporting follows --min-confidence.
+    let scanner = if args.redact {
+        settings
+            .scanner
+            .with_min_confidence(leakhound::rules::Confidence::Low)
+    } else {
+        settings.scanner
+    };
     let format = common.format.unwrap_or(Format::Jsonl);
     let (out, color): (Box<dyn Write + Send>, bool) = match &common.output {
         Some(p) => (
@@ -161,6 +171,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     }
 
     let opts = StreamOptions {
+        min_report,
         report_repeats: args.report_repeats,
         redact: args.redact.then(|| match &args.mask {
             Some(m) => Mask::Fixed(m.clone()),

@@ -85,6 +85,8 @@ fn run(cli: Cli) -> Result<u8> {
 pub(crate) struct Settings {
     pub scanner: Scanner,
     pub max_file_size: u64,
+    /// The confidence findings must reach to be reported.
+    pub min_confidence: Confidence,
 }
 
 const DEFAULT_MAX_FILE_SIZE: u64 = 100 << 20;
@@ -219,6 +221,7 @@ pub(crate) fn settings(
     Ok(Settings {
         scanner,
         max_file_size,
+        min_confidence,
     })
 }
 
@@ -263,6 +266,7 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
     let Settings {
         scanner,
         max_file_size,
+        ..
     } = settings(common, root.map(PathBuf::as_path), args.max_file_size)?;
     let opts = WalkOptions {
         no_ignore: args.no_ignore,
@@ -304,6 +308,7 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
     let Settings {
         scanner,
         max_file_size,
+        ..
     } = settings(common, root.as_deref(), args.max_file_size)?;
     if args.uncommitted {
         let paths = git::uncommitted(&repo)?;

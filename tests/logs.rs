@@ -285,3 +285,28 @@ fn follow_reads_lines_appended_later() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn redact_hides_low_confidence_values_that_are_not_reported() {
+    // Only a low-confidence generic rule knows this value: the default
+    // report (medium and up) leaves it out, but the redacted stream must
+    // never carry it.
+    let input = b"APP_ENV=production\nAPI_KEY=k8Rt2mQx9vLp4wZs\nLOG_LEVEL=info\n";
+    let out = run(&["--redact", "--format", "jsonl"], input);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("k8Rt2mQx9vLp4wZs"), "{stdout}");
+    assert!(stdout.contains("API_KEY=[REDACTED:"), "{stdout}");
+    assert!(stdout.starts_with("APP_ENV=production\n"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("\"rule_id\""),
+        "not reported at medium: {stderr}"
+    );
+    let reported = run(
+        &["--redact", "--min-confidence", "low", "-o", "/dev/stdout"],
+        input,
+    );
+    assert!(
+        String::from_utf8_lossy(&reported.stdout).contains("generic-secret-assignment-unquoted")
+    );
+}

@@ -146,6 +146,12 @@ impl Scanner {
         self
     }
 
+    /// The same scanner, matching down to `min` confidence.
+    pub fn with_min_confidence(mut self, min: Confidence) -> Self {
+        self.options.min_confidence = min;
+        self
+    }
+
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

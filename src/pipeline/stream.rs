@@ -26,6 +26,9 @@ pub struct StreamOptions {
     pub report_repeats: bool,
     /// Write the stream through with secrets replaced by the mask.
     pub redact: Option<Mask>,
+    /// Findings below this confidence are not reported (they are still
+    /// redacted: `--redact` hides everything the engine matched).
+    pub min_report: crate::rules::Confidence,
 }
 
 /// What replaces a secret in `--redact` output.
@@ -158,6 +161,9 @@ pub fn scan_stream(
             st.bytes += emit as u64;
             st.lines += memchr::memchr_iter(b'\n', &data[..emit]).count() as u64;
             for f in &mut findings {
+                if f.confidence < opts.min_report {
+                    continue;
+                }
                 cursor.shift(f);
                 if st.seen.len() >= MAX_TRACKED {
                     st.seen.clear();
