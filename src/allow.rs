@@ -293,6 +293,8 @@ pub struct Policy {
 pub enum Suppressed {
     Inline,
     Allowlist,
+    /// The rule's `path` does not cover the file (not counted as silenced).
+    OutOfScope,
 }
 
 impl Policy {
@@ -312,17 +314,21 @@ impl Policy {
 
     /// Why `s` is not reported, if it is not.
     pub fn check(&self, s: &Subject<'_>) -> Option<Suppressed> {
+        let rel = s.path.map(|p| self.relative(p));
+        self.check_relative(&Subject {
+            path: rel.as_deref(),
+            ..*s
+        })
+    }
+
+    /// `check` for a subject whose path is already `relative`.
+    pub fn check_relative(&self, s: &Subject<'_>) -> Option<Suppressed> {
         if !self.ignore_inline_markers && has_inline_marker(s.line) {
             return Some(Suppressed::Inline);
         }
-        let rel = s.path.map(|p| self.relative(p));
-        let s = Subject {
-            path: rel.as_deref(),
-            ..*s
-        };
         self.allowlists
             .iter()
-            .any(|a| a.allows(&s))
+            .any(|a| a.allows(s))
             .then_some(Suppressed::Allowlist)
     }
 

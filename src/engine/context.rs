@@ -43,7 +43,7 @@ pub fn judge(data: &[u8], start: usize, end: usize, generic: bool) -> Judgement 
     let lower_before = before.to_ascii_lowercase();
     if names_a_digest(&lower_before, secret)
         || is_encoded_text(secret)
-        || in_sealed_secret(data)
+        || in_sealed_secret(data, start, end)
         || is_test_value(secret)
         || names_no_secret(before)
         || names_public_material(before)
@@ -275,10 +275,19 @@ fn is_encoded_text(secret: &[u8]) -> bool {
 
 /// A SealedSecret holds ciphertext only the cluster's controller can open:
 /// its `encryptedData` values look random but leak nothing.
-fn in_sealed_secret(data: &[u8]) -> bool {
-    memchr::memmem::find(data, b"kind: SealedSecret").is_some()
-        || memchr::memmem::find(data, b"\"kind\": \"SealedSecret\"").is_some()
-        || memchr::memmem::find(data, b"\"kind\":\"SealedSecret\"").is_some()
+/// Only the bytes within `SEALED_REACH` of the value are searched, so a
+/// large file with many generic matches is not searched whole per match; a
+/// SealedSecret manifest is a few KiB.
+fn in_sealed_secret(data: &[u8], start: usize, end: usize) -> bool {
+    const SEALED_REACH: usize = 64 * 1024;
+    let near = &data[start.saturating_sub(SEALED_REACH)..(end + SEALED_REACH).min(data.len())];
+    [
+        &b"kind: SealedSecret"[..],
+        b"\"kind\": \"SealedSecret\"",
+        b"\"kind\":\"SealedSecret\"",
+    ]
+    .iter()
+    .any(|k| memchr::memmem::find(near, k).is_some())
 }
 
 fn is_test_value(secret: &[u8]) -> bool {

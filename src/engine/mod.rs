@@ -164,32 +164,35 @@ impl Scanner {
         )
     }
 
-    /// Why a finding of `rule` is not to be reported, if it is not.
+    /// Why a finding of `rule` is not to be reported, if it is not. `path`
+    /// is the origin's path relative to the scan root.
     fn suppression(
         &self,
         rule: &crate::rules::Rule,
-        origin: &Origin,
+        path: Option<&str>,
+        commit: Option<&str>,
         secret: &[u8],
         line: &[u8],
     ) -> Option<Suppressed> {
-        let path = origin.display_path();
+        if let Some(re) = &rule.path
+            && !path.is_some_and(|p| re.is_match(p.as_bytes()))
+        {
+            // Not an allowlist: the rule does not apply to this file at all.
+            return Some(Suppressed::OutOfScope);
+        }
         let subject = Subject {
             rule_id: &rule.spec.id,
             path,
             secret,
             line,
-            commit: origin.commit().map(|c| c.id.as_str()),
+            commit,
         };
-        if let Some(s) = self.policy.check(&subject) {
+        if let Some(s) = self.policy.check_relative(&subject) {
             return Some(s);
         }
-        let allow = rule.allow.as_ref()?;
-        let rel = path.map(|p| self.policy.relative(p));
-        allow
-            .allows(&Subject {
-                path: rel.as_deref(),
-                ..subject
-            })
+        rule.allow
+            .as_ref()?
+            .allows(&subject)
             .then_some(Suppressed::Allowlist)
     }
 
@@ -203,33 +206,41 @@ impl Scanner {
 
     /// Candidate secrets in `data`, overlaps resolved, sorted by offset.
     pub fn candidates(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
+        let c = self.run_rules(data, None, scratch);
+        scratch.hits_seen = !scratch.hits.touched().is_empty();
+        c
+    }
+
+    /// The rules that run in `context` (`None`: raw bytes) over `data`:
+    /// prefilter, confirmation, confidence floor, overlaps resolved.
+    fn run_rules(
+        &self,
+        data: &[u8],
+        context: Option<crate::rules::RuleContext>,
+        scratch: &mut Scratch,
+    ) -> Vec<Candidate> {
         scratch.candidates.clear();
         prefilter::collect(&self.rules, data, &mut scratch.hits);
-        scratch.hits_seen = !scratch.hits.touched().is_empty();
+        let min = self.options.min_confidence;
+        let runs = |r: &crate::rules::Rule| r.spec.confidence >= min && r.spec.context == context;
         for &rule in scratch.hits.touched() {
             let r = self.rules.rule(rule);
-            if r.spec.confidence < self.options.min_confidence || r.spec.context.is_some() {
+            if !runs(r) {
                 continue;
             }
             if r.spec.scope == KeywordScope::Blob {
                 confirm::confirm_blob(r, rule, data, &mut scratch.candidates);
-                continue;
+            } else {
+                let hits = scratch.hits.of(rule);
+                confirm::confirm_rule(r, rule, data, hits, &mut scratch.candidates);
             }
-            confirm::confirm_rule(
-                r,
-                rule,
-                data,
-                scratch.hits.of(rule),
-                &mut scratch.candidates,
-            );
         }
         for &rule in self.rules.always() {
             let r = self.rules.rule(rule);
-            if r.spec.confidence >= self.options.min_confidence {
+            if runs(r) {
                 confirm::confirm_blob(r, rule, data, &mut scratch.candidates);
             }
         }
-        let min = self.options.min_confidence;
         scratch.candidates.retain(|c| c.confidence >= min);
         resolve_overlaps(&self.rules, data, &mut scratch.candidates)
     }
@@ -278,22 +289,7 @@ impl Scanner {
         context: crate::rules::RuleContext,
         scratch: &mut Scratch,
     ) -> Vec<Candidate> {
-        scratch.candidates.clear();
-        prefilter::collect(&self.rules, data, &mut scratch.hits);
-        for &rule in scratch.hits.touched() {
-            let r = self.rules.rule(rule);
-            if r.spec.confidence < self.options.min_confidence || r.spec.context != Some(context) {
-                continue;
-            }
-            confirm::confirm_rule(
-                r,
-                rule,
-                data,
-                scratch.hits.of(rule),
-                &mut scratch.candidates,
-            );
-        }
-        resolve_overlaps(&self.rules, data, &mut scratch.candidates)
+        self.run_rules(data, Some(context), scratch)
     }
 
     /// Candidates in `data` and in every view the decoders find in it
@@ -385,25 +381,36 @@ impl Scanner {
     /// Like `findings`, for bytes that are not held in a `Blob` (a window of
     /// a stream).
     pub fn findings_in(&self, origin: &Origin, data: &[u8], cands: &[Candidate]) -> Vec<Finding> {
+        self.findings_indexed(origin, data, cands)
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect()
+    }
+
+    /// Like `findings_in`, each finding with the index of its candidate
+    /// (allowlists and inline markers drop some candidates).
+    pub fn findings_indexed(
+        &self,
+        origin: &Origin,
+        data: &[u8],
+        cands: &[Candidate],
+    ) -> Vec<(usize, Finding)> {
         if cands.is_empty() {
             return Vec::new();
         }
         let index = LineIndex::new(data);
         let identity = origin.identity();
         let commit = origin.commit().map(|c| self.masked_commit(c));
+        let rel_path = origin.display_path().map(|p| self.policy.relative(p));
+        let commit_id = origin.commit().map(|c| c.id.as_str());
         cands
             .iter()
-            .filter_map(|c| {
+            .enumerate()
+            .filter_map(|(i, c)| {
                 let rule = self.rules.rule(c.rule);
                 let secret = c.secret(data);
-                if let Some(re) = &rule.path {
-                    let path = origin.display_path().map(|p| self.policy.relative(p));
-                    if !path.is_some_and(|p| re.is_match(p.as_bytes())) {
-                        return None;
-                    }
-                }
                 let lines = &data[index.line_of(c.start).0..index.line_end(data, c.end)];
-                match self.suppression(rule, origin, secret, lines) {
+                match self.suppression(rule, rel_path.as_deref(), commit_id, secret, lines) {
                     Some(Suppressed::Inline) => {
                         self.suppressed.inline.fetch_add(1, Ordering::Relaxed);
                         return None;
@@ -412,36 +419,40 @@ impl Scanner {
                         self.suppressed.allowlist.fetch_add(1, Ordering::Relaxed);
                         return None;
                     }
+                    Some(Suppressed::OutOfScope) => return None,
                     None => {}
                 }
                 let (line, column) = index.position(data, c.start);
                 let (end_line, end_column) = index.position(data, c.end);
-                Some(Finding {
-                    rule_id: rule.spec.id.clone(),
-                    rule_name: rule.spec.name.clone(),
-                    severity: rule.spec.severity,
-                    confidence: c.confidence,
-                    path: origin.display_path().map(str::to_string),
-                    line,
-                    column,
-                    end_line,
-                    end_column,
-                    snippet: snippet(data, &index, c.start, c.end, c.decoded.is_some()),
-                    secret: self
-                        .options
-                        .show_secrets
-                        .then(|| String::from_utf8_lossy(secret).into_owned()),
-                    fingerprint: fingerprint(&rule.spec.id, secret, &identity),
-                    entropy: (c.entropy * 1000.0).round() / 1000.0,
-                    decoded: c
-                        .decoded
-                        .as_ref()
-                        .map(|d| d.steps.clone())
-                        .unwrap_or_default(),
-                    commit: commit.clone(),
-                    image: origin.image().cloned(),
-                    kubernetes: c.kubernetes().map(|k| (**k).clone()),
-                })
+                Some((
+                    i,
+                    Finding {
+                        rule_id: rule.spec.id.clone(),
+                        rule_name: rule.spec.name.clone(),
+                        severity: rule.spec.severity,
+                        confidence: c.confidence,
+                        path: origin.display_path().map(str::to_string),
+                        line,
+                        column,
+                        end_line,
+                        end_column,
+                        snippet: snippet(data, &index, c.start, c.end, c.decoded.is_some()),
+                        secret: self
+                            .options
+                            .show_secrets
+                            .then(|| String::from_utf8_lossy(secret).into_owned()),
+                        fingerprint: fingerprint(&rule.spec.id, secret, &identity),
+                        entropy: (c.entropy * 1000.0).round() / 1000.0,
+                        decoded: c
+                            .decoded
+                            .as_ref()
+                            .map(|d| d.steps.clone())
+                            .unwrap_or_default(),
+                        commit: commit.clone(),
+                        image: origin.image().cloned(),
+                        kubernetes: c.kubernetes().map(|k| (**k).clone()),
+                    },
+                ))
             })
             .collect()
     }

@@ -210,20 +210,15 @@ pub fn scan_images(
                     w.data,
                 );
                 let cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
-                // One candidate at a time: allowlists may drop some, and each
-                // hit keeps its own secret for the per-repository fingerprint.
-                let out: Vec<LayerHit> = cands
-                    .iter()
-                    .filter_map(|c| {
-                        let finding = scanner
-                            .findings(&blob, std::slice::from_ref(c))
-                            .into_iter()
-                            .next()?;
-                        Some(LayerHit {
-                            unique: w.unique,
-                            finding,
-                            secret: c.secret(&blob.data).to_vec(),
-                        })
+                // Each hit keeps its own secret for the per-repository
+                // fingerprint; allowlists may have dropped some candidates.
+                let out: Vec<LayerHit> = scanner
+                    .findings_indexed(&blob.origin, &blob.data, &cands)
+                    .into_iter()
+                    .map(|(i, finding)| LayerHit {
+                        unique: w.unique,
+                        finding,
+                        secret: cands[i].secret(&blob.data).to_vec(),
                     })
                     .collect();
                 drop(blob);
