@@ -347,12 +347,7 @@ fn multi_platform_index_scans_the_asked_platform_or_all_and_names_the_missing_on
         &[],
     );
     assert_eq!(code, Some(1), "{stderr}");
-    let mut refs: Vec<&str> = findings
-        .iter()
-        .map(|f| f["image"]["reference"].as_str().unwrap())
-        .collect();
-    refs.sort();
-    refs.dedup();
+    let refs = image_references(&findings);
     assert_eq!(
         refs,
         [

@@ -307,12 +307,7 @@ fn multi_platform_image_in_a_registry_scans_the_asked_platform_or_all() {
         &[],
     );
     assert_eq!(code, Some(1), "{stderr}");
-    let mut refs: Vec<&str> = findings
-        .iter()
-        .map(|f| f["image"]["reference"].as_str().unwrap())
-        .collect();
-    refs.sort();
-    refs.dedup();
+    let refs = image_references(&findings);
     assert_eq!(
         refs,
         [

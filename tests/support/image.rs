@@ -314,3 +314,14 @@ pub fn assert_leaky_findings(findings: &[Value], reference: &str, layer_digests:
         assert!(!text.contains(&s), "secret leaked in the report");
     }
 }
+
+/// The distinct `image.reference` values of findings, sorted.
+pub fn image_references(findings: &[Value]) -> Vec<String> {
+    let mut refs: Vec<String> = findings
+        .iter()
+        .map(|f| f["image"]["reference"].as_str().unwrap().to_string())
+        .collect();
+    refs.sort();
+    refs.dedup();
+    refs
+}
