@@ -23,13 +23,16 @@ pub fn confirm_rule(
     hits: &[(usize, usize)],
     out: &mut Vec<Candidate>,
 ) {
+    // A proximity rule's match may lie up to `proximity` bytes away from
+    // its keyword, so its window reaches that much further.
+    let reach = rule.window + rule.spec.proximity.unwrap_or(0);
     let mut i = 0;
     while i < hits.len() {
-        let start = hits[i].0.saturating_sub(rule.window);
-        let mut end = (hits[i].1 + rule.window).min(data.len());
+        let start = hits[i].0.saturating_sub(reach);
+        let mut end = (hits[i].1 + reach).min(data.len());
         i += 1;
-        while i < hits.len() && hits[i].0.saturating_sub(rule.window) <= end {
-            end = (hits[i].1 + rule.window).min(data.len());
+        while i < hits.len() && hits[i].0.saturating_sub(reach) <= end {
+            end = (hits[i].1 + reach).min(data.len());
             i += 1;
         }
         search(rule, id, data, start, end, Some(hits), out);
@@ -82,7 +85,11 @@ fn search(
         let (Some(m), Some(s)) = (caps.get_match(), caps.get_group(group)) else {
             continue;
         };
-        if m.len() > max_len || hits.is_some_and(|h| !contains_hit(h, m.start(), m.end())) {
+        let keyword_ok = |h: &[(usize, usize)]| match rule.spec.proximity {
+            None => contains_hit(h, m.start(), m.end()),
+            Some(p) => near_hit(h, m.start(), m.end(), p, p + rule.longest_keyword),
+        };
+        if m.len() > max_len || hits.is_some_and(|h| !keyword_ok(h)) {
             continue;
         }
         let secret = &data[s.start..s.end];
@@ -113,6 +120,17 @@ fn search(
             decoded: None,
         });
     }
+}
+
+/// True if some hit ends at most `p` bytes before `start`, starts at most
+/// `p` bytes after `end`, or overlaps `[start, end)`. `reach` is `p` plus
+/// the longest keyword: no hit starting further before `start` can end near.
+fn near_hit(hits: &[(usize, usize)], start: usize, end: usize, p: usize, reach: usize) -> bool {
+    let from = hits.partition_point(|h| h.0 + reach < start);
+    hits[from..]
+        .iter()
+        .take_while(|h| h.0 <= end + p)
+        .any(|h| h.1 + p >= start)
 }
 
 /// True if some hit lies entirely inside `[start, end)`.

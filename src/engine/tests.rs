@@ -62,6 +62,59 @@ fn keyword_must_be_inside_the_match() {
     assert!(s.candidates(&data, &mut Scratch::default()).is_empty());
 }
 
+const NEAR: &str = r#"
+[[rules]]
+id = "acme-hex-key"
+name = "Acme key"
+description = "d"
+keywords = ["acme"]
+proximity = 40
+regex = '''\b([a-f0-9]{32})\b'''
+min_entropy = 3.0
+severity = "high"
+confidence = "medium"
+"#;
+
+#[test]
+fn proximity_rules_need_a_keyword_near_the_match() {
+    let s = scanner(set(NEAR));
+    let key = "9f86d081884c7d659a2feaa0c55ad015";
+    let found = |text: String| {
+        let c = s.candidates(text.as_bytes(), &mut Scratch::default());
+        assert_eq!(c, s.candidates_naive(text.as_bytes()), "windowed = oracle");
+        c.len()
+    };
+    // Before, after, on the previous line: found.
+    assert_eq!(found(format!("ACME_KEY={key}")), 1);
+    assert_eq!(found(format!("{key} # acme production")), 1);
+    assert_eq!(found(format!("# Acme\nkey: {key}")), 1);
+    // Exactly 40 bytes between keyword and match: found; 41: not.
+    let gap = |n: usize| format!("acme{}{key}", " ".repeat(n));
+    assert_eq!(found(gap(40)), 1);
+    assert_eq!(found(gap(41)), 0);
+    assert_eq!(found(format!("{key}{}acme", " ".repeat(41))), 0);
+    // No keyword at all: a bare hex digest is nothing.
+    assert_eq!(found(format!("sha={key}")), 0);
+}
+
+#[test]
+fn proximity_is_checked_when_rules_load() {
+    for bad in [
+        "proximity = 0",
+        "proximity = 5000",
+        "proximity = 8\nscope = \"blob\"",
+    ] {
+        let toml = NEAR.replace("proximity = 40", bad);
+        let specs = parse_rule_file("t.toml", &toml).unwrap();
+        let err = RuleSet::new(
+            specs.into_iter().map(|s| ("t.toml".into(), s)).collect(),
+            true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("proximity"), "{err}");
+    }
+}
+
 #[test]
 fn placeholders_and_low_entropy_values_are_dropped() {
     let s = scanner(set(TWO_RULES));

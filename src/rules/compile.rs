@@ -14,6 +14,9 @@ use regex_automata::{PatternID, meta, util::syntax};
 
 use super::{RuleError, RuleSpec};
 
+/// Largest distance allowed between a proximity rule's keyword and its match.
+pub const MAX_PROXIMITY: usize = 1024;
+
 /// Largest window searched on each side of a keyword hit, for regexes whose
 /// longest match is unbounded. 16 KiB holds a PEM-armoured 8192-bit RSA key
 /// (about 6.5 KB), the longest secret the default pack looks for.
@@ -40,6 +43,8 @@ pub struct Rule {
     /// How far from a keyword hit a match can reach: the regex's longest
     /// possible match, capped at `MAX_WINDOW`.
     pub window: usize,
+    /// Length of the longest keyword (bounds the proximity search).
+    pub longest_keyword: usize,
     /// The rule's own allowlist (`allow` in its spec).
     pub allow: Option<crate::allow::Allowlist>,
     /// `path` compiled: findings only in paths it matches.
@@ -159,6 +164,18 @@ fn check_spec(spec: &RuleSpec, eager: bool) -> Result<(Vec<String>, usize), Stri
     {
         return Err(format!("min_entropy {e} is outside 0..=8 bits per byte"));
     }
+    if let Some(p) = spec.proximity {
+        if !(1..=MAX_PROXIMITY).contains(&p) {
+            return Err(format!(
+                "proximity {p} is outside 1..={MAX_PROXIMITY} bytes"
+            ));
+        }
+        if spec.scope == super::KeywordScope::Blob {
+            return Err(
+                "proximity needs keywords near the match; scope = \"blob\" has none".into(),
+            );
+        }
+    }
     let hir = parse_hir(&spec.regex)?;
     if spec.secret_group.is_none() {
         check_groups(&hir)?;
@@ -232,6 +249,7 @@ impl RuleSet {
                 path,
                 spec,
                 file,
+                longest_keyword: keywords.iter().map(String::len).max().unwrap_or(0),
                 keywords,
                 window,
                 allow,

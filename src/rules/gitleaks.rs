@@ -210,6 +210,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, RuleError> {
             allow: None,
             secret_group: r.secret_group.filter(|g| *g > 0),
             scope: KeywordScope::Blob,
+            proximity: None,
             path: r.path.clone(),
             // gitleaks runs no checksum or context filter of ours.
             generic: false,

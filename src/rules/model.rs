@@ -54,6 +54,12 @@ pub struct RuleSpec {
     /// over the whole blob, and a rule without keywords runs on every blob).
     #[serde(default)]
     pub scope: KeywordScope,
+    /// Keywords as context words: a match counts when one of the keywords
+    /// lies within this many bytes of it (before its start or after its
+    /// end, or inside it), for tokens without a prefix of their own (a
+    /// 32-hex key that is a Mailgun key only when `mailgun` is near).
+    #[serde(default)]
+    pub proximity: Option<usize>,
     /// A regex the finding's path must match (relative to the scan root),
     /// for rules that only make sense in some files (gitleaks `path`).
     #[serde(default)]
