@@ -77,6 +77,35 @@ pub struct CommonArgs {
     /// nested encodings and compression bombs).
     #[arg(long, global = true, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
     pub max_decoded_size: u64,
+    /// Write the run summary as JSON to FILE (`-`: standard error): counts,
+    /// skipped inputs, errors and whether the scan is complete.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// SARIF `automationDetails.id` category (default: the subcommand), to
+    /// tell several uploads of one commit apart.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub sarif_category: Option<String>,
+    /// Results a SARIF run holds at most (GitHub refuses more than 25,000);
+    /// the most severe are kept.
+    #[arg(long, global = true, value_name = "N", default_value_t = 25_000)]
+    pub sarif_max_results: usize,
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Scan(_) => "scan",
+            Command::Logs(_) => "logs",
+            Command::Git(_) => "git",
+            Command::Image(_) => "image",
+            Command::Registry(_) => "registry",
+            Command::Rules { .. } => "rules",
+            Command::Init { .. } => "init",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -41,6 +41,10 @@ pub struct Finding {
     /// Hex SHA-256 of rule id, secret and origin identity (never offsets):
     /// stable across runs and when lines move; used by baselines and SARIF.
     pub fingerprint: String,
+    /// The raw secret, never serialised: the reporters use it to mask this
+    /// secret wherever else it appears in the run's output.
+    #[serde(skip)]
+    pub raw_secret: Vec<u8>,
     /// Shannon entropy of the secret in bits per byte.
     pub entropy: f64,
     /// Decoding steps that led to the secret (`base64`, …), outermost first;

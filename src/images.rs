@@ -134,7 +134,7 @@ fn scan(
     jobs: Jobs,
     pull: &PullArgs,
 ) -> Result<u8> {
-    let on_skip = crate::skip_printer(common);
+    let on_skip = crate::skip_printer(common, scanner);
     let counters = pipeline::Counters::default();
     let opts = ImageScanOptions {
         max_file_size: pull.max_file_size,
@@ -157,7 +157,14 @@ fn scan(
         },
     );
     // An image or layer that could not be read leaves the scan incomplete.
-    crate::report_outcome(common, scanner, outcome, true)
+    crate::report_outcome(
+        common,
+        scanner,
+        outcome,
+        true,
+        None,
+        crate::Units::LayerFiles,
+    )
 }
 
 /// Resolves references on `parallel` threads (manifest and config

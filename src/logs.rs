@@ -13,7 +13,8 @@ use leakhound::blob::Origin;
 use leakhound::engine::MAX_MATCH;
 use leakhound::finding::Finding;
 use leakhound::pipeline::stream::{Mask, StreamOptions, StreamSink, StreamStats, scan_stream};
-use leakhound::report::{Format, json, sarif, text};
+use leakhound::report::summary::{self, FindingCounts, Item, Scanned, Summary, SuppressedCounts};
+use leakhound::report::{Format, RunInfo, json, sarif, text};
 use leakhound::rules::RuleSet;
 use leakhound::source::stream::StreamReader;
 
@@ -31,6 +32,8 @@ struct Reporter {
     passthrough: Option<io::Stdout>,
     /// Standard output was closed by the reader of the redacted stream.
     closed: bool,
+    /// What SARIF says of the run; inputs that could not be read.
+    run: RunInfo<'static>,
 }
 
 impl Reporter {
@@ -38,7 +41,10 @@ impl Reporter {
         match self.format {
             Format::Json if self.wrote_any => self.out.write_all(b"\n]\n")?,
             Format::Json => self.out.write_all(b"[]\n")?,
-            Format::Sarif => sarif::write(&self.held, rules, &mut self.out)?,
+            Format::Sarif => {
+                self.run.complete = self.run.errors.is_empty();
+                sarif::write(&self.held, rules, &self.run, &mut self.out)?
+            }
             _ => {}
         }
         self.out.flush()
@@ -140,6 +146,11 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
         held: Vec::new(),
         passthrough: args.redact.then(io::stdout),
         closed: false,
+        run: RunInfo {
+            sarif_category: common.sarif_category.clone(),
+            sarif_max_results: common.sarif_max_results,
+            ..RunInfo::new("logs")
+        },
     }));
     let stats = Arc::new(Mutex::new(StreamStats::default()));
     let scanner = Arc::new(scanner);
@@ -193,7 +204,17 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
             let file = match File::open(path) {
                 Ok(f) => f,
                 Err(e) => {
-                    eprintln!("leakhound: warning: {}: cannot open: {e}", path.display());
+                    let reason = format!("cannot open: {e}");
+                    eprintln!("leakhound: warning: {}: {reason}", path.display());
+                    reporter
+                        .lock()
+                        .expect("reporter lock")
+                        .run
+                        .errors
+                        .push(Item {
+                            path: scanner.masked_text(&path.display().to_string()),
+                            reason,
+                        });
                     errors += 1;
                     continue;
                 }
@@ -217,6 +238,15 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
                 break;
             }
             eprintln!("leakhound: warning: {origin}: {e}");
+            reporter
+                .lock()
+                .expect("reporter lock")
+                .run
+                .errors
+                .push(Item {
+                    path: scanner.masked_text(&origin.to_string()),
+                    reason: e.to_string(),
+                });
             errors += 1;
         }
     }
@@ -229,8 +259,43 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     if !common.quiet {
         eprintln!("{}", summary(&st, started));
     }
-    if errors > 0 {
-        return Ok(EXIT_ERROR);
-    }
-    Ok(exit_code(&st))
+    let code = if errors > 0 {
+        EXIT_ERROR
+    } else {
+        exit_code(&st)
+    };
+    let (inline, allowlisted) = scanner.suppressed();
+    let start = crate::run_start();
+    crate::write_summary(
+        common,
+        &Summary {
+            summary_version: summary::SUMMARY_VERSION,
+            tool: Default::default(),
+            command: "logs".into(),
+            arguments: crate::masked_arguments(Some(&scanner)),
+            started: start.started.clone(),
+            ended: summary::now(),
+            elapsed_seconds: start.clock.elapsed().as_secs_f64(),
+            scanned: Scanned {
+                lines: st.lines,
+                bytes: st.bytes,
+                ..Scanned::default()
+            },
+            findings: FindingCounts {
+                total: st.findings,
+                by_severity: st.by_severity(),
+                by_rule: st.by_rule.clone(),
+            },
+            suppressed: SuppressedCounts {
+                baseline: 0,
+                allowlist: allowlisted,
+                inline,
+            },
+            skipped: Vec::new(),
+            errors: r.run.errors.clone(),
+            complete: errors == 0,
+            exit_code: code,
+        },
+    )?;
+    Ok(code)
 }

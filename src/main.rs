@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, Parser};
@@ -19,7 +21,8 @@ use leakhound::allow::Policy;
 use leakhound::config;
 use leakhound::engine::selftest::check_examples;
 use leakhound::pipeline;
-use leakhound::report::{self, Format, baseline, text};
+use leakhound::report::summary::{self, FindingCounts, Item, Scanned, Summary, SuppressedCounts};
+use leakhound::report::{self, Format, RunInfo, baseline, text};
 use leakhound::rules::{self, Confidence, RuleSet};
 use leakhound::source::fs::WalkOptions;
 use leakhound::{EngineOptions, Scanner};
@@ -37,16 +40,128 @@ fn main() -> ExitCode {
     // provider, which keeps aws-lc's long C build out of the binary.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    match run(cli) {
+    let _ = RUN.set(RunStart {
+        command: cli.command.name(),
+        started: summary::now(),
+        clock: Instant::now(),
+    });
+    match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("leakhound: error: {e:#}");
+            let msg = format!("{e:#}");
+            let scanner = fallback_scanner();
+            let shown = match &scanner {
+                Some(s) if !cli.common.show_secrets => s.masked_text(&msg),
+                _ => msg,
+            };
+            eprintln!("leakhound: error: {}", text::escape_controls(&shown));
+            report_failure(&cli.common, scanner.as_ref(), &shown);
             ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
-fn run(cli: Cli) -> Result<u8> {
+/// When and what this run started (for the run summary and SARIF).
+pub(crate) struct RunStart {
+    pub command: &'static str,
+    pub started: String,
+    pub clock: Instant,
+}
+
+static RUN: OnceLock<RunStart> = OnceLock::new();
+
+pub(crate) fn run_start() -> &'static RunStart {
+    RUN.get_or_init(|| RunStart {
+        command: "leakhound",
+        started: summary::now(),
+        clock: Instant::now(),
+    })
+}
+
+/// The default pack, to mask what an error message quotes when the run's
+/// own scanner could not be built.
+fn fallback_scanner() -> Option<Scanner> {
+    let specs = rules::embedded_specs().ok()?;
+    Some(Scanner::new(
+        RuleSet::new(specs, false).ok()?,
+        leakhound::EngineOptions::default(),
+    ))
+}
+
+/// The command line after the program name, every secret in it masked.
+pub(crate) fn masked_arguments(scanner: Option<&Scanner>) -> Vec<String> {
+    std::env::args()
+        .skip(1)
+        .map(|a| match scanner {
+            Some(s) => s.masked_text(&a),
+            None => a,
+        })
+        .collect()
+}
+
+/// Writes the run summary where `--summary` asks (`-`: standard error).
+pub(crate) fn write_summary(common: &CommonArgs, s: &Summary) -> Result<()> {
+    let Some(path) = &common.summary else {
+        return Ok(());
+    };
+    let mut text = serde_json::to_string_pretty(s).context("serialising the run summary")?;
+    text.push('\n');
+    if path.as_os_str() == "-" {
+        finish(io::stderr().write_all(text.as_bytes()))
+    } else {
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write summary {}", path.display()))
+    }
+}
+
+/// A run that stopped on an error still leaves its machine-readable
+/// traces: the summary (`complete: false`) and, with `--format sarif`, a
+/// SARIF log with no results whose invocation failed and says why.
+fn report_failure(common: &CommonArgs, scanner: Option<&Scanner>, message: &str) {
+    let start = run_start();
+    let error = Item {
+        path: String::new(),
+        reason: message.to_string(),
+    };
+    let s = Summary {
+        summary_version: summary::SUMMARY_VERSION,
+        tool: Default::default(),
+        command: start.command.to_string(),
+        arguments: masked_arguments(scanner),
+        started: start.started.clone(),
+        ended: summary::now(),
+        elapsed_seconds: start.clock.elapsed().as_secs_f64(),
+        scanned: Scanned::default(),
+        findings: FindingCounts::of(&[]),
+        suppressed: SuppressedCounts::default(),
+        skipped: Vec::new(),
+        errors: vec![error.clone()],
+        complete: false,
+        exit_code: EXIT_ERROR,
+    };
+    if let Err(e) = write_summary(common, &s) {
+        eprintln!("leakhound: error: {e:#}");
+    }
+    if common.format == Some(Format::Sarif)
+        && let Some(scanner) = scanner
+    {
+        let mut run = RunInfo::new(start.command);
+        run.sarif_category = common.sarif_category.clone();
+        run.complete = false;
+        run.errors = vec![error];
+        let written = open_output(common).and_then(|(mut out, _)| {
+            finish(
+                report::write(Format::Sarif, &[], scanner.rules(), &run, false, &mut out)
+                    .and_then(|_| out.flush()),
+            )
+        });
+        if let Err(e) = written {
+            eprintln!("leakhound: error: {e:#}");
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<u8> {
     if let Some(n) = cli.common.threads {
         if n == 0 {
             bail!("--threads must be at least 1");
@@ -272,30 +387,47 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
         no_ignore: args.no_ignore,
         max_file_size,
     };
-    let on_skip = skip_printer(common);
+    let on_skip = skip_printer(common, &scanner);
     let counters = pipeline::Counters::default();
     let outcome = progress::while_running(common, &counters, None, "files", || {
         pipeline::scan_paths(&scanner, &args.paths, &opts, &on_skip, &counters)
     });
-    report_outcome(common, &scanner, outcome, args.strict)
+    report_outcome(
+        common,
+        &scanner,
+        outcome,
+        args.strict,
+        root.map(PathBuf::as_path),
+        Units::Files,
+    )
 }
 
 /// Prints skipped inputs as they happen (unless `-q`); files skipped
 /// because an allowlist covers them only with `--verbose`.
-pub(crate) fn skip_printer(common: &CommonArgs) -> impl Fn(&leakhound::source::fs::Skip) + Sync {
+///
+/// A message may quote input (a file or entry name): every span of it that
+/// any rule matches is masked, and control characters are escaped so a name
+/// cannot move the terminal's cursor over earlier lines.
+pub(crate) fn skip_printer<'a>(
+    common: &CommonArgs,
+    scanner: &'a Scanner,
+) -> impl Fn(&leakhound::source::fs::Skip) + Sync + 'a {
     let (quiet, verbose) = (common.quiet, common.verbose);
     move |s: &leakhound::source::fs::Skip| {
         if quiet || (s.reason == pipeline::ALLOWLISTED_PATH && !verbose) {
             return;
         }
         let kind = if s.error { "warning" } else { "skipped" };
-        eprintln!("leakhound: {kind}: {}: {}", s.path, s.reason);
+        let line = format!("{}: {}", s.path, s.reason);
+        eprintln!(
+            "leakhound: {kind}: {}",
+            text::escape_controls(&scanner.masked_text(&line))
+        );
     }
 }
 
 fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
     use leakhound::source::git;
-    let on_skip = skip_printer(common);
     let tmp;
     let (repo, root) = if git::is_url(&args.repo) {
         tmp = tempfile::tempdir().context("creating a temporary directory for the clone")?;
@@ -310,6 +442,7 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
         max_file_size,
         ..
     } = settings(common, root.as_deref(), args.max_file_size)?;
+    let on_skip = skip_printer(common, &scanner);
     if args.uncommitted {
         let paths = git::uncommitted(&repo)?;
         let opts = WalkOptions {
@@ -322,7 +455,14 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
         } else {
             pipeline::scan_paths(&scanner, &paths, &opts, &on_skip, &counters)
         };
-        return report_outcome(common, &scanner, outcome, true);
+        return report_outcome(
+            common,
+            &scanner,
+            outcome,
+            true,
+            root.as_deref(),
+            Units::Files,
+        );
     }
     let plan = if args.staged {
         git::staged(&repo)?
@@ -344,15 +484,34 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
         pipeline::scan_git(&scanner, &repo, plan, max_file_size, &on_skip, &counters)
     });
     // A history scan that could not read everything is not complete: exit 2.
-    report_outcome(common, &scanner, outcome, true)
+    report_outcome(
+        common,
+        &scanner,
+        outcome,
+        true,
+        root.as_deref(),
+        Units::Blobs,
+    )
+}
+
+/// What a subcommand's `Outcome::files` counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Units {
+    Files,
+    Blobs,
+    /// Files in image layers (layers and images are counted apart).
+    LayerFiles,
 }
 
 /// Writes the report and summary, and maps the outcome to an exit code.
+/// `root` is the scan root (SARIF URIs are relative to it when absolute).
 pub(crate) fn report_outcome(
     common: &CommonArgs,
     scanner: &Scanner,
     mut outcome: pipeline::Outcome,
     strict: bool,
+    root: Option<&Path>,
+    units: Units,
 ) -> Result<u8> {
     let quiet = common.quiet;
     if let Some(path) = &common.write_baseline {
@@ -372,19 +531,63 @@ pub(crate) fn report_outcome(
         outcome.findings.retain(|f| !known.contains(&f.fingerprint));
         baselined = before - outcome.findings.len();
     }
+    report::redact::mask_across(&mut outcome.findings);
+    let errors = outcome.errors();
+    let complete = errors == 0;
+    let code = if strict && errors > 0 {
+        EXIT_ERROR
+    } else if outcome.findings.is_empty() || common.write_baseline.is_some() {
+        0
+    } else {
+        EXIT_FINDINGS
+    };
+    // Messages quote paths: masked like every other output.
+    let item = |s: &leakhound::source::fs::Skip| Item {
+        path: scanner.masked_text(&s.path),
+        reason: scanner.masked_text(&s.reason),
+    };
+    let start = run_start();
+    let mut run = RunInfo::new(start.command);
+    run.root = root;
+    run.sarif_category = common.sarif_category.clone();
+    run.sarif_max_results = common.sarif_max_results;
+    run.complete = complete;
+    run.errors = outcome
+        .skipped
+        .iter()
+        .filter(|s| s.error)
+        .map(item)
+        .collect();
+    run.skipped = outcome
+        .skipped
+        .iter()
+        .filter(|s| !s.error)
+        .map(item)
+        .collect();
+    let format = common.format.unwrap_or(Format::Text);
     let (mut out, color) = open_output(common)?;
     finish(
         report::write(
-            common.format.unwrap_or(Format::Text),
+            format,
             &outcome.findings,
             scanner.rules(),
+            &run,
             color,
             &mut out,
         )
         .and_then(|_| out.flush()),
     )?;
+    let dropped = report::sarif::dropped(&outcome.findings, &run);
+    if format == Format::Sarif && dropped > 0 && !quiet {
+        eprintln!(
+            "leakhound: warning: the SARIF report holds the {} most severe of {} findings \
+             ({dropped} left out; --sarif-max-results)",
+            common.sarif_max_results,
+            outcome.findings.len()
+        );
+    }
+    let (inline, allowlisted) = scanner.suppressed();
     if !quiet {
-        let (inline, allowlisted) = scanner.suppressed();
         let counts = text::SummaryCounts {
             files: outcome.files,
             bytes: outcome.bytes,
@@ -394,7 +597,7 @@ pub(crate) fn report_outcome(
                 .iter()
                 .filter(|s| s.reason != pipeline::ALLOWLISTED_PATH)
                 .count(),
-            errors: outcome.errors(),
+            errors,
             elapsed: outcome.elapsed,
             inline,
             allowlisted,
@@ -406,20 +609,50 @@ pub(crate) fn report_outcome(
             &mut io::stderr(),
         ))?;
     }
-    if strict && outcome.errors() > 0 {
-        eprintln!(
-            "leakhound: error: {} input(s) could not be scanned (--strict)",
-            outcome.errors()
-        );
-        return Ok(EXIT_ERROR);
+    let mut scanned = Scanned {
+        bytes: outcome.bytes,
+        layers: outcome.layers,
+        images: outcome.images,
+        ..Scanned::default()
+    };
+    match units {
+        Units::Files | Units::LayerFiles => scanned.files = outcome.files,
+        Units::Blobs => scanned.blobs = outcome.files,
     }
-    Ok(
-        if outcome.findings.is_empty() || common.write_baseline.is_some() {
-            0
-        } else {
-            EXIT_FINDINGS
+    write_summary(
+        common,
+        &Summary {
+            summary_version: summary::SUMMARY_VERSION,
+            tool: Default::default(),
+            command: start.command.to_string(),
+            arguments: masked_arguments(Some(scanner)),
+            started: start.started.clone(),
+            ended: summary::now(),
+            elapsed_seconds: start.clock.elapsed().as_secs_f64(),
+            scanned,
+            findings: FindingCounts::of(&outcome.findings),
+            suppressed: SuppressedCounts {
+                baseline: baselined as u64,
+                allowlist: allowlisted,
+                inline,
+            },
+            skipped: run.skipped.clone(),
+            errors: run.errors.clone(),
+            complete: complete && code != EXIT_ERROR,
+            exit_code: code,
         },
-    )
+    )?;
+    if code == EXIT_ERROR {
+        eprintln!(
+            "leakhound: error: {errors} input(s) could not be scanned{}",
+            if strict && units == Units::Files {
+                " (--strict)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(code)
 }
 
 fn rules_list(common: &CommonArgs) -> Result<u8> {

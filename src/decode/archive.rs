@@ -276,7 +276,10 @@ fn tar_entries(
     let entries = match archive.entries() {
         Ok(e) => e,
         Err(e) => {
-            visit.skip(name.to_string(), format!("not a readable tar archive: {e}"));
+            visit.skip(
+                name.to_string(),
+                format!("not a readable tar archive: {}", tar_error(&e)),
+            );
             return;
         }
     };
@@ -286,7 +289,10 @@ fn tar_entries(
             Err(e) => {
                 visit.skip(
                     name.to_string(),
-                    format!("tar archive is corrupt or truncated ({e}); the rest was not scanned"),
+                    format!(
+                        "tar archive is corrupt or truncated ({}); the rest was not scanned",
+                        tar_error(&e)
+                    ),
                 );
                 return;
             }
@@ -304,4 +310,17 @@ fn tar_entries(
             return;
         }
     }
+}
+
+/// A tar error without the input it quotes: the `tar` crate's messages end
+/// with the header's bytes and the entry's name (`numeric field was not a
+/// number: … when getting cksum for <name>`), and a name can be a secret.
+pub fn tar_error(e: &std::io::Error) -> String {
+    let msg = e.to_string();
+    let cut = [": ", " when ", " for "]
+        .iter()
+        .filter_map(|sep| msg.find(sep))
+        .min()
+        .unwrap_or(msg.len());
+    msg[..cut].trim().to_string()
 }

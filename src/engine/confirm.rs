@@ -9,6 +9,17 @@ use super::context::{self, Judgement};
 use super::{Candidate, entropy, filters};
 use crate::rules::{Confidence, KeywordScope, Rule, RuleId, Verdict};
 
+/// What a search is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Findings: every filter, validator and context check applies.
+    Report,
+    /// Spans to mask in output: every regex match with its keyword
+    /// condition, nothing filtered (a value with a broken checksum or a
+    /// placeholder-like part is hidden all the same).
+    Mask,
+}
+
 /// Confirms `rule` around `hits` (sorted by start) and appends candidates.
 ///
 /// A match must contain a keyword hit, so it starts at most `window` bytes
@@ -21,6 +32,7 @@ pub fn confirm_rule(
     id: RuleId,
     data: &[u8],
     hits: &[(usize, usize)],
+    mode: Mode,
     out: &mut Vec<Candidate>,
 ) {
     // A proximity rule's match may lie up to `proximity` bytes away from
@@ -35,14 +47,14 @@ pub fn confirm_rule(
             end = (hits[i].1 + reach).min(data.len());
             i += 1;
         }
-        search(rule, id, data, start, end, Some(hits), out);
+        search(rule, id, data, start..end, Some(hits), mode, out);
     }
 }
 
 /// A `scope = "blob"` rule whose keyword occurred somewhere (or that has
 /// none): its regex over all of `data`, no keyword condition on the match.
-pub fn confirm_blob(rule: &Rule, id: RuleId, data: &[u8], out: &mut Vec<Candidate>) {
-    search(rule, id, data, 0, data.len(), None, out);
+pub fn confirm_blob(rule: &Rule, id: RuleId, data: &[u8], mode: Mode, out: &mut Vec<Candidate>) {
+    search(rule, id, data, 0..data.len(), None, mode, out);
 }
 
 /// The oracle: the rule's regex over all of `data`, with the same
@@ -57,20 +69,28 @@ pub fn confirm_naive(rule: &Rule, id: RuleId, data: &[u8], out: &mut Vec<Candida
     hits.sort_unstable();
     if rule.spec.scope == KeywordScope::Blob {
         if rule.keywords.is_empty() || !hits.is_empty() {
-            confirm_blob(rule, id, data, out);
+            confirm_blob(rule, id, data, Mode::Report, out);
         }
         return;
     }
-    search(rule, id, data, 0, data.len(), Some(&hits), out);
+    search(
+        rule,
+        id,
+        data,
+        0..data.len(),
+        Some(&hits),
+        Mode::Report,
+        out,
+    );
 }
 
 fn search(
     rule: &Rule,
     id: RuleId,
     data: &[u8],
-    start: usize,
-    end: usize,
+    range: std::ops::Range<usize>,
     hits: Option<&[(usize, usize)]>,
+    mode: Mode,
     out: &mut Vec<Candidate>,
 ) {
     let (re, group) = rule.regex();
@@ -80,7 +100,7 @@ fn search(
     } else {
         usize::MAX
     };
-    let input = Input::new(data).range(start..end);
+    let input = Input::new(data).range(range);
     for caps in re.captures_iter(input) {
         let (Some(m), Some(s)) = (caps.get_match(), caps.get_group(group)) else {
             continue;
@@ -90,6 +110,17 @@ fn search(
             Some(p) => near_hit(h, m.start(), m.end(), p, p + rule.longest_keyword),
         };
         if m.len() > max_len || hits.is_some_and(|h| !keyword_ok(h)) {
+            continue;
+        }
+        if mode == Mode::Mask {
+            out.push(Candidate {
+                rule: id,
+                start: s.start,
+                end: s.end,
+                entropy: 0.0,
+                confidence: Confidence::Low,
+                decoded: None,
+            });
             continue;
         }
         let secret = &data[s.start..s.end];

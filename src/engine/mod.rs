@@ -21,6 +21,7 @@ pub mod context;
 pub mod entropy;
 pub mod filters;
 pub mod location;
+pub mod mask;
 mod prefilter;
 pub mod selftest;
 
@@ -206,7 +207,7 @@ impl Scanner {
 
     /// Candidate secrets in `data`, overlaps resolved, sorted by offset.
     pub fn candidates(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
-        let c = self.run_rules(data, None, scratch);
+        let c = self.run_rules(data, None, self.options.min_confidence, scratch);
         scratch.hits_seen = !scratch.hits.touched().is_empty();
         c
     }
@@ -217,11 +218,22 @@ impl Scanner {
         &self,
         data: &[u8],
         context: Option<crate::rules::RuleContext>,
+        min: Confidence,
+        scratch: &mut Scratch,
+    ) -> Vec<Candidate> {
+        self.run_rules_in(data, context, min, confirm::Mode::Report, scratch)
+    }
+
+    fn run_rules_in(
+        &self,
+        data: &[u8],
+        context: Option<crate::rules::RuleContext>,
+        min: Confidence,
+        mode: confirm::Mode,
         scratch: &mut Scratch,
     ) -> Vec<Candidate> {
         scratch.candidates.clear();
         prefilter::collect(&self.rules, data, &mut scratch.hits);
-        let min = self.options.min_confidence;
         let runs = |r: &crate::rules::Rule| r.spec.confidence >= min && r.spec.context == context;
         for &rule in scratch.hits.touched() {
             let r = self.rules.rule(rule);
@@ -229,17 +241,21 @@ impl Scanner {
                 continue;
             }
             if r.spec.scope == KeywordScope::Blob {
-                confirm::confirm_blob(r, rule, data, &mut scratch.candidates);
+                confirm::confirm_blob(r, rule, data, mode, &mut scratch.candidates);
             } else {
                 let hits = scratch.hits.of(rule);
-                confirm::confirm_rule(r, rule, data, hits, &mut scratch.candidates);
+                confirm::confirm_rule(r, rule, data, hits, mode, &mut scratch.candidates);
             }
         }
         for &rule in self.rules.always() {
             let r = self.rules.rule(rule);
             if runs(r) {
-                confirm::confirm_blob(r, rule, data, &mut scratch.candidates);
+                confirm::confirm_blob(r, rule, data, mode, &mut scratch.candidates);
             }
+        }
+        if mode == confirm::Mode::Mask {
+            // Every span, overlapping or not: all of them are hidden.
+            return std::mem::take(&mut scratch.candidates);
         }
         scratch.candidates.retain(|c| c.confidence >= min);
         resolve_overlaps(&self.rules, data, &mut scratch.candidates)
@@ -289,7 +305,7 @@ impl Scanner {
         context: crate::rules::RuleContext,
         scratch: &mut Scratch,
     ) -> Vec<Candidate> {
-        self.run_rules(data, Some(context), scratch)
+        self.run_rules(data, Some(context), self.options.min_confidence, scratch)
     }
 
     /// Candidates in `data` and in every view the decoders find in it
@@ -403,6 +419,7 @@ impl Scanner {
         let commit = origin.commit().map(|c| self.masked_commit(c));
         let rel_path = origin.display_path().map(|p| self.policy.relative(p));
         let commit_id = origin.commit().map(|c| c.id.as_str());
+        let mut masks = LineMasks::default();
         cands
             .iter()
             .enumerate()
@@ -436,12 +453,13 @@ impl Scanner {
                         column,
                         end_line,
                         end_column,
-                        snippet: snippet(data, &index, c.start, c.end, c.decoded.is_some()),
+                        snippet: self.snippet(data, &index, cands, c, &mut masks),
                         secret: self
                             .options
                             .show_secrets
                             .then(|| String::from_utf8_lossy(secret).into_owned()),
                         fingerprint: fingerprint(&rule.spec.id, secret, &identity),
+                        raw_secret: secret.to_vec(),
                         entropy: (c.entropy * 1000.0).round() / 1000.0,
                         decoded: c
                             .decoded
@@ -476,19 +494,129 @@ impl Scanner {
             return text.to_string();
         }
         let msg = text.as_bytes();
-        let cands = self.candidates(msg, &mut Scratch::default());
-        if cands.is_empty() {
+        let spans = self.all_spans(msg, 0, msg.len());
+        if spans.is_empty() {
             return text.to_string();
         }
-        let mut out = Vec::with_capacity(msg.len());
-        let mut at = 0;
-        for cand in &cands {
-            out.extend_from_slice(&msg[at..cand.start]);
-            out.extend_from_slice(mask(&msg[cand.start..cand.end]).as_bytes());
-            at = cand.end;
+        mask::render(msg, 0, msg.len(), &spans)
+    }
+
+    /// What `--redact` hides in `data`: the spans of `cands` (decoded
+    /// secrets among them) and every span any raw rule matches at any
+    /// confidence, each with the id of a rule that matched it; sorted,
+    /// overlaps merged into the first.
+    pub fn redaction_spans(&self, data: &[u8], cands: &[Candidate]) -> Vec<(usize, usize, RuleId)> {
+        let mut scratch = Scratch::default();
+        let mut all: Vec<(usize, usize, RuleId)> = self
+            .run_rules_in(
+                data,
+                None,
+                Confidence::Low,
+                confirm::Mode::Mask,
+                &mut scratch,
+            )
+            .iter()
+            .chain(cands)
+            .map(|c| (c.start, c.end, c.rule))
+            .collect();
+        all.sort_unstable();
+        let mut out: Vec<(usize, usize, RuleId)> = Vec::with_capacity(all.len());
+        for s in all {
+            match out.last_mut() {
+                Some(last) if s.0 < last.1 => last.1 = last.1.max(s.1),
+                _ => out.push(s),
+            }
         }
-        out.extend_from_slice(&msg[at..]);
-        String::from_utf8_lossy(&out).into_owned()
+        out
+    }
+
+    /// Every span of `data[from..to]` that any raw rule matches at any
+    /// confidence (allowlists and inline markers do not apply: a silenced
+    /// secret is still a secret), with the prefix each may show.
+    fn all_spans(&self, data: &[u8], from: usize, to: usize) -> Vec<mask::Span> {
+        let mut scratch = Scratch::default();
+        let mut spans: Vec<mask::Span> = self
+            .run_rules_in(
+                &data[from..to],
+                None,
+                Confidence::Low,
+                confirm::Mode::Mask,
+                &mut scratch,
+            )
+            .iter()
+            .map(|c| {
+                let (start, end) = (from + c.start, from + c.end);
+                let rule = self.rules.rule(c.rule);
+                mask::Span {
+                    start,
+                    end,
+                    prefix: mask::shown_prefix(rule, &data[start..end], false),
+                }
+            })
+            .collect();
+        spans.sort_unstable();
+        spans
+    }
+
+    /// The first line of candidate `c`, clipped around it, with every
+    /// matched span of the line masked (see `mask`).
+    fn snippet(
+        &self,
+        data: &[u8],
+        index: &LineIndex,
+        cands: &[Candidate],
+        c: &Candidate,
+        masks: &mut LineMasks,
+    ) -> String {
+        let (line_start, _) = index.line_of(c.start);
+        let line_end = index.line_end(data, c.start);
+        let secret_end = c.end.min(line_end);
+        let from = char_floor(
+            data,
+            c.start.saturating_sub(SNIPPET_CONTEXT).max(line_start),
+        );
+        let to = char_floor(data, (secret_end + SNIPPET_CONTEXT).min(line_end));
+        let spans = masks.of_line(line_start, || {
+            // The previous line too: a proximity rule's keyword may sit there.
+            let scan_from = match line_start.checked_sub(1) {
+                Some(nl) => index.line_of(nl).0,
+                None => 0,
+            };
+            let mut spans = self.all_spans(data, scan_from, line_end);
+            for o in cands {
+                let encoded = o.decoded.is_some();
+                let secret = &data[o.start..o.end];
+                spans.push(mask::Span {
+                    start: o.start,
+                    end: o.end,
+                    prefix: mask::shown_prefix(self.rules.rule(o.rule), secret, encoded),
+                });
+            }
+            spans.retain(|s| s.end > line_start && s.start < line_end.max(line_start + 1));
+            spans.sort_unstable();
+            spans
+        });
+        let mut s = String::new();
+        if from > line_start {
+            s.push('…');
+        }
+        s.push_str(&mask::render(data, from, to.max(secret_end), spans));
+        if to < line_end {
+            s.push('…');
+        }
+        s.trim_end_matches('\r').trim().to_string()
+    }
+}
+
+/// The mask spans of each line that holds a finding, computed once a line.
+#[derive(Default)]
+struct LineMasks {
+    lines: std::collections::HashMap<usize, Vec<mask::Span>>,
+}
+
+impl LineMasks {
+    fn of_line(&mut self, start: usize, make: impl FnOnce() -> Vec<mask::Span>) -> &[mask::Span] {
+        self.lines.entry(start).or_insert_with(make)
     }
 }
 
@@ -608,55 +736,12 @@ pub fn fingerprint(rule_id: &str, secret: &[u8], origin_identity: &str) -> Strin
 /// How much of the line to show on each side of the secret.
 const SNIPPET_CONTEXT: usize = 60;
 
-/// The secret's first line, clipped around it, with the secret masked. An
-/// encoded secret is masked whole: the first characters of its encoding
-/// would give away the first characters of the secret.
-fn snippet(data: &[u8], index: &LineIndex, start: usize, end: usize, encoded: bool) -> String {
-    let (line_start, _) = index.line_of(start);
-    let line_end = index.line_end(data, start);
-    let secret_end = end.min(line_end);
-    let from = char_floor(data, start.saturating_sub(SNIPPET_CONTEXT).max(line_start));
-    let to = char_floor(data, (secret_end + SNIPPET_CONTEXT).min(line_end));
-    let mut s = String::new();
-    if from > line_start {
-        s.push('…');
-    }
-    s.push_str(&String::from_utf8_lossy(&data[from..start]));
-    if encoded {
-        s.push_str("*****");
-    } else {
-        s.push_str(&mask(&data[start..end]));
-    }
-    s.push_str(&String::from_utf8_lossy(
-        &data[secret_end..to.max(secret_end)],
-    ));
-    if to < line_end {
-        s.push('…');
-    }
-    s.trim_end_matches('\r').trim().to_string()
-}
-
 /// Moves `i` back to the start of a UTF-8 character.
 fn char_floor(data: &[u8], mut i: usize) -> usize {
     while i > 0 && i < data.len() && (data[i] & 0xC0) == 0x80 {
         i -= 1;
     }
     i
-}
-
-/// Masks a secret for display: long tokens keep their first 4 characters
-/// (usually the provider prefix such as `ghp_`), the rest is hidden.
-pub fn mask(secret: &[u8]) -> String {
-    // A PEM/OpenSSH armour line names the key type and is not secret.
-    if secret.starts_with(b"-----BEGIN ")
-        && let Some(nl) = memchr::memchr(b'\n', secret)
-    {
-        let header = String::from_utf8_lossy(&secret[..nl]);
-        return format!("{}*****", header.trim_end());
-    }
-    let shown = if secret.len() >= 20 { 4 } else { 0 };
-    let prefix = String::from_utf8_lossy(&secret[..char_floor(secret, shown)]);
-    format!("{prefix}*****")
 }
 
 #[cfg(test)]

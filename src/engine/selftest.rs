@@ -27,7 +27,14 @@ impl std::fmt::Display for ExampleFailure {
 fn secrets_of(rules: &RuleSet, id: RuleId, text: &[u8], hits: &mut Hits) -> Vec<Vec<u8>> {
     prefilter::collect(rules, text, hits);
     let mut out = Vec::new();
-    confirm::confirm_rule(rules.rule(id), id, text, hits.of(id), &mut out);
+    confirm::confirm_rule(
+        rules.rule(id),
+        id,
+        text,
+        hits.of(id),
+        confirm::Mode::Report,
+        &mut out,
+    );
     out.into_iter()
         .map(|c| text[c.start..c.end].to_vec())
         .collect()

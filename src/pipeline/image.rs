@@ -290,5 +290,8 @@ pub fn scan_images(
             }
         }
     }
-    Outcome::finish(findings, counters, skipped, start)
+    let mut outcome = Outcome::finish(findings, counters, skipped, start);
+    outcome.layers = uniques.len() as u64;
+    outcome.images = jobs.len() as u64;
+    outcome
 }

@@ -37,6 +37,10 @@ pub struct Outcome {
     pub binary_without_keywords: u64,
     pub skipped: Vec<Skip>,
     pub elapsed: Duration,
+    /// Distinct image layers read (`image`, `registry`).
+    pub layers: u64,
+    /// Images scanned (`image`, `registry`).
+    pub images: u64,
 }
 
 impl Outcome {
@@ -170,6 +174,8 @@ impl Outcome {
             binary_without_keywords: counters.binary.load(Ordering::Relaxed),
             skipped,
             elapsed: start.elapsed(),
+            layers: 0,
+            images: 0,
         }
     }
 }

@@ -47,10 +47,22 @@ pub struct StreamStats {
     pub bytes: u64,
     pub findings: u64,
     pub repeats: u64,
+    /// Findings reported, by rule id and by severity.
+    pub by_rule: std::collections::BTreeMap<String, u64>,
+    severities: [u64; 4],
     seen: HashMap<String, u64>,
 }
 
 impl StreamStats {
+    /// Findings reported by severity, every severity present.
+    pub fn by_severity(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        use crate::rules::Severity::*;
+        [Low, Medium, High, Critical]
+            .into_iter()
+            .map(|s| (s.as_str(), self.severities[s as usize]))
+            .collect()
+    }
+
     /// Secrets seen more than once, with how often (fingerprint → count).
     pub fn repeated(&self) -> impl Iterator<Item = (&str, u64)> {
         self.seen
@@ -147,9 +159,10 @@ pub fn scan_stream(
     let mut scratch = Scratch::default();
     let mut cursor = Cursor { line: 1, column: 0 };
     let mut out = Vec::new();
+    let mut redactor = crate::report::redact::Redactor::default();
     while let Some(w) = reader.next_window()? {
         let data = &reader.data()[..w.len];
-        let mut cands: Vec<Candidate> = scan_parts(scanner, data, &mut scratch)
+        let cands: Vec<Candidate> = scan_parts(scanner, data, &mut scratch)
             .into_iter()
             .filter(|c| c.start < w.emit)
             .collect();
@@ -177,26 +190,29 @@ pub fn scan_stream(
                     }
                 }
                 st.findings += 1;
+                *st.by_rule.entry(f.rule_id.clone()).or_insert(0) += 1;
+                st.severities[f.severity as usize] += 1;
+                redactor.learn(std::iter::once(&*f));
+                redactor.apply(f);
                 sink.finding(f)?;
             }
         }
         if let Some(mask) = &opts.redact {
             out.clear();
-            cands.sort_by_key(|c| c.start);
             let mut at = 0;
-            for c in &cands {
-                if c.start < at {
+            for (start, end, rule) in scanner.redaction_spans(&data[..emit], &cands) {
+                if start < at || start >= emit {
                     continue;
                 }
-                out.extend_from_slice(&data[at..c.start]);
+                out.extend_from_slice(&data[at..start]);
                 match mask {
                     Mask::RuleId => {
-                        let id = &scanner.rules().rule(c.rule).spec.id;
+                        let id = &scanner.rules().rule(rule).spec.id;
                         write!(out, "[REDACTED:{id}]")?;
                     }
                     Mask::Fixed(s) => out.extend_from_slice(s.as_bytes()),
                 }
-                at = c.end;
+                at = end.min(emit);
             }
             out.extend_from_slice(&data[at..emit]);
             sink.passthrough(&out)?;

@@ -35,7 +35,7 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
         writeln!(
             out,
             "{bold}{}:{}:{}{reset}  {}  {sev}{}{reset}  {dim}(confidence {}){reset}",
-            f.location(),
+            escape_controls(&f.location()),
             f.line,
             f.column,
             f.rule_id,
@@ -43,13 +43,13 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
             f.confidence.as_str()
         )?;
         if let Some(c) = &f.commit {
-            let subject = c.message.lines().next().unwrap_or("");
+            let subject = escape_controls(c.message.lines().next().unwrap_or(""));
             writeln!(
                 out,
                 "    {dim}commit {} {} <{}> {}: {subject}{reset}",
                 &c.id[..c.id.len().min(12)],
-                c.author,
-                c.email,
+                escape_controls(&c.author),
+                escape_controls(&c.email),
                 c.date
             )?;
         }
@@ -67,12 +67,12 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
             writeln!(out, "    {dim}{line}{reset}")?;
             if let Some(c) = &i.created_by {
                 let c: String = c.chars().take(100).collect();
-                writeln!(out, "    {dim}created by: {c}{reset}")?;
+                writeln!(out, "    {dim}created by: {}{reset}", escape_controls(&c))?;
             }
         }
-        writeln!(out, "    {}", f.snippet)?;
+        writeln!(out, "    {}", escape_controls(&f.snippet))?;
         if let Some(secret) = &f.secret {
-            writeln!(out, "    secret: {secret}")?;
+            writeln!(out, "    secret: {}", escape_controls(secret))?;
         }
         if !f.decoded.is_empty() {
             writeln!(out, "    decoded: {}", f.decoded.join(" > "))?;
@@ -94,6 +94,24 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// `text` with control characters (ESC, BEL, CR, …; not tab) written as
+/// `\x1b`-style escapes: input quoted on a terminal must not move the
+/// cursor, clear lines or recolour what follows.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Counts for the summary line.

@@ -152,7 +152,10 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
     let entries = match archive.entries() {
         Ok(e) => e,
         Err(e) => {
-            out.errors.push(format!("not a tar archive: {e}"));
+            out.errors.push(format!(
+                "not a tar archive: {}",
+                crate::decode::archive::tar_error(&e)
+            ));
             return;
         }
     };
@@ -160,7 +163,10 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
         let mut entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                out.errors.push(format!("truncated or corrupt layer: {e}"));
+                out.errors.push(format!(
+                    "truncated or corrupt layer: {}",
+                    crate::decode::archive::tar_error(&e)
+                ));
                 return;
             }
         };
@@ -219,8 +225,10 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
         // was reserved.
         if let Err(e) = (&mut entry).take(size).read_to_end(&mut data) {
             emit(LayerItem::Release(size));
-            out.errors
-                .push(format!("truncated or corrupt layer reading {path}: {e}"));
+            out.errors.push(format!(
+                "truncated or corrupt layer reading {path}: {}",
+                crate::decode::archive::tar_error(&e)
+            ));
             return;
         }
         if (data.len() as u64) < size {

@@ -1,0 +1,122 @@
+//! The run summary for machines (`--summary FILE`): what was scanned, what
+//! was found, suppressed, skipped and what failed, and whether the scan is
+//! complete. A CI step reads `complete` to tell a clean run from a partial
+//! one; the findings formats keep their shape. The schema is
+//! `docs/summary.schema.json`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::finding::Finding;
+use crate::rules::Severity;
+
+/// Version of the summary's shape; bumped only when a field changes meaning
+/// or goes away (fields are only ever added).
+pub const SUMMARY_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub summary_version: u32,
+    pub tool: ToolInfo,
+    /// The subcommand: `scan`, `git`, `image`, `registry`, `logs`.
+    pub command: String,
+    /// The command line after the program name, every secret in it masked.
+    pub arguments: Vec<String>,
+    /// RFC 3339 UTC times.
+    pub started: String,
+    pub ended: String,
+    pub elapsed_seconds: f64,
+    pub scanned: Scanned,
+    pub findings: FindingCounts,
+    pub suppressed: SuppressedCounts,
+    /// Inputs left out on purpose or not readable (each also in `errors`
+    /// when it is an error).
+    pub skipped: Vec<Item>,
+    /// Inputs that could not be scanned, and errors that stopped the run.
+    pub errors: Vec<Item>,
+    /// False when anything was not scanned as asked (then the exit code
+    /// is 2).
+    pub complete: bool,
+    pub exit_code: u8,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Default for ToolInfo {
+    fn default() -> Self {
+        ToolInfo {
+            name: "leakhound",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// What was read. A unit a subcommand does not have stays 0 (`scan` reads
+/// files, `git` blobs, `image` files in layers, `logs` lines).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Scanned {
+    pub files: u64,
+    pub blobs: u64,
+    pub layers: u64,
+    pub images: u64,
+    pub lines: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FindingCounts {
+    /// Findings reported (after baseline, allowlists and inline markers).
+    pub total: u64,
+    /// `low`, `medium`, `high`, `critical`: every key present.
+    pub by_severity: BTreeMap<&'static str, u64>,
+    /// Rule id → findings reported.
+    pub by_rule: BTreeMap<String, u64>,
+}
+
+impl FindingCounts {
+    pub fn of(findings: &[Finding]) -> FindingCounts {
+        let mut c = FindingCounts::default();
+        for s in [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ] {
+            c.by_severity.insert(s.as_str(), 0);
+        }
+        for f in findings {
+            c.total += 1;
+            *c.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
+            *c.by_rule.entry(f.rule_id.clone()).or_insert(0) += 1;
+        }
+        c
+    }
+}
+
+/// Findings matched but not reported, by why.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SuppressedCounts {
+    pub baseline: u64,
+    pub allowlist: u64,
+    pub inline: u64,
+}
+
+/// A path (or image, or URL) and what happened to it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Item {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Now, as RFC 3339 UTC with millisecond precision.
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
