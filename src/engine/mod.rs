@@ -679,7 +679,8 @@ fn merge(all: &mut Vec<Candidate>, data: &[u8], cand: Candidate) {
 }
 
 /// Keeps one candidate per group of overlapping secret spans: the most
-/// specific rule (highest confidence, then severity; then a rule whose
+/// specific rule (highest confidence, then a provider rule over a generic
+/// one, then severity; then a rule whose
 /// keyword is part of the secret itself, a token format with a prefix, over
 /// one that only knows the context; then the longest secret, the rule
 /// listed first). Returns them sorted by offset.
@@ -694,6 +695,8 @@ fn resolve_overlaps(rules: &RuleSet, data: &[u8], cands: &mut [Candidate]) -> Ve
             .any(|k| memchr::memmem::find(&secret, k.as_bytes()).is_some());
         (
             c.confidence,
+            // A provider's rule knows more than a name-and-shape rule.
+            !rule.spec.generic,
             rule.spec.severity,
             own_keyword,
             c.end - c.start,
