@@ -103,7 +103,7 @@ impl Command {
             Command::Rules { .. } => "rules",
             Command::Init { .. } => "init",
             Command::Completions { .. } => "completions",
-            Command::Man => "man",
+            Command::Man { .. } => "man",
         }
     }
 }
@@ -157,8 +157,13 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
-    /// Print the man page (roff) to standard output.
-    Man,
+    /// Print the man page (roff) to standard output, or with --dir write
+    /// leakhound.1 and one page per subcommand (leakhound-scan.1, …) there.
+    Man {
+        /// Directory to write every page into.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -155,7 +155,7 @@ pub const TEMPLATE: &str = r#"# leakhound configuration (https://github.com/leak
 # rules = ["ci/leakhound-rules.toml"]
 
 # Rule ids not to run (`leakhound rules list` shows them).
-# disabled_rules = ["generic-password-assignment"]
+# disabled_rules = ["generic-secret-assignment-unquoted"]
 
 # Look inside encodings (JSON escapes, base64, Kubernetes Secrets, ...).
 # decoders = true

@@ -183,16 +183,47 @@ fn run(cli: &Cli) -> Result<u8> {
         },
         Command::Init { dir, force } => init(dir, *force),
         Command::Completions { shell } => {
+            // Generated into memory: clap_complete panics on a write error,
+            // and a closed pipe (`| head`) is not an error.
             let mut cmd = Cli::command();
-            clap_complete::generate(*shell, &mut cmd, "leakhound", &mut io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "leakhound", &mut script);
+            finish(io::stdout().lock().write_all(&script))?;
             Ok(0)
         }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            finish(man.render(&mut io::stdout()))?;
-            Ok(0)
-        }
+        Command::Man { dir } => man(dir.as_deref()),
     }
+}
+
+/// `leakhound man`: the main page on standard output, or every page
+/// (`leakhound.1`, `leakhound-SUB.1`, `leakhound-rules-list.1`, …) in `dir`.
+fn man(dir: Option<&Path>) -> Result<u8> {
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        finish(io::stdout().lock().write_all(&page))?;
+        return Ok(0);
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Breadth-first over subcommands with their page names; no recursion.
+    let mut queue = vec![("leakhound".to_string(), cmd)];
+    let mut written = 0;
+    while let Some((name, mut c)) = queue.pop() {
+        c = c.name(name.clone()).bin_name(name.replace('-', " "));
+        for sub in c.get_subcommands() {
+            if sub.get_name() != "help" {
+                queue.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+            }
+        }
+        let mut page = Vec::new();
+        clap_mangen::Man::new(c).render(&mut page)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+        written += 1;
+    }
+    eprintln!("leakhound: wrote {written} man pages to {}", dir.display());
+    Ok(0)
 }
 
 /// What a scan runs with: the scanner (rules, options, allowlists) and the
