@@ -720,3 +720,103 @@ fn sarif_describes_the_manifest_rule() {
         "{rules:#}"
     );
 }
+
+/// `(path, line, rule_id, secret)` of every finding of a scan of `root`.
+fn hits(root: &Path) -> Vec<(String, u64, String, String)> {
+    let (findings, stderr, _) = scan(root);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let mut hits: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap_or("").to_string(),
+                f["line"].as_u64().unwrap_or(0),
+                f["rule_id"].as_str().unwrap_or("").to_string(),
+                f["secret"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    hits.sort();
+    hits
+}
+
+#[test]
+fn placeholders_are_silent_next_to_real_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let placeholders = [
+        "REPLACE_ME",
+        "password",
+        "changeme\n",
+        "<your-token>",
+        "${DB_PASSWORD}",
+        "xxxxxxxxxxxx",
+        "TODO",
+        "CHANGE_ME",
+        "replace-with-your-key",
+        "secret",
+        "none",
+        "null",
+        "<redacted>",
+        "*****",
+        "your-password-here",
+        "insert_token_here",
+    ];
+    let mut yaml = String::from("apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\ndata:\n");
+    for (i, p) in placeholders.iter().enumerate() {
+        yaml.push_str(&format!("  data-{i}: {}\n", b64(p.as_bytes())));
+    }
+    yaml.push_str(&format!("  db-password: {}\n", b64(b"P@ssw0rd-9xQ!")));
+    yaml.push_str("stringData:\n");
+    for (i, p) in placeholders.iter().enumerate() {
+        yaml.push_str(&format!("  plain-{i}: {:?}\n", p.trim_end()));
+    }
+    yaml.push_str("  api-token: Kq8vRt2Lm9xWz4Tn\n");
+    std::fs::write(dir.path().join("secret.yaml"), &yaml).unwrap();
+    let mut env = String::new();
+    for p in &placeholders {
+        env.push_str(&format!("DB_PASSWORD={}\n", p.trim_end()));
+        env.push_str(&format!("api_token = \"{}\"\n", p.trim_end()));
+    }
+    env.push_str("password = \"P@ssw0rd-9xQ!\"\n");
+    std::fs::write(dir.path().join("app.env"), &env).unwrap();
+
+    let m = "kubernetes-secret-manifest";
+    let at = |text: &str, needle: &str| {
+        text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1
+    };
+    let expected = vec![
+        (
+            "./app.env".to_string(),
+            at(&env, "P@ssw0rd"),
+            "generic-secret-assignment-quoted".to_string(),
+            "P@ssw0rd-9xQ!".to_string(),
+        ),
+        (
+            "./secret.yaml".to_string(),
+            at(&yaml, "db-password:"),
+            "generic-secret-assignment-quoted".to_string(),
+            "P@ssw0rd-9xQ!".to_string(),
+        ),
+        (
+            "./secret.yaml".to_string(),
+            at(&yaml, "db-password:"),
+            m.to_string(),
+            "P@ssw0rd-9xQ!".to_string(),
+        ),
+        (
+            "./secret.yaml".to_string(),
+            at(&yaml, "api-token:"),
+            "generic-secret-assignment-quoted".to_string(),
+            "Kq8vRt2Lm9xWz4Tn".to_string(),
+        ),
+        (
+            "./secret.yaml".to_string(),
+            at(&yaml, "api-token:"),
+            m.to_string(),
+            "Kq8vRt2Lm9xWz4Tn".to_string(),
+        ),
+    ];
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(hits(dir.path()), expected);
+}
