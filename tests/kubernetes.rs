@@ -575,14 +575,42 @@ fn every_real_value_is_found_at_its_line_with_its_object_and_nothing_else() {
             &["base64", "gzip"],
             GITHUB,
         ),
+        // A manifest the YAML parser refuses is read line by line.
         e(
             "broken/malformed.yaml",
             "api-token:",
             "github-classic-pat",
-            None,
+            Some("api-token"),
             None,
             b,
             GITHUB,
+        ),
+        e(
+            "broken/malformed.yaml",
+            "api-token:",
+            m,
+            Some("api-token"),
+            None,
+            b,
+            GITHUB,
+        ),
+        e(
+            "broken/unclosed.json",
+            "\"api-key\"",
+            "generic-secret-assignment-quoted",
+            Some("api-key"),
+            None,
+            b,
+            "Jm4-Tq7vXz2Rk9Lw",
+        ),
+        e(
+            "broken/unclosed.json",
+            "\"api-key\"",
+            m,
+            Some("api-key"),
+            None,
+            b,
+            "Jm4-Tq7vXz2Rk9Lw",
         ),
     ];
 
@@ -654,7 +682,7 @@ fn bad_input_is_noted_and_the_rest_is_scanned() {
     let dir = tree();
     let (findings, stderr, _) = scan(dir.path());
     for note in [
-        "broken/malformed.yaml: not a valid YAML/JSON manifest",
+        "broken/unclosed-flow.yaml: not a valid YAML/JSON manifest",
         "broken/invalid-base64.yaml: Secret billing/hand-edited: data key `api-key` is not valid base64",
         "generated/helm-release-truncated.yaml: Secret billing/sh.helm.release.v1.billing.v5: Helm release: gzip data is truncated or corrupt",
         "generated/encoded.env: encoded content nested deeper than 3 levels",
