@@ -599,3 +599,182 @@ fn object(
     secret_keys(&obj, &keys, cx, out, budget, notes);
     !keys.is_empty()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Budget, Limits, View, kubernetes};
+
+    fn run(text: &str) -> (Option<View>, Vec<String>) {
+        let mut notes = Vec::new();
+        let v = kubernetes::view(
+            text.as_bytes(),
+            &Limits::default(),
+            &mut Budget::new(1 << 20),
+            &mut notes,
+        );
+        (v, notes)
+    }
+
+    /// `(key, entry line, original text the entry points at)` of a view.
+    fn entries(text: &str) -> Vec<(String, String, String)> {
+        let Some(v) = run(text).0 else {
+            return Vec::new();
+        };
+        v.segments
+            .iter()
+            .map(|s| {
+                let (a, b) = v.map.span(s.at, s.end);
+                (
+                    s.kubernetes.as_ref().unwrap().key.clone().unwrap(),
+                    String::from_utf8_lossy(&v.data[s.at..s.end - 1]).into_owned(),
+                    text[a..b].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_document_is_read_and_parsed_ones_are_not_read_twice() {
+        // The first document parses; the second has tabs.
+        let text = "kind: Secret\nmetadata:\n  name: a\ndata:\n  one: b25lLXZhbHVl\n---\n\
+                    kind: Secret\nmetadata:\n\tname: b\ndata:\n\ttwo: dHdvLXZhbHVl\n";
+        assert_eq!(
+            entries(text),
+            [
+                (
+                    "one".into(),
+                    "one: \"one-value\"".into(),
+                    "b25lLXZhbHVl".into()
+                ),
+                (
+                    "two".into(),
+                    "two: \"two-value\"".into(),
+                    "dHdvLXZhbHVl".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_block_and_continued_values_are_read() {
+        let text = "kind: Secret\ndata:\n\tsingle: 'c2luZ2xl'\n\tdouble: \"ZG91Ymxl\" # c\n\
+                    \twrapped: >\n\t\tZm9sZGVkLWFj\n\t\tcm9zcy1saW5lcw==\nstringData:\n\tconf: |\n\t\t\
+                    user=app\n\t\tpassword=x\n\tquoted: \"a\\tb\"\n\tit''s: 'it''s'\n\tflow: [a, b]\n";
+        let got: Vec<(String, String)> = entries(text)
+            .into_iter()
+            .map(|(_, line, at)| (line, at))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("single: \"single\"".into(), "'c2luZ2xl'".into()),
+                ("double: \"double\"".into(), "\"ZG91Ymxl\" # c".into()),
+                (
+                    "wrapped: \"folded-across-lines\"".into(),
+                    ">\n\t\tZm9sZGVkLWFj\n\t\tcm9zcy1saW5lcw==".into()
+                ),
+                (
+                    "conf: user=app\npassword=x\n".into(),
+                    "|\n\t\tuser=app\n\t\tpassword=x".into()
+                ),
+                ("quoted: \"a\tb\"".into(), "\"a\\tb\"".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn escaped_manifests_point_at_their_physical_line() {
+        let text = "first line\n{\"msg\": \"kind: Secret\\nmetadata:\\n  name: x\\ndata:\\n  \
+                    k: dmFsdWUtb2Yteg==\\n\"}\nlast line\n";
+        let v = run(text).0.unwrap();
+        let s = &v.segments[0];
+        assert_eq!(s.kubernetes.as_ref().unwrap().name.as_deref(), Some("x"));
+        let (a, b) = v.map.span(s.at, s.end);
+        assert_eq!(&text[a..b], "dmFsdWUtb2Yteg==");
+        assert_eq!(text[..a].matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn other_kinds_nested_kinds_templates_and_sops_give_nothing() {
+        for text in [
+            "kind: ExternalSecret\nspec:\n\tdata:\n\t\tk: dmFsdWU=\n",
+            "kind: SopsSecret\nspec:\n\tdata:\n\t\tk: dmFsdWU=\n",
+            "kind: Deployment\nspec:\n\tref:\n\t\tkind: Secret\n\tdata:\n\t\tk: dmFsdWU=\n",
+            "kind: Secret\ndata:\n\tk: {{ .Values.k | b64enc }}\n\tj: \"{{ .Values.j }}\"\n",
+            "kind: Secret\ndata:\n\tk: ENC[AES256_GCM,data:abc=]\nsops:\n\tversion: 3\n",
+            "Prose that mentions kind: Secret and\ndata: in passing.\n\tk: dmFsdWU=\n",
+        ] {
+            let (v, notes) = run(text);
+            assert!(v.is_none(), "{text:?} gave {v:?}");
+            assert!(
+                notes.iter().all(|n| n.contains("not a valid YAML")),
+                "{text:?}: {notes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_input_takes_linear_time_and_never_panics() {
+        // Indentation shrinking line by line, each line a Secret: every
+        // object's region reaches back over all lines above it.
+        let n = 20_000;
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&" ".repeat(n / 100 - i / 100));
+            text.push_str("kind: Secret\n");
+        }
+        text.push_str("data:\n\tk: dmFsdWU=\n\t");
+        // One line of many escaped lines.
+        for _ in 0..n {
+            text.push_str("kind: Secret\\n\\tdata:\\n\\t\\tk: dmFsdWU=\\n");
+        }
+        text.push('\n');
+        let started = std::time::Instant::now();
+        let _ = run(&text);
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+
+        // Fragments put together at random: no panic, whatever the order.
+        let parts = [
+            "kind: Secret",
+            "kind: 'secret'",
+            "data:",
+            "stringData:",
+            "metadata:",
+            "name: x",
+            "k: dmFsdWU=",
+            "k: |",
+            "k: >-",
+            "k: \"a\\",
+            "k: 'a''",
+            "\t",
+            "  ",
+            "\\n",
+            "\\t",
+            "\\\"",
+            "\"",
+            "'",
+            "{{ x }}",
+            "---",
+            "```",
+            "é",
+            "ü: ä",
+            "#",
+            ": ",
+            "\r",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            let mut t = String::new();
+            for _ in 0..(seed % 40) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                t.push_str(parts[(seed % parts.len() as u64) as usize]);
+                if seed.is_multiple_of(3) {
+                    t.push('\n');
+                }
+            }
+            let _ = run(&t);
+        }
+    }
+}
