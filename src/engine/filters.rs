@@ -32,6 +32,9 @@ const DOCUMENTED_KEYS: &[&str] = &[
     "pk_test_TYooMQauvdEDq54NiTphI7jx",
     // The well-known Azure Storage emulator (Azurite) account key.
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+    // The password of the Kubernetes documentation's Secret example
+    // (`password: MWYyZDFlMmU2N2Rm`), copied into countless READMEs.
+    "1f2d1e2e67df",
     // jwt.io's sample token signature (HS256, "your-256-bit-secret").
     "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
 ];
@@ -69,8 +72,6 @@ const PLACEHOLDER_VOCABULARY: &[&str] = &[
     "masked",
     "me",
     "my",
-    "mypassword",
-    "mysecret",
     "new",
     "nil",
     "none",
@@ -169,6 +170,7 @@ mod tests {
             "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "$(cat /run/secrets/token)",
+            "1f2d1e2e67df",
             "api-key-for-your-account",
             // Words that name or ask for a secret instead of being one.
             "REPLACE_ME",
@@ -206,6 +208,8 @@ mod tests {
             "secret-Kq8vRt2Lm9",
             "mytokenisbetterthanyours",
             "correct-horse-battery-staple",
+            // Weak, but a password someone may really use.
+            "mypassword",
         ] {
             assert!(!is_placeholder(s.as_bytes()), "{s} is not a placeholder");
         }
