@@ -575,14 +575,42 @@ fn every_real_value_is_found_at_its_line_with_its_object_and_nothing_else() {
             &["base64", "gzip"],
             GITHUB,
         ),
+        // A manifest the YAML parser refuses is read line by line.
         e(
             "broken/malformed.yaml",
             "api-token:",
             "github-classic-pat",
-            None,
+            Some("api-token"),
             None,
             b,
             GITHUB,
+        ),
+        e(
+            "broken/malformed.yaml",
+            "api-token:",
+            m,
+            Some("api-token"),
+            None,
+            b,
+            GITHUB,
+        ),
+        e(
+            "broken/unclosed.json",
+            "\"api-key\"",
+            "generic-secret-assignment-quoted",
+            Some("api-key"),
+            None,
+            b,
+            "Jm4-Tq7vXz2Rk9Lw",
+        ),
+        e(
+            "broken/unclosed.json",
+            "\"api-key\"",
+            m,
+            Some("api-key"),
+            None,
+            b,
+            "Jm4-Tq7vXz2Rk9Lw",
         ),
     ];
 
@@ -654,7 +682,7 @@ fn bad_input_is_noted_and_the_rest_is_scanned() {
     let dir = tree();
     let (findings, stderr, _) = scan(dir.path());
     for note in [
-        "broken/malformed.yaml: not a valid YAML/JSON manifest",
+        "broken/unclosed-flow.yaml: not a valid YAML/JSON manifest",
         "broken/invalid-base64.yaml: Secret billing/hand-edited: data key `api-key` is not valid base64",
         "generated/helm-release-truncated.yaml: Secret billing/sh.helm.release.v1.billing.v5: Helm release: gzip data is truncated or corrupt",
         "generated/encoded.env: encoded content nested deeper than 3 levels",
@@ -719,4 +747,245 @@ fn sarif_describes_the_manifest_rule() {
             .any(|r| r["id"] == "kubernetes-secret-manifest"),
         "{rules:#}"
     );
+}
+
+/// `(path, line, rule_id, secret)` of every finding of a scan of `root`.
+fn hits(root: &Path) -> Vec<(String, u64, String, String)> {
+    let (findings, stderr, _) = scan(root);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let mut hits: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap_or("").to_string(),
+                f["line"].as_u64().unwrap_or(0),
+                f["rule_id"].as_str().unwrap_or("").to_string(),
+                f["secret"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    hits.sort();
+    hits
+}
+
+#[test]
+fn placeholders_are_silent_next_to_real_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let placeholders = [
+        "REPLACE_ME",
+        "password",
+        "changeme\n",
+        "<your-token>",
+        "${DB_PASSWORD}",
+        "xxxxxxxxxxxx",
+        "TODO",
+        "CHANGE_ME",
+        "replace-with-your-key",
+        "secret",
+        "none",
+        "null",
+        "<redacted>",
+        "*****",
+        "your-password-here",
+        "insert_token_here",
+    ];
+    let mut yaml = String::from("apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\ndata:\n");
+    for (i, p) in placeholders.iter().enumerate() {
+        yaml.push_str(&format!("  data-{i}: {}\n", b64(p.as_bytes())));
+    }
+    yaml.push_str(&format!("  db-password: {}\n", b64(b"P@ssw0rd-9xQ!")));
+    yaml.push_str("stringData:\n");
+    for (i, p) in placeholders.iter().enumerate() {
+        yaml.push_str(&format!("  plain-{i}: {:?}\n", p.trim_end()));
+    }
+    yaml.push_str("  api-token: Kq8vRt2Lm9xWz4Tn\n");
+    std::fs::write(dir.path().join("secret.yaml"), &yaml).unwrap();
+    let mut env = String::new();
+    for p in &placeholders {
+        env.push_str(&format!("DB_PASSWORD={}\n", p.trim_end()));
+        env.push_str(&format!("api_token = \"{}\"\n", p.trim_end()));
+    }
+    env.push_str("password = \"P@ssw0rd-9xQ!\"\n");
+    std::fs::write(dir.path().join("app.env"), &env).unwrap();
+
+    let m = "kubernetes-secret-manifest";
+    let at = |text: &str, needle: &str| {
+        text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1
+    };
+    let expected = vec![
+        (
+            "./app.env".to_string(),
+            at(&env, "P@ssw0rd"),
+            "generic-secret-assignment-quoted".to_string(),
+            "P@ssw0rd-9xQ!".to_string(),
+        ),
+        (
+            "./secret.yaml".to_string(),
+            at(&yaml, "db-password:"),
+            "generic-secret-assignment-quoted".to_string(),
+            "P@ssw0rd-9xQ!".to_string(),
+        ),
+        (
+            "./secret.yaml".to_string(),
+            at(&yaml, "db-password:"),
+            m.to_string(),
+            "P@ssw0rd-9xQ!".to_string(),
+        ),
+        (
+            "./secret.yaml".to_string(),
+            at(&yaml, "api-token:"),
+            "generic-secret-assignment-quoted".to_string(),
+            "Kq8vRt2Lm9xWz4Tn".to_string(),
+        ),
+        (
+            "./secret.yaml".to_string(),
+            at(&yaml, "api-token:"),
+            m.to_string(),
+            "Kq8vRt2Lm9xWz4Tn".to_string(),
+        ),
+    ];
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(hits(dir.path()), expected);
+}
+
+/// An expected finding in a broken manifest: path, line, rule, namespace,
+/// name, key, decoding steps, secret.
+type Broken<'a> = (
+    &'a str,
+    u64,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    &'a [&'a str],
+    &'a str,
+);
+
+/// Manifests the YAML parser refuses, as they turn up in repositories:
+/// every real value is still decoded, reported at its line with the
+/// Secret's namespace, name and key; templated and placeholder values,
+/// SOPS and other kinds stay silent.
+#[test]
+fn broken_manifests_are_read_line_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.path().join(name), &text).unwrap();
+        text
+    };
+    let pw = "Rk7vQ2mXz9LpW4tN";
+    let tabs = write(
+        "tabs.yaml",
+        format!(
+            "apiVersion: v1\ndata:\n\t# abbreviated\n\tdb-password: {}\n\tusername: {}\n\tnote: {}\n\
+             kind: 'secret'\nmetadata:\n\tname: db-user-pass\n\tnamespace: default\ntype: Opaque\n\
+             ---\napiVersion: v1\nkind: Secret\nmetadata:\n\tname: sops-encrypted\ndata:\n\t\
+             token: ENC[AES256_GCM,data:8kQw3mZ0,type:str]\nsops:\n\tversion: 3.8.1\n\
+             ---\nkind: ExternalSecret\nspec:\n\tdata:\n\t\tapi-key: {}\n",
+            b64(pw.as_bytes()),
+            b64(b"admin"),
+            b64(b"REPLACE_ME"),
+            b64(b"Xq3-Lm8vTz5Rw2Kp"),
+        ),
+    );
+    let helm = write(
+        "secret.tpl.yaml",
+        format!(
+            "{{{{- if .Values.credentials.create }}}}\napiVersion: v1\nkind: Secret\nmetadata:\n  \
+             name: {{{{ include \"billing.fullname\" . }}}}\n  namespace: billing\ntype: Opaque\n\
+             data:\n  db-password: {{{{ .Values.dbPassword | b64enc | quote }}}}\n  \
+             {{{{- if .Values.github }}}}\n  github-token: {}\n  {{{{- end }}}}\nstringData:\n  \
+             stripe-key: \"{STRIPE}\"\n{{{{- end }}}}\n",
+            b64(GITHUB.as_bytes())
+        ),
+    );
+    let markdown = write(
+        "README.md",
+        format!(
+            "# Billing\n\n1. Create the credentials:\n\n   ```yaml\n   apiVersion: v1\n   kind: Secret\n   \
+             metadata:\n     name: billing-credentials\n     namespace: billing\n   stringData:\n     \
+             STRIPE_KEY: {STRIPE}\n     placeholder: <your-token>\n   ```\n\n\
+             Or, already encoded:\n\n    kind: Secret\n    metadata:\n      name: indented\n    \
+             data:\n      db-password: {}\n\nThe `data:` values are base64.\n",
+            b64(pw.as_bytes())
+        ),
+    );
+    let log = write(
+        "deploy.log",
+        format!(
+            "2026-12-01T10:00:00Z INFO starting\n2026-12-01T10:00:01Z DEBUG applying: apiVersion: v1\\n\
+             kind: Secret\\nmetadata:\\n  name: log-secret\\n  namespace: ops\\ndata:\\n  \
+             db-password: {}\\n\n2026-12-01T10:00:02Z INFO done\n",
+            b64(pw.as_bytes())
+        ),
+    );
+    let json = write(
+        "events.jsonl",
+        format!(
+            "{{\"level\":\"info\",\"msg\":\"created\"}}\n{{\"level\":\"debug\",\"manifest\":\"apiVersion: v1\\n\
+             kind: Secret\\nmetadata:\\n  name: json-secret\\n  namespace: ci\\nstringData:\\n  \
+             github-token: \\\"{GITHUB}\\\"\\n  password: \\\"changeme\\\"\\n\"}}\n"
+        ),
+    );
+
+    let (findings, stderr, code) = scan(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let line = |text: &str, needle: &str| {
+        text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1
+    };
+    let m = "kubernetes-secret-manifest";
+    let q = "generic-secret-assignment-quoted";
+    let gh = "github-classic-pat";
+    let st = "stripe-live-secret-key";
+    let b: &[&str] = &["base64"];
+    let plain: &[&str] = &[];
+    #[rustfmt::skip]
+    let expected: Vec<Broken> = vec![
+        ("tabs.yaml", line(&tabs, "db-password:"), q, Some("default"), Some("db-user-pass"), "db-password", b, pw),
+        ("tabs.yaml", line(&tabs, "db-password:"), m, Some("default"), Some("db-user-pass"), "db-password", b, pw),
+        ("secret.tpl.yaml", line(&helm, "github-token:"), gh, Some("billing"), None, "github-token", b, GITHUB),
+        ("secret.tpl.yaml", line(&helm, "github-token:"), m, Some("billing"), None, "github-token", b, GITHUB),
+        ("secret.tpl.yaml", line(&helm, "stripe-key:"), st, Some("billing"), None, "stripe-key", plain, STRIPE),
+        ("secret.tpl.yaml", line(&helm, "stripe-key:"), m, Some("billing"), None, "stripe-key", plain, STRIPE),
+        ("README.md", line(&markdown, "STRIPE_KEY:"), st, Some("billing"), Some("billing-credentials"), "STRIPE_KEY", plain, STRIPE),
+        ("README.md", line(&markdown, "STRIPE_KEY:"), m, Some("billing"), Some("billing-credentials"), "STRIPE_KEY", plain, STRIPE),
+        ("README.md", line(&markdown, "db-password:"), q, None, Some("indented"), "db-password", b, pw),
+        ("README.md", line(&markdown, "db-password:"), m, None, Some("indented"), "db-password", b, pw),
+        ("deploy.log", line(&log, "log-secret"), q, Some("ops"), Some("log-secret"), "db-password", b, pw),
+        ("deploy.log", line(&log, "log-secret"), m, Some("ops"), Some("log-secret"), "db-password", b, pw),
+        ("events.jsonl", line(&json, "json-secret"), gh, Some("ci"), Some("json-secret"), "github-token", plain, GITHUB),
+        ("events.jsonl", line(&json, "json-secret"), m, Some("ci"), Some("json-secret"), "github-token", plain, GITHUB),
+    ];
+    let mut problems = Vec::new();
+    let mut matched = BTreeSet::new();
+    for (path, line, rule, ns, name, key, decoded, secret) in &expected {
+        let hit = findings.iter().position(|f| {
+            let k = &f["kubernetes"];
+            f["path"] == format!("./{path}")
+                && f["line"] == *line
+                && f["rule_id"] == *rule
+                && k["kind"] == "Secret"
+                && k["namespace"].as_str() == *ns
+                && k["name"].as_str() == *name
+                && k["key"] == *key
+                && f["decoded"] == json!(decoded)
+                && f["secret"] == *secret
+        });
+        match hit {
+            Some(i) => {
+                matched.insert(i);
+            }
+            None => problems.push(format!("missing: {path} line {line} {rule} {key}")),
+        }
+    }
+    for (i, f) in findings.iter().enumerate() {
+        if !matched.contains(&i) {
+            problems.push(format!(
+                "unexpected: {} line {} {} kubernetes={} decoded={} secret={}",
+                f["path"], f["line"], f["rule_id"], f["kubernetes"], f["decoded"], f["secret"]
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -10,12 +10,13 @@
 //! `kubernetes-secret:KEY=VALUE` text for the `kubernetes-secret-manifest`
 //! rule, which reports a committed Secret even when no provider rule matches.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use memchr::memmem;
 
 use super::yaml::{self, Node};
-use super::{Budget, Limits, Map, Piece, Segment, View, encodings, helm};
+use super::{Budget, Limits, Map, Piece, Segment, View, encodings, helm, lenient};
 use crate::blob::KubernetesRef;
 
 /// The annotation in which `kubectl apply` keeps the last applied object.
@@ -181,7 +182,7 @@ pub(super) fn entry_text(key: &str, value: &[u8]) -> Vec<u8> {
 }
 
 /// True if `data` may hold a Secret, a List or a ConfigMap: a `kind` key
-/// with one of those values, in YAML, JSON or JSON escaped inside a string
+/// with one of those values (quoted or not), in YAML, JSON or JSON escaped inside a string
 /// (a last-applied annotation in `kubectl -o json` output). One memmem
 /// pass: an object whose last-applied copy holds a Secret says so too.
 fn triggered(data: &[u8]) -> bool {
@@ -190,7 +191,7 @@ fn triggered(data: &[u8]) -> bool {
         let sep = rest
             .iter()
             .take(8)
-            .position(|b| !matches!(b, b'"' | b'\\' | b' ' | b'\t' | b':'))
+            .position(|b| !matches!(b, b'"' | b'\'' | b'\\' | b' ' | b'\t' | b':'))
             .unwrap_or(0);
         let (seps, r) = rest.split_at(sep);
         if !seps.contains(&b':') {
@@ -200,7 +201,9 @@ fn triggered(data: &[u8]) -> bool {
             .iter()
             .position(|b| !b.is_ascii_alphanumeric())
             .unwrap_or(r.len());
-        matches!(&r[..word_end], b"Secret" | b"ConfigMap") || r[..word_end].ends_with(b"List")
+        // `secret`: hand-written manifests the line reader accepts.
+        matches!(&r[..word_end], b"Secret" | b"secret" | b"ConfigMap")
+            || r[..word_end].ends_with(b"List")
     })
 }
 
@@ -237,17 +240,6 @@ pub fn view(
     }
     let text = std::str::from_utf8(data).ok()?;
     let (docs, err) = yaml::parse(text);
-    if let Some(e) = err
-        && !text.contains("{{")
-        && starts_like_manifest(text)
-    {
-        // A chart template (`{{ ... }}`) is not YAML until rendered; its raw
-        // text was scanned and that is all there is to do.
-        notes.push(format!(
-            "not a valid YAML/JSON manifest ({e}); Kubernetes objects from there on were not \
-             decoded (the raw text was scanned)"
-        ));
-    }
     let lines: Vec<usize> = std::iter::once(0)
         .chain(memchr::memchr_iter(b'\n', data).map(|i| i + 1))
         .collect();
@@ -263,6 +255,36 @@ pub fn view(
     let mut entries = Vec::new();
     for d in &docs {
         object(d, &cx, &mut entries, budget, notes);
+    }
+    // What the parser refused (from the document it stopped in) and
+    // manifests escaped into one line are read line by line.
+    let roots: Vec<usize> = docs
+        .iter()
+        .filter_map(|d| d.line.checked_sub(1).and_then(|l| lines.get(l)).copied())
+        .collect();
+    let mut covered: Vec<usize> = entries.iter().map(|e| e.span.0).collect();
+    covered.sort_unstable();
+    let read = lenient::read(
+        text,
+        err.is_some(),
+        &roots,
+        &covered,
+        &cx,
+        &mut entries,
+        budget,
+        notes,
+    );
+    if let Some(e) = err
+        && read == 0
+        && !text.contains("{{")
+        && starts_like_manifest(text)
+    {
+        // A chart template (`{{ ... }}`) is not YAML until rendered; its raw
+        // text was scanned and that is all there is to do.
+        notes.push(format!(
+            "not a valid YAML/JSON manifest ({e}); Kubernetes objects from there on were not \
+             decoded (the raw text was scanned)"
+        ));
     }
     drop_repeated_last_applied(&mut entries);
     build_view(entries)
@@ -383,6 +405,15 @@ pub(super) fn describe(obj: &KubernetesRef) -> String {
 /// A Secret key's decoded value, where it is, and the steps to it.
 type KeyValue = (String, Vec<u8>, (usize, usize), Vec<&'static str>);
 
+/// One key of a Secret's `data` (base64, `encoded`) or `stringData` as
+/// written, with the original span its entry points at.
+pub(super) struct RawKey<'t> {
+    pub key: &'t str,
+    pub value: Cow<'t, str>,
+    pub encoded: bool,
+    pub span: (usize, usize),
+}
+
 fn secret(
     node: &Node,
     obj: &KubernetesRef,
@@ -395,63 +426,86 @@ fn secret(
         // SOPS-encrypted: every value is ENC[...] ciphertext.
         return;
     }
-    let stype = obj.secret_type.as_deref().unwrap_or("");
-    if stype == "helm.sh/release.v1" {
+    if obj.secret_type.as_deref() == Some("helm.sh/release.v1") {
         if let Some(release) = node.get("data").and_then(|d| d.get("release")) {
             helm::release(release, obj, true, cx, out, budget, notes);
         }
         return;
     }
-    // Values by key, for the typed secrets that combine keys.
-    let mut values: Vec<KeyValue> = Vec::new();
+    let mut keys = Vec::new();
     for (field, encoded) in [("data", true), ("stringData", false)] {
         let Some(map) = node.get(field) else {
             continue;
         };
         for (key, key_node, v) in map.keyed_entries() {
-            let Some(s) = v.as_str() else {
-                continue;
-            };
-            let trimmed = s.trim();
-            if trimmed.is_empty() || trimmed.starts_with("ENC[") {
-                continue;
+            if let Some(value) = v.as_str() {
+                keys.push(RawKey {
+                    key,
+                    value: Cow::Borrowed(value),
+                    encoded,
+                    span: cx.value_span(key_node, v),
+                });
             }
-            let mut steps = cx.steps.clone();
-            let value = if encoded {
-                match encodings::base64_decode(trimmed.as_bytes()) {
-                    Ok(b) => {
-                        steps.push("base64");
-                        b
-                    }
-                    Err(e) => {
-                        notes.push(format!(
-                            "{}: data key `{key}` is not valid base64 ({e}); not decoded",
-                            describe(obj)
-                        ));
-                        continue;
-                    }
-                }
-            } else {
-                s.as_bytes().to_vec()
-            };
-            if value.trim_ascii().is_empty() || !budget.take(value.len()) {
-                continue;
-            }
-            let span = cx.value_span(key_node, v);
-            let kube = cx.kref(obj, key, None);
-            out.push(Entry {
-                text: entry_text(key, &value),
-                span,
-                steps: steps.clone(),
-                kube,
-                secret_entry: (!is_public_key(stype, key))
-                    .then(|| [format!("kubernetes-secret:{key}=").as_bytes(), &value].concat()),
-            });
-            if key == ".dockerconfigjson" || key == ".dockercfg" {
-                docker_config(obj, key, &value, span, &steps, cx, out, budget, notes);
-            }
-            values.push((key.to_string(), value, span, steps));
         }
+    }
+    secret_keys(obj, &keys, cx, out, budget, notes);
+}
+
+/// The entries of a Secret's keys: each value decoded, with its
+/// `kubernetes-secret` text, a docker config's registry credentials and a
+/// bootstrap token's whole token. Shared by the YAML tree and the
+/// line-based reader of manifests the YAML parser refused (`lenient.rs`).
+pub(super) fn secret_keys(
+    obj: &KubernetesRef,
+    keys: &[RawKey<'_>],
+    cx: &Cx<'_>,
+    out: &mut Vec<Entry>,
+    budget: &mut Budget,
+    notes: &mut Vec<String>,
+) {
+    let stype = obj.secret_type.as_deref().unwrap_or("");
+    // Values by key, for the typed secrets that combine keys.
+    let mut values: Vec<KeyValue> = Vec::new();
+    for k in keys {
+        let (key, s, encoded, span) = (k.key, &*k.value, k.encoded, k.span);
+        let trimmed = s.trim();
+        if trimmed.is_empty() || trimmed.starts_with("ENC[") {
+            continue;
+        }
+        let mut steps = cx.steps.clone();
+        let value = if encoded {
+            match encodings::base64_decode(trimmed.as_bytes()) {
+                Ok(b) => {
+                    steps.push("base64");
+                    b
+                }
+                Err(e) => {
+                    notes.push(format!(
+                        "{}: data key `{key}` is not valid base64 ({e}); not decoded",
+                        describe(obj)
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            s.as_bytes().to_vec()
+        };
+        if value.trim_ascii().is_empty() || !budget.take(value.len()) {
+            continue;
+        }
+        let kube = cx.kref(obj, key, None);
+        out.push(Entry {
+            text: entry_text(key, &value),
+            span,
+            steps: steps.clone(),
+            kube,
+            secret_entry: (!is_public_key(stype, key))
+                .then(|| [format!("kubernetes-secret:{key}=").as_bytes(), &value].concat()),
+        });
+        if key == ".dockerconfigjson" || key == ".dockercfg" {
+            docker_config(obj, key, &value, span, &steps, cx, out, budget, notes);
+        }
+        values.push((key.to_string(), value, span, steps));
     }
     if stype == "bootstrap.kubernetes.io/token" {
         let get = |k: &str| values.iter().find(|v| v.0 == k);

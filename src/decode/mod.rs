@@ -12,6 +12,7 @@ pub mod encodings;
 pub mod escapes;
 pub mod helm;
 pub mod kubernetes;
+mod lenient;
 mod map;
 mod runs;
 pub mod yaml;

@@ -32,12 +32,99 @@ const DOCUMENTED_KEYS: &[&str] = &[
     "pk_test_TYooMQauvdEDq54NiTphI7jx",
     // The well-known Azure Storage emulator (Azurite) account key.
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+    // The password of the Kubernetes documentation's Secret example
+    // (`password: MWYyZDFlMmU2N2Rm`), copied into countless READMEs.
+    "1f2d1e2e67df",
     // jwt.io's sample token signature (HS256, "your-256-bit-secret").
     "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
 ];
 
+/// Words a value is made of when it names or asks for a secret instead of
+/// being one: `REPLACE_ME`, `password`, `TODO`, `your-password-here`,
+/// `insert_token_here`, `none`, `null`. A value all of whose words (split at
+/// anything but letters and digits) are in this list is a placeholder.
+/// Sorted, for the binary search.
+const PLACEHOLDER_VOCABULARY: &[&str] = &[
+    "a",
+    "access",
+    "actual",
+    "add",
+    "an",
+    "api",
+    "apikey",
+    "auth",
+    "be",
+    "change",
+    "changeit",
+    "changethis",
+    "default",
+    "empty",
+    "enter",
+    "fill",
+    "fixme",
+    "for",
+    "goes",
+    "here",
+    "hidden",
+    "in",
+    "insert",
+    "key",
+    "masked",
+    "me",
+    "my",
+    "new",
+    "nil",
+    "none",
+    "null",
+    "omitted",
+    "pass",
+    "passwd",
+    "password",
+    "put",
+    "pwd",
+    "real",
+    "removed",
+    "replace",
+    "replaceme",
+    "secret",
+    "secure",
+    "set",
+    "strong",
+    "tbd",
+    "the",
+    "this",
+    "to",
+    "todo",
+    "token",
+    "undefined",
+    "value",
+    "with",
+    "your",
+    "yourpassword",
+];
+
+/// True if every word of `lower` (a lowercase value) is in the placeholder
+/// vocabulary. Bounded: a value longer than any such phrase is not one.
+fn only_placeholder_words(lower: &[u8]) -> bool {
+    if lower.len() > 64 {
+        return false;
+    }
+    let mut words = lower
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .peekable();
+    words.peek().is_some()
+        && words.all(|w| {
+            PLACEHOLDER_VOCABULARY
+                .binary_search_by(|v| v.as_bytes().cmp(w))
+                .is_ok()
+        })
+}
+
 /// True if `secret` looks like a placeholder, template or example value.
 pub fn is_placeholder(secret: &[u8]) -> bool {
+    // A decoded Secret value often ends with the newline `echo` added.
+    let secret = secret.trim_ascii();
     if secret.is_empty() {
         return true;
     }
@@ -58,11 +145,12 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     PLACEHOLDER_WORDS
         .iter()
         .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+        || only_placeholder_words(&lower)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_placeholder;
+    use super::{PLACEHOLDER_VOCABULARY, is_placeholder};
 
     #[test]
     fn placeholders_are_recognised() {
@@ -82,7 +170,26 @@ mod tests {
             "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "$(cat /run/secrets/token)",
+            "1f2d1e2e67df",
             "api-key-for-your-account",
+            // Words that name or ask for a secret instead of being one.
+            "REPLACE_ME",
+            "password",
+            "password\n",
+            "CHANGE_ME",
+            "TODO",
+            "secret",
+            "none",
+            "null",
+            "<redacted>",
+            "*****",
+            "your-password-here",
+            "replace-with-your-key",
+            "INSERT_TOKEN_HERE",
+            "put-your-api-key-here",
+            "my-secret-password",
+            "secret_token",
+            " 'changeit' ",
         ] {
             assert!(is_placeholder(p.as_bytes()), "{p} should be a placeholder");
         }
@@ -90,8 +197,33 @@ mod tests {
 
     #[test]
     fn random_tokens_are_not_placeholders() {
-        for s in ["ghp_R4nd0mV4lu3sAr3N0tPl4c3h0ld3rs12", "Zq8vT2mLw9pK"] {
+        for s in [
+            "ghp_R4nd0mV4lu3sAr3N0tPl4c3h0ld3rs12",
+            "Zq8vT2mLw9pK",
+            // Real passwords that contain placeholder words.
+            "P@ssw0rd-9xQ!",
+            "password-9xQ7",
+            "Password123",
+            "admin:password",
+            "secret-Kq8vRt2Lm9",
+            "mytokenisbetterthanyours",
+            "correct-horse-battery-staple",
+            // Weak, but a password someone may really use.
+            "mypassword",
+        ] {
             assert!(!is_placeholder(s.as_bytes()), "{s} is not a placeholder");
         }
+    }
+
+    #[test]
+    fn the_vocabulary_is_sorted_lowercase_and_unique() {
+        let v = PLACEHOLDER_VOCABULARY;
+        assert!(v.windows(2).all(|w| w[0] < w[1]), "not sorted or repeated");
+        assert!(
+            v.iter().all(|w| w
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())),
+            "not lowercase"
+        );
     }
 }
