@@ -161,3 +161,53 @@ fn rules_list_is_stable() {
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
 }
+
+/// The audit detector (`generic-high-entropy-credential`) reports at `low`
+/// confidence only: `--min-confidence low` shows it, the default output
+/// stays as it was; code constants next to credential words stay silent
+/// even in an audit.
+#[test]
+fn audit_detector_reports_only_with_min_confidence_low() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("client.js"),
+        "client.setAuthToken(\"Wq3Zr8Tn5Lp2Vx7Kc4Bm9Hd6\")\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("driver.c"),
+        "\t.maxauthsize = SHA256_DIGEST_SIZE,\n\tkey->cipher = AES_KEYSIZE_256;\n\
+         \tstrcpy(key_name, \"Zq8vT2mLw9pKr4Xy7Bn3\");\n",
+    )
+    .unwrap();
+    let scan = |extra: &[&str]| -> Vec<Value> {
+        let out = leakhound()
+            .args(["--format", "json", "--show-secrets"])
+            .args(extra)
+            .arg("scan")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert!(scan(&[]).is_empty(), "default output must not change");
+    let low = scan(&["--min-confidence", "low"]);
+    let got: Vec<(&str, &str, &str)> = low
+        .iter()
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap(),
+                f["secret"].as_str().unwrap(),
+                f["confidence"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "generic-high-entropy-credential",
+            "Wq3Zr8Tn5Lp2Vx7Kc4Bm9Hd6",
+            "low"
+        )]
+    );
+}

@@ -177,14 +177,26 @@ const NON_SECRET_SUFFIXES: &[&str] = &[
 
 /// The key assigned before the value: the identifier before the
 /// operator and quotes (`api_key_id` in `  api_key_id: "`, `VAPID_PUBLIC_KEY`
-/// in `VAPID_PUBLIC_KEY=`), not the modifiers before it (`public static
-/// final String`).
+/// in `VAPID_PUBLIC_KEY=`, `SNYK_TOKEN` in Make's `SNYK_TOKEN ?= "`,
+/// `key_name` in `strcpy(key_name, "`), not the modifiers before it
+/// (`public static final String`).
 fn assigned_key(before: &[u8]) -> &[u8] {
     let mut end = before.len();
     while end > 0
         && matches!(
             before[end - 1],
-            b'"' | b'\'' | b' ' | b'\t' | b':' | b'=' | b'>' | b']'
+            b'"' | b'\''
+                | b' '
+                | b'\t'
+                | b':'
+                | b'='
+                | b'>'
+                | b']'
+                | b'?'
+                | b'+'
+                | b','
+                | b'('
+                | b'|'
         )
     {
         end -= 1;
@@ -312,20 +324,35 @@ fn is_test_value(secret: &[u8]) -> bool {
 
 /// A snake/kebab-case name (`company_secret_storage_backend_v2`): three or
 /// more lowercase parts, at least three of them words of three letters or
-/// more. Generated tokens mix case or digits into every part.
+/// more. Or an UPPER_SNAKE constant (`SHA256_DIGEST_SIZE`,
+/// `P2P_STATE_SCAN`): two or more uppercase parts, two of them words of
+/// three letters or more. Generated tokens mix case or digits into every part.
 fn is_identifier(secret: &[u8]) -> bool {
     let parts: Vec<&[u8]> = secret.split(|&b| b == b'_' || b == b'-').collect();
-    parts.len() >= 3
+    let constant = parts.len() >= 2
+        && secret.contains(&b'_')
         && parts.iter().all(|p| {
             !p.is_empty()
                 && p.iter()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         })
         && parts
             .iter()
-            .filter(|p| p.len() >= 3 && p.iter().all(u8::is_ascii_lowercase))
+            .filter(|p| p.len() >= 3 && p.iter().all(u8::is_ascii_uppercase))
             .count()
-            >= 3
+            >= 2;
+    constant
+        || parts.len() >= 3
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.iter()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            && parts
+                .iter()
+                .filter(|p| p.len() >= 3 && p.iter().all(u8::is_ascii_lowercase))
+                .count()
+                >= 3
 }
 
 /// `8-4-4-4-12` hex: an id far more often than a credential.

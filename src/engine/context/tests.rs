@@ -102,6 +102,7 @@ fn keys_that_name_an_id_url_or_file_are_not_secrets() {
         format!(r#"password_file: "{v}""#),
         format!(r#"{{"secret_name": "{v}"}}"#),
         format!(r#"$config['token-type'] = '{v}';"#),
+        format!(r#"strcpy(key_name, "{v}");"#),
     ] {
         assert_eq!(j(&line, v, true), Judgement::Drop, "{line}");
     }
@@ -110,6 +111,7 @@ fn keys_that_name_an_id_url_or_file_are_not_secrets() {
         format!(r#"client_secret: "{v}""#),
         format!(r#"apiKey: "{v}""#),
         format!(r#"access_token = "{v}""#),
+        format!(r#"client.setAuthToken("{v}")"#),
     ] {
         assert_eq!(j(&line, v, true), Judgement::Keep, "{line}");
     }
@@ -157,6 +159,8 @@ fn uuids_are_downgraded_unless_the_key_names_a_credential() {
         format!(r#"SNYK_TOKEN: "{u}""#),
         format!(r#"api_key = "{u}""#),
         format!(r#"{{"clientSecret": "{u}"}}"#),
+        format!(r#"SNYK_TOKEN ?= "{u}""#),
+        format!(r#"API_KEY += {u}"#),
     ] {
         assert_eq!(j(&line, u, true), Judgement::Keep, "{line}");
     }
@@ -170,6 +174,8 @@ fn snake_and_kebab_case_names_are_not_secrets() {
     for v in [
         "company_secret_storage_backend_v2_impl",
         "acme-token-service-prod-2",
+        "SHA256_DIGEST_SIZE",
+        "P2P_STATE_GONEGO_OK",
     ] {
         let line = format!("SECRET_STORAGE_CLASS={v}");
         assert_eq!(j(&line, v, true), Judgement::Drop, "{v}");
@@ -177,6 +183,7 @@ fn snake_and_kebab_case_names_are_not_secrets() {
     for v in [
         "squ_4f9c2a7e1b8d3f6a0c5e9b2d7f1a4c8e3b6d9f2a",
         "Xk7p_Q2vN_9mLw_4RtY",
+        "K7PQ2VN9_MLW4RTY8ZB3",
     ] {
         let line = format!("token={v}");
         assert_eq!(j(&line, v, true), Judgement::Keep, "{v}");
