@@ -431,7 +431,10 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
     let tmp;
     let (repo, root) = if git::is_url(&args.repo) {
         tmp = tempfile::tempdir().context("creating a temporary directory for the clone")?;
-        (git::clone_bare(&args.repo, tmp.path())?, None)
+        (
+            git::clone_bare(&args.repo, tmp.path(), common.timeout)?,
+            None,
+        )
     } else {
         let repo = git::open(Path::new(&args.repo))?;
         let root = repo.workdir().unwrap_or(repo.path()).to_path_buf();

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
@@ -93,8 +94,160 @@ pub fn is_url(s: &str) -> bool {
     s.contains("://") || (s.contains('@') && s.contains(':') && !Path::new(s).exists())
 }
 
-/// Clones `url` bare into `dir` (a temporary directory the caller removes).
-pub fn clone_bare(url: &str, dir: &Path) -> Result<gix::Repository, GitError> {
+/// Gives the connection a deadline for connecting and for each read:
+/// `git://` gets our own TCP stream with socket timeouts in place of gix's
+/// (which has none), http(s) a reqwest client whose connect and per-read
+/// timeouts are `timeout`. ssh relies on the `ssh` program's own
+/// `ConnectTimeout` and `ServerAlive*` options (see `ssh_command`).
+fn set_deadlines(
+    conn: &mut gix::remote::Connection<
+        '_,
+        '_,
+        '_,
+        Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
+    >,
+    timeout: Duration,
+) -> gix::Result<()> {
+    use gix::error::ErrorExt;
+    use gix::protocol::transport::client::blocking_io::http;
+    use gix::protocol::transport::client::git as daemon;
+    let Some(url) = conn.remote().url(gix::remote::Direction::Fetch).cloned() else {
+        return Ok(());
+    };
+    match url.scheme {
+        gix::url::Scheme::Git => {
+            let host = url.host().unwrap_or_default().to_string();
+            let port = url.port;
+            let stream = connect_tcp(&host, port.unwrap_or(9418), timeout)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("git://{host}: {e}")).raise())?;
+            let write = stream.try_clone().map_err(ErrorExt::raise)?;
+            let peer = format!("git://{host}:{}", port.unwrap_or(9418));
+            *conn.transport_mut() = Box::new(daemon::blocking_io::Connection::new(
+                Timed {
+                    inner: stream,
+                    peer: peer.clone(),
+                    timeout,
+                    bytes: 0,
+                },
+                Timed {
+                    inner: write,
+                    peer,
+                    timeout,
+                    bytes: 0,
+                },
+                gix::protocol::transport::Protocol::V2,
+                url.path.clone(),
+                Some((host, port)),
+                daemon::ConnectMode::Daemon,
+                false,
+            ));
+        }
+        gix::url::Scheme::Http | gix::url::Scheme::Https => {
+            let name = conn.remote().name().map(|n| n.as_bstr().to_owned());
+            let mut options = conn
+                .remote()
+                .repo()
+                .transport_options(
+                    url.to_bstring().as_bstr(),
+                    name.as_ref().map(|n| n.as_ref()),
+                )?
+                .and_then(|o| o.downcast::<http::Options>().ok())
+                .map(|o| *o)
+                .unwrap_or_default();
+            options.connect_timeout = Some(timeout);
+            let client = http::reqwest::Options {
+                configure_client: Some(Box::new(move |b: reqwest::blocking::ClientBuilder| {
+                    // The blocking client's `timeout` bounds each read of the
+                    // body, not the whole transfer: an idle deadline.
+                    Ok(b.connect_timeout(timeout).timeout(timeout))
+                })),
+                configure_request: None,
+            };
+            options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(client)));
+            conn.set_transport_options(Box::new(options));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A socket with read/write timeouts whose timeout errors say who stalled,
+/// for how long and how far into the transfer.
+struct Timed {
+    inner: std::net::TcpStream,
+    peer: String,
+    timeout: Duration,
+    bytes: u64,
+}
+
+impl Timed {
+    fn explain(&self, e: std::io::Error, what: &str) -> std::io::Error {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{}: nothing {what} for {} s after {} bytes (--timeout); abandoned",
+                    self.peer,
+                    self.timeout.as_secs_f64(),
+                    self.bytes
+                ),
+            )
+        } else {
+            e
+        }
+    }
+}
+
+impl std::io::Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) => Err(self.explain(e, "received")),
+        }
+    }
+}
+
+impl std::io::Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.inner.write(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) => Err(self.explain(e, "accepted")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A TCP connection with connect, read and write deadlines.
+fn connect_tcp(host: &str, port: u16, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                s.set_read_timeout(Some(timeout))?;
+                s.set_write_timeout(Some(timeout))?;
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("the host name resolves to no address")))
+}
+
+/// Clones `url` bare into `dir` (a temporary directory the caller removes),
+/// every network wait bounded by `timeout`.
+pub fn clone_bare(url: &str, dir: &Path, timeout: Duration) -> Result<gix::Repository, GitError> {
     // gix's top-level errors are terse ("Transport handshake failed"); the
     // cause (HTTP status, refused connection, TLS) is in the source chain.
     let fail = |e: &dyn std::error::Error| {
@@ -113,7 +266,9 @@ pub fn clone_bare(url: &str, dir: &Path) -> Result<gix::Repository, GitError> {
             message,
         }
     };
-    let mut prepare = gix::prepare_clone_bare(url, dir).map_err(|e| fail(&e))?;
+    let mut prepare = gix::prepare_clone_bare(url, dir)
+        .map_err(|e| fail(&e))?
+        .configure_connection(move |conn| set_deadlines(conn, timeout));
     let (mut repo, _) = prepare
         .fetch_only(
             gix::progress::Discard,

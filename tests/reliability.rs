@@ -1,0 +1,368 @@
+//! Hostile peers and inputs (issue 16): servers on 127.0.0.1 that stall or
+//! trickle, a real registry (Debian's `docker-registry`) behind a stalling
+//! proxy, Git trees nested deeper than any stack, a panic inside a unit of
+//! work, and signals while a clone sits in $TMPDIR. Each case must end in
+//! bounded time, name what it could not scan, exit 2, and still report
+//! what the rest of the input holds.
+
+#[path = "support/image.rs"]
+mod fixture;
+#[path = "support/registry.rs"]
+mod server;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use fixture::*;
+use serde_json::Value;
+use server::*;
+
+/// `--timeout` the tests run with, and what a stalled run may take at most
+/// (the deadline plus start-up, retries and the rest of the scan on a busy
+/// two-core machine).
+const TIMEOUT: &str = "2";
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Runs leakhound (JSON report) and measures it.
+fn timed(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, Vec<Value>, String, Duration) {
+    let start = Instant::now();
+    let (code, findings, stderr) = leakhound(args, None, envs);
+    (code, findings, stderr, start.elapsed())
+}
+
+/// What the proxy does with a request whose path contains a pattern.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    /// Accept and say nothing.
+    Stall,
+    /// A 200 with a large Content-Length, then one byte every 100 ms.
+    Trickle,
+}
+
+/// An HTTP proxy on 127.0.0.1 in front of a real registry: requests whose
+/// path matches a rule get the rule's act, others are forwarded (one
+/// request per connection). Every connection thread ends on drop.
+struct Proxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str, rules: Vec<(String, Act)>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, upstream) = (stop.clone(), upstream.to_string());
+        let thread = std::thread::spawn(move || {
+            let rules = Arc::new(rules);
+            let mut threads = Vec::new();
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (stop, rules, upstream) = (stop2.clone(), rules.clone(), upstream.clone());
+                threads.push(std::thread::spawn(move || {
+                    let _ = serve_one(conn, &upstream, &rules, &stop);
+                }));
+            }
+            for t in threads {
+                let _ = t.join();
+            }
+        });
+        Proxy {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_one(
+    mut conn: TcpStream,
+    upstream: &str,
+    rules: &[(String, Act)],
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut head = Vec::new();
+    let mut line = String::new();
+    let mut path = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if path.is_empty() {
+            path = line.split(' ').nth(1).unwrap_or("").to_string();
+        }
+        if line == "\r\n" {
+            head.extend_from_slice(b"Connection: close\r\n\r\n");
+            break;
+        }
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            head.extend_from_slice(line.as_bytes());
+        }
+    }
+    let hold = |stop: &AtomicBool| {
+        let until = Instant::now() + Duration::from_secs(120);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    match rules.iter().find(|(p, _)| path.contains(p.as_str())) {
+        Some((_, Act::Stall)) => hold(stop),
+        Some((_, Act::Trickle)) => {
+            conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                  Content-Length: 100000000\r\n\r\n",
+            )?;
+            let until = Instant::now() + Duration::from_secs(120);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                conn.write_all(b"\x1f")?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        None => {
+            let mut up = TcpStream::connect(upstream)?;
+            up.write_all(&head)?;
+            std::io::copy(&mut up, &mut conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// An image of its own (layers not shared with `TestImage::leaky`), with a
+/// token in its only layer.
+fn other_image() -> TestImage {
+    let file = format!("TOKEN={}\n", gh_token());
+    TestImage::new(
+        vec![layer_tar(&[("srv/other.env", file.as_bytes())])],
+        serde_json::json!([{"created_by": "COPY other.env /srv/other.env"}]),
+        vec![],
+    )
+}
+
+fn assert_bounded(elapsed: Duration, stderr: &str) {
+    assert!(
+        elapsed < BOUND,
+        "took {elapsed:?} with --timeout {TIMEOUT}\n{stderr}"
+    );
+}
+
+#[test]
+fn registry_stalling_on_the_catalog_ends_with_exit_2_naming_it() {
+    let reg = Registry::start(Mode::Plain);
+    reg.push(&TestImage::leaky(), "team/app", "v1");
+    let proxy = Proxy::start(&reg.host, vec![("/v2/_catalog".into(), Act::Stall)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr, elapsed) = run_raw(
+        &[
+            "registry",
+            &proxy.host(),
+            "--insecure",
+            "--timeout",
+            TIMEOUT,
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&proxy.host())
+            && stderr.contains("catalog")
+            && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+#[test]
+fn registry_stalling_on_a_manifest_fails_that_image_and_scans_the_others() {
+    let reg = Registry::start(Mode::Plain);
+    let leaky = TestImage::leaky();
+    reg.push(&leaky, "team/app", "v1");
+    reg.push(&other_image(), "team/stall", "v1");
+    let proxy = Proxy::start(
+        &reg.host,
+        vec![("/v2/team/stall/manifests/".into(), Act::Stall)],
+    );
+    let stalled = format!("{}/team/stall:v1", proxy.host());
+    let good = format!("{}/team/app:v1", proxy.host());
+    let (code, findings, stderr, elapsed) = timed(
+        &["image", &stalled, &good, "--insecure", "--timeout", TIMEOUT],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_leaky_findings(&findings, &good, &leaky.layer_digests());
+    assert!(
+        stderr.contains(&stalled) && stderr.contains("manifest") && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+/// A sweep in which one image's layer stalls (`Stall`) or trickles forever
+/// (`Trickle`): that layer is abandoned and named, every other image is
+/// scanned and reported, exit 2.
+fn sweep_with_a_bad_layer(act: Act) {
+    let reg = Registry::start(Mode::Plain);
+    let leaky = TestImage::leaky();
+    let other = other_image();
+    reg.push(&leaky, "team/app", "v1");
+    reg.push(&other, "team/slow", "v1");
+    let digest = other.layer_digests()[0].clone();
+    let proxy = Proxy::start(
+        &reg.host,
+        vec![(format!("/v2/team/slow/blobs/{digest}"), act)],
+    );
+    let (code, findings, stderr, elapsed) = timed(
+        &[
+            "registry",
+            &proxy.host(),
+            "--insecure",
+            "--timeout",
+            TIMEOUT,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{act:?}: {stderr}");
+    let good = format!("{}/team/app:v1", proxy.host());
+    let of_good: Vec<Value> = findings
+        .iter()
+        .filter(|f| f["image"]["reference"] == good.as_str())
+        .cloned()
+        .collect();
+    assert_leaky_findings(&of_good, &good, &leaky.layer_digests());
+    assert!(
+        !findings.iter().any(|f| f["path"] == "srv/other.env"),
+        "{act:?}: the abandoned layer reported nothing"
+    );
+    assert!(
+        stderr.contains("team/slow")
+            && stderr.contains(&digest)
+            && stderr.contains("--timeout")
+            && stderr.contains("abandoned"),
+        "{act:?}: {stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+#[test]
+fn registry_stalling_on_a_layer_blob_abandons_it_and_the_sweep_goes_on() {
+    sweep_with_a_bad_layer(Act::Stall);
+}
+
+#[test]
+fn registry_sending_a_layer_slowly_forever_abandons_it_and_the_sweep_goes_on() {
+    sweep_with_a_bad_layer(Act::Trickle);
+}
+
+/// A server that accepts connections and never says a word.
+struct Silent {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Silent {
+    fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                held.extend(conn.ok());
+            }
+        });
+        Silent {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `leakhound ARGS` with $TMPDIR set; exit code, stdout, stderr, time.
+fn run_raw(args: &[&str], tmpdir: &Path) -> (Option<i32>, String, String, Duration) {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed(),
+    )
+}
+
+#[test]
+fn git_daemon_that_accepts_and_says_nothing_times_out_and_leaves_no_clone() {
+    let silent = Silent::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("git://127.0.0.1:{}/repo", silent.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", silent.port))
+            && stderr.contains("nothing received for 2 s")
+            && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn smart_http_server_that_accepts_and_says_nothing_times_out() {
+    let silent = Silent::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/repo.git", silent.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("timed out"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
