@@ -366,3 +366,94 @@ fn smart_http_server_that_accepts_and_says_nothing_times_out() {
     assert_bounded(elapsed, &stderr);
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
+
+const GH_DEEP: &str = "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";
+const GH_SIBLING: &str = "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";
+
+/// A bare repository whose one commit holds `deep.env` under `depth`
+/// nested directories and `sibling.sh` at the top, both with a token;
+/// built by `git fast-import` (given a large stack: its tree writer
+/// recurses, unlike leakhound's walk).
+fn deep_repo(depth: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q", "--bare", "."]);
+    let deep = format!("TOKEN={GH_DEEP}\n");
+    let sibling = format!("export TOKEN={GH_SIBLING}\n");
+    let path = format!("{}deep.env", "d/".repeat(depth));
+    let stream = format!(
+        "commit refs/heads/main\ncommitter T <t@example.com> 1700000000 +0000\ndata 4\ndeep\n\
+         M 100644 inline {path}\ndata {}\n{deep}\
+         M 100644 inline sibling.sh\ndata {}\n{sibling}\n",
+        deep.len(),
+        sibling.len()
+    );
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -s unlimited 2>/dev/null; exec git fast-import --quiet",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "git fast-import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git(&["symbolic-ref", "HEAD", "refs/heads/main"]);
+    dir
+}
+
+#[test]
+fn git_trees_nested_20000_and_100000_deep_are_walked_without_recursion() {
+    for depth in [20_000, 100_000] {
+        let repo = deep_repo(depth);
+        let start = Instant::now();
+        let (code, findings, stderr) =
+            leakhound(&["git", repo.path().to_str().unwrap()], None, &[]);
+        assert_eq!(code, Some(1), "depth {depth}: {stderr}");
+        let mut found: Vec<(String, usize)> = findings
+            .iter()
+            .map(|f| {
+                let path = f["path"].as_str().unwrap().to_string();
+                let depth = path.matches('/').count();
+                (path.rsplit('/').next().unwrap().to_string(), depth)
+            })
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                ("deep.env".to_string(), depth),
+                ("sibling.sh".to_string(), 0)
+            ],
+            "depth {depth}"
+        );
+        assert!(
+            start.elapsed() < BOUND,
+            "depth {depth}: {:?}",
+            start.elapsed()
+        );
+    }
+}

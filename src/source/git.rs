@@ -470,9 +470,38 @@ impl Walker<'_> {
         }
     }
 
+    /// Reads a tree to walk and the same subtree of each parent, unless it
+    /// is unchanged from a parent or was walked already.
+    fn open(
+        &mut self,
+        tree: ObjectId,
+        parents: &[ObjectId],
+        path_len: usize,
+        commit: &CommitMeta,
+    ) -> Option<Frame> {
+        if parents.contains(&tree) || !self.seen_trees.insert(tree) {
+            return None;
+        }
+        let entries = self.read_tree(tree, commit)?;
+        let parent_entries = parents
+            .iter()
+            .filter_map(|p| self.read_tree(*p, commit))
+            .map(|es| es.into_iter().map(|e| (e.name, (e.mode, e.id))).collect())
+            .collect();
+        Some(Frame {
+            entries: entries.into_iter(),
+            parent_entries,
+            path_len,
+        })
+    }
+
     /// Records blobs of `tree` (at `path`) not seen before and not present
     /// with the same id at the same place in any of `parents` (the same
     /// subtree of each parent commit; empty for a full-history walk).
+    ///
+    /// Depth-first with an explicit stack, not recursion: a tree nested
+    /// 100,000 directories deep (a few KB that anyone can push) costs heap,
+    /// not the thread's stack.
     fn walk(
         &mut self,
         tree: ObjectId,
@@ -480,39 +509,42 @@ impl Walker<'_> {
         path: &mut Vec<u8>,
         commit: &Arc<CommitMeta>,
     ) {
-        if parents.contains(&tree) || !self.seen_trees.insert(tree) {
-            return;
-        }
-        let Some(entries) = self.read_tree(tree, commit) else {
+        let root_len = path.len();
+        let Some(root) = self.open(tree, parents, root_len, commit) else {
             return;
         };
-        let parent_entries: Vec<HashMap<Vec<u8>, (EntryMode, ObjectId)>> = parents
-            .iter()
-            .filter_map(|p| self.read_tree(*p, commit))
-            .map(|es| es.into_iter().map(|e| (e.name, (e.mode, e.id))).collect())
-            .collect();
-        for e in entries {
-            let before = path.len();
+        let mut stack = vec![root];
+        while let Some(top) = stack.last_mut() {
+            let Some(e) = top.entries.next() else {
+                stack.pop();
+                continue;
+            };
+            path.truncate(top.path_len);
             if !path.is_empty() {
                 path.push(b'/');
             }
             path.extend_from_slice(&e.name);
             if e.mode.is_tree() {
-                let sub: Vec<ObjectId> = parent_entries
+                let sub: Vec<ObjectId> = top
+                    .parent_entries
                     .iter()
                     .filter_map(|pe| pe.get(&e.name))
                     .filter(|(m, _)| m.is_tree())
                     .map(|(_, id)| *id)
                     .collect();
-                self.walk(e.id, &sub, path, commit);
+                if let Some(frame) = self.open(e.id, &sub, path.len(), commit) {
+                    stack.push(frame);
+                }
             } else if e.mode.is_blob_or_symlink()
                 && !self.seen_blobs.contains(&e.id)
-                && !parent_entries
+                && !top
+                    .parent_entries
                     .iter()
                     .any(|pe| pe.get(&e.name).is_some_and(|(_, id)| *id == e.id))
             {
                 self.seen_blobs.insert(e.id);
-                let previous = parent_entries
+                let previous = top
+                    .parent_entries
                     .iter()
                     .filter_map(|pe| pe.get(&e.name))
                     .filter(|(m, _)| m.is_blob_or_symlink())
@@ -528,9 +560,17 @@ impl Walker<'_> {
                     },
                 });
             }
-            path.truncate(before);
         }
+        path.truncate(root_len);
     }
+}
+
+/// A tree being walked: its entries still to visit, the same subtree in
+/// each parent commit (name → mode and id), and the length of its path.
+struct Frame {
+    entries: std::vec::IntoIter<Entry>,
+    parent_entries: Vec<HashMap<Vec<u8>, (EntryMode, ObjectId)>>,
+    path_len: usize,
 }
 
 /// Enumerates what to scan in `repo` as `opts` asks.
