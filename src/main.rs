@@ -39,6 +39,16 @@ fn main() -> ExitCode {
     // https Git remotes (gix over reqwest) both use rustls without a built-in
     // provider, which keeps aws-lc's long C build out of the binary.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // A panic's message can quote input (a slice of a file, a name): the
+    // default hook would print it raw. Say where it happened; the unit's
+    // error (masked like every message) says what was not scanned.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("leakhound: internal error (panic{at})");
+    }));
     let cli = Cli::parse();
     let _ = RUN.set(RunStart {
         command: cli.command.name(),
@@ -537,7 +547,12 @@ pub(crate) fn report_outcome(
     report::redact::mask_across(&mut outcome.findings);
     let errors = outcome.errors();
     let complete = errors == 0;
-    let code = if strict && errors > 0 {
+    // A unit that panicked was not scanned: never a clean exit.
+    let internal = outcome
+        .skipped
+        .iter()
+        .any(|s| s.error && s.reason.starts_with(pipeline::INTERNAL_ERROR));
+    let code = if (strict || internal) && errors > 0 {
         EXIT_ERROR
     } else if outcome.findings.is_empty() || common.write_baseline.is_some() {
         0

@@ -457,3 +457,45 @@ fn git_trees_nested_20000_and_100000_deep_are_walked_without_recursion() {
         );
     }
 }
+
+#[test]
+fn a_panic_in_one_unit_is_an_error_naming_it_and_the_rest_is_reported() {
+    // Debug builds panic on a unit whose name holds LEAKHOUND_TEST_PANIC.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.env"), format!("TOKEN={GH_DEEP}\n")).unwrap();
+    std::fs::write(dir.path().join("boom.env"), format!("TOKEN={GH_SIBLING}\n")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (code, findings, stderr) =
+        leakhound(&["scan", root], None, &[("LEAKHOUND_TEST_PANIC", "boom")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let paths: Vec<&str> = findings
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert!(paths[0].ends_with("a.env"), "{paths:?}");
+    assert!(
+        stderr.contains("boom.env") && stderr.contains("internal error"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(GH_SIBLING), "{stderr}");
+
+    // The same in a Git history: the blob that panics is named, the other
+    // one reported.
+    let repo = deep_repo(3);
+    let (code, findings, stderr) = leakhound(
+        &["git", repo.path().to_str().unwrap()],
+        None,
+        &[("LEAKHOUND_TEST_PANIC", "sibling.sh")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    let paths: Vec<&str> = findings
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec!["d/d/d/deep.env"], "{stderr}");
+    assert!(
+        stderr.contains("sibling.sh") && stderr.contains("internal error"),
+        "{stderr}"
+    );
+}
