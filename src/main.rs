@@ -441,6 +441,10 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
     let tmp;
     let (repo, root) = if git::is_url(&args.repo) {
         tmp = tempfile::tempdir().context("creating a temporary directory for the clone")?;
+        // Dropping `tmp` removes the clone on every return and unwinding
+        // panic; a signal ends the process without either, so it removes
+        // the clone itself.
+        remove_on_signal(tmp.path().to_path_buf())?;
         (
             git::clone_bare(&args.repo, tmp.path(), common.timeout)?,
             None,
@@ -505,6 +509,27 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
         root.as_deref(),
         Units::Blobs,
     )
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: removes `dir` (a temporary clone) and
+/// exits as the signal would (128 + its number).
+fn remove_on_signal(dir: PathBuf) -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            // The clone may still be writing: try again while files appear.
+            for _ in 0..20 {
+                if std::fs::remove_dir_all(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            std::process::exit(128 + sig);
+        }
+    });
+    Ok(())
 }
 
 /// What a subcommand's `Outcome::files` counts.

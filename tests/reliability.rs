@@ -499,3 +499,37 @@ fn a_panic_in_one_unit_is_an_error_naming_it_and_the_rest_is_reported() {
         "{stderr}"
     );
 }
+
+#[test]
+fn git_url_killed_by_sigint_or_sigterm_leaves_no_temporary_clone() {
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let silent = Silent::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let url = format!("git://127.0.0.1:{}/repo", silent.port);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["git", &url, "--timeout", "60"])
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until the clone directory exists (the clone then waits on
+        // the silent server).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_dir(tmp.path()).unwrap().count() == 0 {
+            assert!(Instant::now() < deadline, "{name}: no clone directory");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + sig), "{name}: {status:?}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "{name} left {left:?}");
+    }
+}
