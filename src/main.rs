@@ -330,6 +330,13 @@ pub(crate) fn settings(
         ignore_inline_markers: cfg.and_then(|c| c.ignore_inline_markers).unwrap_or(false),
     };
     let decoding = !common.no_decode && cfg.and_then(|c| c.decoders).unwrap_or(true);
+    if common.decode_depth > leakhound::decode::MAX_DEPTH {
+        bail!(
+            "--decode-depth {}: at most {} decoding steps are followed",
+            common.decode_depth,
+            leakhound::decode::MAX_DEPTH
+        );
+    }
     let decode = leakhound::decode::Limits {
         max_depth: if decoding { common.decode_depth } else { 0 },
         max_bytes: usize::try_from(common.max_decoded_size).unwrap_or(usize::MAX),

@@ -533,3 +533,40 @@ fn git_url_killed_by_sigint_or_sigterm_leaves_no_temporary_clone() {
         assert!(left.is_empty(), "{name} left {left:?}");
     }
 }
+
+#[test]
+fn yaml_and_json_nested_100000_deep_are_named_and_siblings_still_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100_000;
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  k: {}{}\n",
+        "[".repeat(n),
+        "]".repeat(n)
+    );
+    let json = format!(
+        "{{\"kind\":\"Secret\",\"data\":{{\"k\":{}1{}}}}}\n",
+        "{\"a\":".repeat(n),
+        "}".repeat(n)
+    );
+    std::fs::write(dir.path().join("deep.yaml"), yaml).unwrap();
+    std::fs::write(dir.path().join("deep.json"), json).unwrap();
+    std::fs::write(dir.path().join("ok.env"), format!("TOKEN={GH_DEEP}\n")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (code, findings, stderr) = leakhound(&["scan", root], None, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(findings.len(), 1, "{stderr}");
+    assert!(findings[0]["path"].as_str().unwrap().ends_with("ok.env"));
+    for f in ["deep.yaml", "deep.json"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(f) && l.contains("recursion limit")),
+            "{f}: {stderr}"
+        );
+    }
+    // Decoding recurses once per step: the depth asked is capped.
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, _, stderr, _) = run_raw(&["scan", root, "--decode-depth", "1000"], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("at most 32"), "{stderr}");
+}
