@@ -353,6 +353,22 @@ fn git_daemon_that_accepts_and_says_nothing_times_out_and_leaves_no_clone() {
 }
 
 #[test]
+fn ssh_server_that_accepts_and_says_nothing_times_out() {
+    // The `ssh` program gets ConnectTimeout, which covers the banner.
+    let silent = Silent::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("ssh://git@127.0.0.1:{}/repo.git", silent.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("timed out"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
 fn smart_http_server_that_accepts_and_says_nothing_times_out() {
     let silent = Silent::start();
     let tmp = tempfile::tempdir().unwrap();

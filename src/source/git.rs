@@ -166,6 +166,32 @@ fn set_deadlines(
             options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(client)));
             conn.set_transport_options(Box::new(options));
         }
+        gix::url::Scheme::Ssh => {
+            use gix::protocol::transport::client::blocking_io::ssh;
+            let options = conn.remote().repo().ssh_connect_options()?;
+            // A command of the user's own (GIT_SSH_COMMAND, core.sshCommand)
+            // is left as it is; the default `ssh` gets deadlines: for the
+            // TCP connection and the banner, then keep-alives every
+            // `timeout` that end a connection whose peer stopped answering.
+            if options.command.is_none() {
+                let secs = timeout.as_secs_f64().ceil().max(1.0) as u64;
+                let command = format!(
+                    "ssh -o ConnectTimeout={secs} -o ServerAliveInterval={secs} -o ServerAliveCountMax=1"
+                );
+                let transport = ssh::connect(
+                    url,
+                    gix::protocol::transport::Protocol::V2,
+                    ssh::connect::Options {
+                        command: Some(command.into()),
+                        disallow_shell: false,
+                        kind: Some(ssh::ProgramKind::Ssh),
+                    },
+                    false,
+                )
+                .map_err(ErrorExt::raise)?;
+                *conn.transport_mut() = Box::new(transport);
+            }
+        }
         _ => {}
     }
     Ok(())
