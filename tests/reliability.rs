@@ -586,3 +586,45 @@ fn yaml_and_json_nested_100000_deep_are_named_and_siblings_still_reported() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("at most 32"), "{stderr}");
 }
+
+#[test]
+fn a_panic_in_a_log_window_is_named_withheld_from_redact_and_other_logs_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.log");
+    let boom = dir.path().join("boom.log");
+    std::fs::write(&a, format!("start\nTOKEN={GH_DEEP}\n")).unwrap();
+    std::fs::write(&boom, format!("one\nTOKEN={GH_SIBLING}\nthree\n")).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["logs"])
+            .args(extra)
+            .arg(&a)
+            .arg(&boom)
+            .env("LEAKHOUND_TEST_PANIC", "boom")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("a.log"), "{stdout}");
+    assert!(
+        stderr.contains("boom.log") && stderr.contains("line(s) 1-3 not scanned"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(GH_SIBLING), "{stderr}");
+    // --redact never passes an unscanned window through.
+    let out = run(&["--redact"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !stdout.contains(GH_SIBLING) && !stdout.contains(GH_DEEP),
+        "{stdout}"
+    );
+    assert!(stdout.contains("withheld"), "{stdout}");
+}

@@ -102,7 +102,7 @@ pub(crate) fn contained<T: Default>(
 /// Test-only trigger for `contained`: debug builds panic on a unit whose
 /// name contains `LEAKHOUND_TEST_PANIC`, so tests can check that a panic
 /// is contained. Release builds have no such switch.
-fn test_panic(origin: &Origin) {
+pub(crate) fn test_panic(origin: &Origin) {
     #[cfg(debug_assertions)]
     {
         static TRIGGER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
