@@ -287,6 +287,15 @@ struct Silent {
 
 impl Silent {
     fn start() -> Silent {
+        Silent::serve(false)
+    }
+
+    /// Sends the start of a pkt-line, then one byte every 100 ms.
+    fn trickling() -> Silent {
+        Silent::serve(true)
+    }
+
+    fn serve(trickle: bool) -> Silent {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -297,7 +306,25 @@ impl Silent {
                 if stop2.load(Ordering::Relaxed) {
                     break;
                 }
-                held.extend(conn.ok());
+                let Ok(conn) = conn else { continue };
+                if trickle {
+                    let (mut conn, stop) = (conn, stop2.clone());
+                    held.push(std::thread::spawn(move || {
+                        let until = Instant::now() + Duration::from_secs(120);
+                        let _ = conn.write_all(b"0fff");
+                        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                            if conn.write_all(b"a").is_err() {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }));
+                } else {
+                    held.push(std::thread::spawn(move || {
+                        let _conn = conn;
+                        std::thread::sleep(Duration::from_secs(60));
+                    }));
+                }
             }
         });
         Silent {
@@ -345,6 +372,23 @@ fn git_daemon_that_accepts_and_says_nothing_times_out_and_leaves_no_clone() {
     assert!(
         stderr.contains(&format!("127.0.0.1:{}", silent.port))
             && stderr.contains("nothing received for 2 s")
+            && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn git_daemon_that_trickles_bytes_forever_is_abandoned() {
+    let server = Silent::trickling();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("git://127.0.0.1:{}/repo", server.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", server.port))
+            && stderr.contains("transfer stalled")
             && stderr.contains("--timeout"),
         "{stderr}"
     );

@@ -128,12 +128,16 @@ fn set_deadlines(
                     peer: peer.clone(),
                     timeout,
                     bytes: 0,
+                    waited: Duration::ZERO,
+                    got: 0,
                 },
                 Timed {
                     inner: write,
                     peer,
                     timeout,
                     bytes: 0,
+                    waited: Duration::ZERO,
+                    got: 0,
                 },
                 gix::protocol::transport::Protocol::V2,
                 url.path.clone(),
@@ -199,12 +203,23 @@ fn set_deadlines(
 
 /// A socket with read/write timeouts whose timeout errors say who stalled,
 /// for how long and how far into the transfer.
+///
+/// Reads also have a floor: a peer that trickles bytes (less than
+/// `MIN_RATE` bytes/s over a `timeout` spent waiting in reads) is dropped as
+/// a stalled one would be. Time the caller spends between reads (indexing
+/// the pack) does not count.
 struct Timed {
     inner: std::net::TcpStream,
     peer: String,
     timeout: Duration,
     bytes: u64,
+    /// Waiting in reads, and bytes read, since the floor was last met.
+    waited: Duration,
+    got: u64,
 }
+
+/// The slowest a `git://` transfer may go, averaged over `--timeout`.
+const MIN_RATE: f64 = 1024.0;
 
 impl Timed {
     fn explain(&self, e: std::io::Error, what: &str) -> std::io::Error {
@@ -229,9 +244,30 @@ impl Timed {
 
 impl std::io::Read for Timed {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.inner.read(buf) {
+        let left = self.timeout.saturating_sub(self.waited);
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{}: transfer stalled: {} bytes in {} s of waiting, less than {MIN_RATE} \
+                     bytes/s (--timeout); abandoned",
+                    self.peer,
+                    self.got,
+                    self.waited.as_secs_f64()
+                ),
+            ));
+        }
+        self.inner.set_read_timeout(Some(left))?;
+        let asked = std::time::Instant::now();
+        let res = self.inner.read(buf);
+        self.waited += asked.elapsed();
+        match res {
             Ok(n) => {
                 self.bytes += n as u64;
+                self.got += n as u64;
+                if self.got as f64 >= MIN_RATE * self.timeout.as_secs_f64() {
+                    (self.waited, self.got) = (Duration::ZERO, 0);
+                }
                 Ok(n)
             }
             Err(e) => Err(self.explain(e, "received")),
