@@ -81,6 +81,13 @@ pub struct CommonArgs {
     /// skipped inputs, errors and whether the scan is complete.
     #[arg(long, global = true, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Network deadline in seconds (`git URL`, `image`, `registry`): to
+    /// connect; for a registry's token, manifest, config, catalog or tags
+    /// answer to arrive whole; for a Git or layer transfer to send anything
+    /// (a layer must also average 1 KiB/s over each such wait). What stalls
+    /// is abandoned, named, and the exit code is 2.
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "30", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
     /// SARIF `automationDetails.id` category (default: the subcommand), to
     /// tell several uploads of one commit apart.
     #[arg(long, global = true, value_name = "NAME")]
@@ -306,3 +313,15 @@ pub enum RulesCommand {
 }
 
 pub use leakhound::config::parse_size;
+
+/// `--timeout`: seconds, fractions allowed, more than 0.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!("`{s}`: give between 0 and 86400 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}

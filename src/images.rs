@@ -74,7 +74,7 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
         }
     }
     if !args.refs.is_empty() {
-        let registry = Arc::new(registry(&args.pull)?);
+        let registry = Arc::new(registry(&args.pull, common.timeout)?);
         resolve_all(
             &registry,
             &args.refs,
@@ -90,7 +90,7 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
 pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
     let scanner = crate::settings(common, Some(std::path::Path::new(".")), None)?.scanner;
     let (platform, all) = platform(&args.pull)?;
-    let registry = Arc::new(registry(&args.pull)?);
+    let registry = Arc::new(registry(&args.pull, common.timeout)?);
     let mut jobs = Jobs::default();
     let mut refs = Vec::new();
     if let Some(file) = &args.images_from {
@@ -216,7 +216,7 @@ fn platform(pull: &PullArgs) -> Result<(Platform, bool)> {
 /// Registry options from flags and the environment: explicit credentials
 /// (`--username` with `--password-stdin`, or `LEAKHOUND_REGISTRY_USERNAME`
 /// and `LEAKHOUND_REGISTRY_PASSWORD`) win over docker's config.
-fn registry(pull: &PullArgs) -> Result<Registry> {
+fn registry(pull: &PullArgs, timeout: std::time::Duration) -> Result<Registry> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let credentials = match (&pull.username, env("LEAKHOUND_REGISTRY_USERNAME")) {
         (Some(user), _) => {
@@ -252,5 +252,6 @@ fn registry(pull: &PullArgs) -> Result<Registry> {
         ca_certs: pull.ca_cert.clone(),
         credentials,
         docker_config,
+        timeout: Some(timeout),
     })?)
 }

@@ -39,6 +39,16 @@ fn main() -> ExitCode {
     // https Git remotes (gix over reqwest) both use rustls without a built-in
     // provider, which keeps aws-lc's long C build out of the binary.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // A panic's message can quote input (a slice of a file, a name): the
+    // default hook would print it raw. Say where it happened; the unit's
+    // error (masked like every message) says what was not scanned.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("leakhound: internal error (panic{at})");
+    }));
     let cli = Cli::parse();
     let _ = RUN.set(RunStart {
         command: cli.command.name(),
@@ -351,6 +361,13 @@ pub(crate) fn settings(
         ignore_inline_markers: cfg.and_then(|c| c.ignore_inline_markers).unwrap_or(false),
     };
     let decoding = !common.no_decode && cfg.and_then(|c| c.decoders).unwrap_or(true);
+    if common.decode_depth > leakhound::decode::MAX_DEPTH {
+        bail!(
+            "--decode-depth {}: at most {} decoding steps are followed",
+            common.decode_depth,
+            leakhound::decode::MAX_DEPTH
+        );
+    }
     let decode = leakhound::decode::Limits {
         max_depth: if decoding { common.decode_depth } else { 0 },
         max_bytes: usize::try_from(common.max_decoded_size).unwrap_or(usize::MAX),
@@ -462,7 +479,14 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
     let tmp;
     let (repo, root) = if git::is_url(&args.repo) {
         tmp = tempfile::tempdir().context("creating a temporary directory for the clone")?;
-        (git::clone_bare(&args.repo, tmp.path())?, None)
+        // Dropping `tmp` removes the clone on every return and unwinding
+        // panic; a signal ends the process without either, so it removes
+        // the clone itself.
+        remove_on_signal(tmp.path().to_path_buf())?;
+        (
+            git::clone_bare(&args.repo, tmp.path(), common.timeout)?,
+            None,
+        )
     } else {
         let repo = git::open(Path::new(&args.repo))?;
         let root = repo.workdir().unwrap_or(repo.path()).to_path_buf();
@@ -525,6 +549,27 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
     )
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: removes `dir` (a temporary clone) and
+/// exits as the signal would (128 + its number).
+fn remove_on_signal(dir: PathBuf) -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            // The clone may still be writing: try again while files appear.
+            for _ in 0..20 {
+                if std::fs::remove_dir_all(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            std::process::exit(128 + sig);
+        }
+    });
+    Ok(())
+}
+
 /// What a subcommand's `Outcome::files` counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Units {
@@ -565,7 +610,12 @@ pub(crate) fn report_outcome(
     report::redact::mask_across(&mut outcome.findings);
     let errors = outcome.errors();
     let complete = errors == 0;
-    let code = if strict && errors > 0 {
+    // A unit that panicked was not scanned: never a clean exit.
+    let internal = outcome
+        .skipped
+        .iter()
+        .any(|s| s.error && s.reason.starts_with(pipeline::INTERNAL_ERROR));
+    let code = if (strict || internal) && errors > 0 {
         EXIT_ERROR
     } else if outcome.findings.is_empty() || common.write_baseline.is_some() {
         0

@@ -622,6 +622,11 @@ fn last_applied(
         return;
     };
     if cx.nested >= MAX_NESTED {
+        notes.push(format!(
+            "{LAST_APPLIED} annotation of {} nested more than {MAX_NESTED} levels deep; not \
+             decoded (the raw text was scanned)",
+            node.str_at(&["metadata", "name"]).unwrap_or("-")
+        ));
         return;
     }
     let (docs, err) = yaml::parse(json);

@@ -59,6 +59,9 @@ impl Decoded {
     }
 }
 
+/// The most decoding steps followed (`--decode-depth` is refused above it).
+pub const MAX_DEPTH: usize = 32;
+
 /// How far decoding may go for one blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -161,6 +164,13 @@ pub fn expand(data: &[u8], limits: &Limits, notes: &mut Vec<String>) -> Vec<View
     if limits.max_depth == 0 || data.len() > MAX_DECODABLE {
         return out;
     }
+    // Decoding recurses once per step: the depth is capped whatever the
+    // caller asks, so no input can exhaust a worker thread's stack.
+    let capped = Limits {
+        max_depth: limits.max_depth.min(MAX_DEPTH),
+        ..*limits
+    };
+    let limits = &capped;
     let mut budget = Budget::new(limits.max_bytes);
     if let Some(v) = kubernetes::view(data, limits, &mut budget, notes) {
         out.push(v);

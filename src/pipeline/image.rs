@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{Counters, Outcome, SkipList, counted_candidates};
+use super::{Counters, Outcome, SkipList, contained, counted_candidates};
 use crate::blob::{Blob, ImageMeta, Origin, image_identity};
 use crate::engine::{Scanner, Scratch, fingerprint};
 use crate::finding::Finding;
@@ -209,18 +209,33 @@ pub fn scan_images(
                     },
                     w.data,
                 );
-                let cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
-                // Each hit keeps its own secret for the per-repository
-                // fingerprint; allowlists may have dropped some candidates.
-                let out: Vec<LayerHit> = scanner
-                    .findings_indexed(&blob.origin, &blob.data, &cands)
-                    .into_iter()
-                    .map(|(i, finding)| LayerHit {
-                        unique: w.unique,
-                        finding,
-                        secret: cands[i].secret(&blob.data).to_vec(),
-                    })
-                    .collect();
+                let out: Vec<LayerHit> = contained(
+                    || {
+                        let Origin::Image { path, .. } = &blob.origin else {
+                            return blob.origin.to_string();
+                        };
+                        format!(
+                            "{}: {path}",
+                            layer_label(jobs, &job.image, uniques[w.unique].index)
+                        )
+                    },
+                    scratch,
+                    &skipped,
+                    |scratch| {
+                        let cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
+                        // Each hit keeps its own secret for the per-repository
+                        // fingerprint; allowlists may have dropped some candidates.
+                        scanner
+                            .findings_indexed(&blob.origin, &blob.data, &cands)
+                            .into_iter()
+                            .map(|(i, finding)| LayerHit {
+                                unique: w.unique,
+                                finding,
+                                secret: cands[i].secret(&blob.data).to_vec(),
+                            })
+                            .collect()
+                    },
+                );
                 drop(blob);
                 budget.release(n);
                 out

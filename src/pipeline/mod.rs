@@ -23,6 +23,11 @@ pub mod stream;
 /// would silence: not read at all. Shown only with `--verbose`.
 pub const ALLOWLISTED_PATH: &str = "allowlisted path";
 
+/// How a `Skip` for a unit that panicked begins: the scan is incomplete
+/// whatever `--strict` says.
+pub const INTERNAL_ERROR: &str =
+    "not scanned: internal error (a bug in leakhound; please report it)";
+
 /// Bytes examined to decide whether a file is binary (a NUL byte in them).
 const BINARY_SNIFF: usize = 8 * 1024;
 
@@ -63,6 +68,55 @@ fn is_binary(data: &[u8]) -> bool {
     memchr::memchr(0, &data[..data.len().min(BINARY_SNIFF)]).is_some()
 }
 
+/// Runs one unit of work (a file, a blob, a layer entry); a panic in it
+/// (a bug in leakhound or a library it uses) becomes an error naming the
+/// unit, the worker's scratch space is reset, and the scan goes on. The
+/// panic's message can quote input: it goes through the skip list, which
+/// masks secrets, never straight to the terminal (see `main`'s hook).
+pub(crate) fn contained<T: Default>(
+    unit: impl FnOnce() -> String,
+    scratch: &mut Scratch,
+    skipped: &SkipList<'_>,
+    work: impl FnOnce(&mut Scratch) -> T,
+) -> T {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *scratch)));
+    match caught {
+        Ok(v) => v,
+        Err(payload) => {
+            *scratch = Scratch::default();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".into());
+            skipped.push(Skip {
+                path: unit(),
+                reason: format!("{INTERNAL_ERROR}: {message}"),
+                error: true,
+            });
+            T::default()
+        }
+    }
+}
+
+/// Test-only trigger for `contained`: debug builds panic on a unit whose
+/// name contains `LEAKHOUND_TEST_PANIC`, so tests can check that a panic
+/// is contained. Release builds have no such switch.
+pub(crate) fn test_panic(origin: &Origin) {
+    #[cfg(debug_assertions)]
+    {
+        static TRIGGER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        if let Some(t) = TRIGGER.get_or_init(|| std::env::var("LEAKHOUND_TEST_PANIC").ok())
+            && !t.is_empty()
+            && origin.to_string().contains(t.as_str())
+        {
+            panic!("test panic in {origin}");
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = origin;
+}
+
 /// Candidates of a blob and of what decodes out of it, counted in the
 /// scan's statistics; what could not be decoded goes to the skip list.
 fn counted_candidates(
@@ -72,6 +126,7 @@ fn counted_candidates(
     c: &Counters,
     skipped: &SkipList<'_>,
 ) -> Vec<crate::engine::Candidate> {
+    test_panic(&blob.origin);
     let mut notes = Vec::new();
     let cands = scanner.candidates_deep(&blob.data, scratch, &mut notes);
     notes.sort();
@@ -117,12 +172,12 @@ struct ArchiveScan<'a, 's> {
 impl archive::Visitor for ArchiveScan<'_, '_> {
     fn entry(&mut self, path: String, data: Vec<u8>) {
         let blob = Blob::new((self.origin)(path), data);
-        let found = scan_blob(
-            self.scanner,
-            &blob,
+        let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
+        let found = contained(
+            || blob.origin.to_string(),
             self.scratch,
-            self.counters,
-            self.skipped,
+            skipped,
+            |scratch| scan_blob(scanner, &blob, scratch, counters, skipped),
         );
         self.findings.extend(found);
     }
@@ -137,7 +192,7 @@ impl archive::Visitor for ArchiveScan<'_, '_> {
 }
 
 /// Skipped inputs: told to the caller as they happen, kept for the outcome.
-struct SkipList<'a> {
+pub(crate) struct SkipList<'a> {
     on_skip: &'a (dyn Fn(&Skip) + Sync),
     list: Mutex<Vec<Skip>>,
 }
@@ -203,59 +258,75 @@ pub fn scan_git(
         .map_init(
             || (shared.to_thread_local(), Scratch::default()),
             |(repo, scratch), (i, task)| {
-                let blob = match git::read_blob(repo, task.id, &task.origin, max_file_size) {
-                    Ok(blob) => blob,
-                    Err(s) => {
-                        skipped.push(s);
-                        return (i, Vec::new());
-                    }
-                };
-                if archive::kind(&blob.data).is_some() {
-                    // Entries of a committed archive, each at `path!entry`
-                    // with the blob's commit (all of them, in diff scopes
-                    // too: entries are not compared with older versions).
-                    let entry_origin = |path: String| match &blob.origin {
-                        Origin::GitBlob { blob, commit, .. } => Origin::GitBlob {
-                            blob: blob.clone(),
-                            path: Some(path),
-                            commit: commit.clone(),
-                        },
-                        _ => Origin::File { path },
-                    };
-                    let mut visit = ArchiveScan {
-                        scanner,
-                        scratch,
-                        counters,
-                        skipped: &skipped,
-                        origin: &entry_origin,
-                        findings: Vec::new(),
-                    };
-                    let limits = archive::ArchiveLimits {
-                        max_entry: max_file_size,
-                        ..Default::default()
-                    };
-                    archive::walk(&blob.origin.to_string(), &blob.data, &limits, &mut visit);
-                    return (i, visit.findings);
-                }
-                let mut cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
-                if !cands.is_empty() && !task.previous.is_empty() {
-                    // Only secrets this change added: drop those the same
-                    // path already held in a parent.
-                    let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
-                    for prev in &task.previous {
-                        if let Ok(p) = git::read_blob(repo, *prev, &task.origin, max_file_size) {
-                            let mut notes = Vec::new();
-                            for c in scanner.candidates_deep(&p.data, scratch, &mut notes) {
-                                old.push((c.rule, c.secret(&p.data).to_vec()));
+                contained(
+                    || task.origin.to_string(),
+                    scratch,
+                    &skipped,
+                    |scratch| {
+                        let blob = match git::read_blob(repo, task.id, &task.origin, max_file_size)
+                        {
+                            Ok(blob) => blob,
+                            Err(s) => {
+                                skipped.push(s);
+                                return (i, Vec::new());
                             }
+                        };
+                        if archive::kind(&blob.data).is_some() {
+                            // Entries of a committed archive, each at `path!entry`
+                            // with the blob's commit (all of them, in diff scopes
+                            // too: entries are not compared with older versions).
+                            let entry_origin = |path: String| match &blob.origin {
+                                Origin::GitBlob { blob, commit, .. } => Origin::GitBlob {
+                                    blob: blob.clone(),
+                                    path: Some(path),
+                                    commit: commit.clone(),
+                                },
+                                _ => Origin::File { path },
+                            };
+                            let mut visit = ArchiveScan {
+                                scanner,
+                                scratch,
+                                counters,
+                                skipped: &skipped,
+                                origin: &entry_origin,
+                                findings: Vec::new(),
+                            };
+                            let limits = archive::ArchiveLimits {
+                                max_entry: max_file_size,
+                                ..Default::default()
+                            };
+                            archive::walk(
+                                &blob.origin.to_string(),
+                                &blob.data,
+                                &limits,
+                                &mut visit,
+                            );
+                            return (i, visit.findings);
                         }
-                    }
-                    cands.retain(|c| {
-                        !old.iter()
-                            .any(|(r, s)| *r == c.rule && s[..] == *c.secret(&blob.data))
-                    });
-                }
-                (i, scanner.findings(&blob, &cands))
+                        let mut cands =
+                            counted_candidates(scanner, &blob, scratch, counters, &skipped);
+                        if !cands.is_empty() && !task.previous.is_empty() {
+                            // Only secrets this change added: drop those the same
+                            // path already held in a parent.
+                            let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
+                            for prev in &task.previous {
+                                if let Ok(p) =
+                                    git::read_blob(repo, *prev, &task.origin, max_file_size)
+                                {
+                                    let mut notes = Vec::new();
+                                    for c in scanner.candidates_deep(&p.data, scratch, &mut notes) {
+                                        old.push((c.rule, c.secret(&p.data).to_vec()));
+                                    }
+                                }
+                            }
+                            cands.retain(|c| {
+                                !old.iter()
+                                    .any(|(r, s)| *r == c.rule && s[..] == *c.secret(&blob.data))
+                            });
+                        }
+                        (i, scanner.findings(&blob, &cands))
+                    },
+                )
             },
         )
         .filter(|(_, f)| !f.is_empty())
@@ -296,12 +367,11 @@ pub fn scan_paths(
         roots.iter().partition(|p| p.as_os_str() == "-");
     if !stdin.is_empty() {
         match fs::read_stdin(opts.max_file_size) {
-            Ok(blob) => findings.extend(scan_blob(
-                scanner,
-                &blob,
+            Ok(blob) => findings.extend(contained(
+                || "-".into(),
                 &mut Scratch::default(),
-                counters,
                 &skipped,
+                |scratch| scan_blob(scanner, &blob, scratch, counters, &skipped),
             )),
             Err(s) => skip(s),
         }
@@ -323,30 +393,35 @@ pub fn scan_paths(
                     });
                     Vec::new()
                 }
-                Entry::File { path, size } => match fs::read(&path, size, opts.max_file_size) {
-                    Ok(blob) if archive::kind(&blob.data).is_some() => {
-                        let mut visit = ArchiveScan {
-                            scanner,
-                            scratch,
-                            counters,
-                            skipped: &skipped,
-                            origin: &|path| Origin::File { path },
-                            findings: Vec::new(),
-                        };
-                        let name = blob.origin.to_string();
-                        let limits = archive::ArchiveLimits {
-                            max_entry: opts.max_file_size,
-                            ..Default::default()
-                        };
-                        archive::walk(&name, &blob.data, &limits, &mut visit);
-                        visit.findings
-                    }
-                    Ok(blob) => scan_blob(scanner, &blob, scratch, counters, &skipped),
-                    Err(s) => {
-                        skip(s);
-                        Vec::new()
-                    }
-                },
+                Entry::File { path, size } => contained(
+                    || fs::display(&path),
+                    scratch,
+                    &skipped,
+                    |scratch| match fs::read(&path, size, opts.max_file_size) {
+                        Ok(blob) if archive::kind(&blob.data).is_some() => {
+                            let mut visit = ArchiveScan {
+                                scanner,
+                                scratch,
+                                counters,
+                                skipped: &skipped,
+                                origin: &|path| Origin::File { path },
+                                findings: Vec::new(),
+                            };
+                            let name = blob.origin.to_string();
+                            let limits = archive::ArchiveLimits {
+                                max_entry: opts.max_file_size,
+                                ..Default::default()
+                            };
+                            archive::walk(&name, &blob.data, &limits, &mut visit);
+                            visit.findings
+                        }
+                        Ok(blob) => scan_blob(scanner, &blob, scratch, counters, &skipped),
+                        Err(s) => {
+                            skip(s);
+                            Vec::new()
+                        }
+                    },
+                ),
             })
             .filter(|v| !v.is_empty())
             .collect();

@@ -160,15 +160,39 @@ pub fn scan_stream(
     let mut cursor = Cursor { line: 1, column: 0 };
     let mut out = Vec::new();
     let mut redactor = crate::report::redact::Redactor::default();
+    // Lines of windows whose scan panicked (a bug): named at the end.
+    let mut unscanned: Vec<(usize, usize)> = Vec::new();
     while let Some(w) = reader.next_window()? {
         let data = &reader.data()[..w.len];
-        let cands: Vec<Candidate> = scan_parts(scanner, data, &mut scratch)
-            .into_iter()
-            .filter(|c| c.start < w.emit)
-            .collect();
+        // Each window is a unit of work: a panic in it is contained, the
+        // window is withheld (never passed through unredacted) and named.
+        let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::test_panic(origin);
+            let cands: Vec<Candidate> = scan_parts(scanner, data, &mut scratch)
+                .into_iter()
+                .filter(|c| c.start < w.emit)
+                .collect();
+            let findings = scanner.findings_in(origin, data, &cands);
+            (cands, findings)
+        }));
+        let Ok((cands, mut findings)) = scanned else {
+            scratch = Scratch::default();
+            let lines = memchr::memchr_iter(b'\n', &data[..w.emit]).count();
+            unscanned.push((cursor.line, cursor.line + lines.saturating_sub(1)));
+            if opts.redact.is_some() {
+                writeln!(
+                    out_marker(&mut out),
+                    "[leakhound: {} bytes withheld, not scanned: internal error]",
+                    w.emit
+                )?;
+                sink.passthrough(&out)?;
+            }
+            cursor.advance(&data[..w.emit]);
+            reader.consume(w.emit);
+            continue;
+        };
         // A secret across the cut of a long line is emitted whole now.
         let emit = cands.iter().map(|c| c.end).fold(w.emit, usize::max);
-        let mut findings = scanner.findings_in(origin, data, &cands);
         {
             let mut st = stats.lock().expect("stats lock");
             st.bytes += emit as u64;
@@ -220,5 +244,27 @@ pub fn scan_stream(
         cursor.advance(&data[..emit]);
         reader.consume(emit);
     }
+    if !unscanned.is_empty() {
+        let lines: Vec<String> = unscanned
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    format!("{a}")
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        return Err(io::Error::other(format!(
+            "line(s) {} not scanned: internal error (a bug in leakhound; please report it)",
+            lines.join(", ")
+        )));
+    }
     Ok(())
+}
+
+/// The redaction buffer, emptied for a marker line.
+fn out_marker(out: &mut Vec<u8>) -> &mut Vec<u8> {
+    out.clear();
+    out
 }

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
@@ -93,8 +94,222 @@ pub fn is_url(s: &str) -> bool {
     s.contains("://") || (s.contains('@') && s.contains(':') && !Path::new(s).exists())
 }
 
-/// Clones `url` bare into `dir` (a temporary directory the caller removes).
-pub fn clone_bare(url: &str, dir: &Path) -> Result<gix::Repository, GitError> {
+/// Gives the connection a deadline for connecting and for each read:
+/// `git://` gets our own TCP stream with socket timeouts in place of gix's
+/// (which has none), http(s) a reqwest client whose connect and per-read
+/// timeouts are `timeout`. ssh relies on the `ssh` program's own
+/// `ConnectTimeout` and `ServerAlive*` options (see `ssh_command`).
+fn set_deadlines(
+    conn: &mut gix::remote::Connection<
+        '_,
+        '_,
+        '_,
+        Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
+    >,
+    timeout: Duration,
+) -> gix::Result<()> {
+    use gix::error::ErrorExt;
+    use gix::protocol::transport::client::blocking_io::http;
+    use gix::protocol::transport::client::git as daemon;
+    let Some(url) = conn.remote().url(gix::remote::Direction::Fetch).cloned() else {
+        return Ok(());
+    };
+    match url.scheme {
+        gix::url::Scheme::Git => {
+            let host = url.host().unwrap_or_default().to_string();
+            let port = url.port;
+            let stream = connect_tcp(&host, port.unwrap_or(9418), timeout)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("git://{host}: {e}")).raise())?;
+            let write = stream.try_clone().map_err(ErrorExt::raise)?;
+            let peer = format!("git://{host}:{}", port.unwrap_or(9418));
+            *conn.transport_mut() = Box::new(daemon::blocking_io::Connection::new(
+                Timed {
+                    inner: stream,
+                    peer: peer.clone(),
+                    timeout,
+                    bytes: 0,
+                    waited: Duration::ZERO,
+                    got: 0,
+                },
+                Timed {
+                    inner: write,
+                    peer,
+                    timeout,
+                    bytes: 0,
+                    waited: Duration::ZERO,
+                    got: 0,
+                },
+                gix::protocol::transport::Protocol::V2,
+                url.path.clone(),
+                Some((host, port)),
+                daemon::ConnectMode::Daemon,
+                false,
+            ));
+        }
+        gix::url::Scheme::Http | gix::url::Scheme::Https => {
+            let name = conn.remote().name().map(|n| n.as_bstr().to_owned());
+            let mut options = conn
+                .remote()
+                .repo()
+                .transport_options(
+                    url.to_bstring().as_bstr(),
+                    name.as_ref().map(|n| n.as_ref()),
+                )?
+                .and_then(|o| o.downcast::<http::Options>().ok())
+                .map(|o| *o)
+                .unwrap_or_default();
+            options.connect_timeout = Some(timeout);
+            let client = http::reqwest::Options {
+                configure_client: Some(Box::new(move |b: reqwest::blocking::ClientBuilder| {
+                    // The blocking client's `timeout` bounds each read of the
+                    // body, not the whole transfer: an idle deadline.
+                    Ok(b.connect_timeout(timeout).timeout(timeout))
+                })),
+                configure_request: None,
+            };
+            options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(client)));
+            conn.set_transport_options(Box::new(options));
+        }
+        gix::url::Scheme::Ssh => {
+            use gix::protocol::transport::client::blocking_io::ssh;
+            let options = conn.remote().repo().ssh_connect_options()?;
+            // A command of the user's own (GIT_SSH_COMMAND, core.sshCommand)
+            // is left as it is; the default `ssh` gets deadlines: for the
+            // TCP connection and the banner, then keep-alives every
+            // `timeout` that end a connection whose peer stopped answering.
+            if options.command.is_none() {
+                let secs = timeout.as_secs_f64().ceil().max(1.0) as u64;
+                let command = format!(
+                    "ssh -o ConnectTimeout={secs} -o ServerAliveInterval={secs} -o ServerAliveCountMax=1"
+                );
+                let transport = ssh::connect(
+                    url,
+                    gix::protocol::transport::Protocol::V2,
+                    ssh::connect::Options {
+                        command: Some(command.into()),
+                        disallow_shell: false,
+                        kind: Some(ssh::ProgramKind::Ssh),
+                    },
+                    false,
+                )
+                .map_err(ErrorExt::raise)?;
+                *conn.transport_mut() = Box::new(transport);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A socket with read/write timeouts whose timeout errors say who stalled,
+/// for how long and how far into the transfer.
+///
+/// Reads also have a floor: a peer that trickles bytes (less than
+/// `MIN_RATE` bytes/s over a `timeout` spent waiting in reads) is dropped as
+/// a stalled one would be. Time the caller spends between reads (indexing
+/// the pack) does not count.
+struct Timed {
+    inner: std::net::TcpStream,
+    peer: String,
+    timeout: Duration,
+    bytes: u64,
+    /// Waiting in reads, and bytes read, since the floor was last met.
+    waited: Duration,
+    got: u64,
+}
+
+/// The slowest a `git://` transfer may go, averaged over `--timeout`.
+const MIN_RATE: f64 = 1024.0;
+
+impl Timed {
+    fn explain(&self, e: std::io::Error, what: &str) -> std::io::Error {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{}: nothing {what} for {} s after {} bytes (--timeout); abandoned",
+                    self.peer,
+                    self.timeout.as_secs_f64(),
+                    self.bytes
+                ),
+            )
+        } else {
+            e
+        }
+    }
+}
+
+impl std::io::Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.timeout.saturating_sub(self.waited);
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{}: transfer stalled: {} bytes in {} s of waiting, less than {MIN_RATE} \
+                     bytes/s (--timeout); abandoned",
+                    self.peer,
+                    self.got,
+                    self.waited.as_secs_f64()
+                ),
+            ));
+        }
+        self.inner.set_read_timeout(Some(left))?;
+        let asked = std::time::Instant::now();
+        let res = self.inner.read(buf);
+        self.waited += asked.elapsed();
+        match res {
+            Ok(n) => {
+                self.bytes += n as u64;
+                self.got += n as u64;
+                if self.got as f64 >= MIN_RATE * self.timeout.as_secs_f64() {
+                    (self.waited, self.got) = (Duration::ZERO, 0);
+                }
+                Ok(n)
+            }
+            Err(e) => Err(self.explain(e, "received")),
+        }
+    }
+}
+
+impl std::io::Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.inner.write(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) => Err(self.explain(e, "accepted")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A TCP connection with connect, read and write deadlines.
+fn connect_tcp(host: &str, port: u16, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                s.set_read_timeout(Some(timeout))?;
+                s.set_write_timeout(Some(timeout))?;
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("the host name resolves to no address")))
+}
+
+/// Clones `url` bare into `dir` (a temporary directory the caller removes),
+/// every network wait bounded by `timeout`.
+pub fn clone_bare(url: &str, dir: &Path, timeout: Duration) -> Result<gix::Repository, GitError> {
     // gix's top-level errors are terse ("Transport handshake failed"); the
     // cause (HTTP status, refused connection, TLS) is in the source chain.
     let fail = |e: &dyn std::error::Error| {
@@ -113,7 +328,9 @@ pub fn clone_bare(url: &str, dir: &Path) -> Result<gix::Repository, GitError> {
             message,
         }
     };
-    let mut prepare = gix::prepare_clone_bare(url, dir).map_err(|e| fail(&e))?;
+    let mut prepare = gix::prepare_clone_bare(url, dir)
+        .map_err(|e| fail(&e))?
+        .configure_connection(move |conn| set_deadlines(conn, timeout));
     let (mut repo, _) = prepare
         .fetch_only(
             gix::progress::Discard,
@@ -315,9 +532,38 @@ impl Walker<'_> {
         }
     }
 
+    /// Reads a tree to walk and the same subtree of each parent, unless it
+    /// is unchanged from a parent or was walked already.
+    fn open(
+        &mut self,
+        tree: ObjectId,
+        parents: &[ObjectId],
+        path_len: usize,
+        commit: &CommitMeta,
+    ) -> Option<Frame> {
+        if parents.contains(&tree) || !self.seen_trees.insert(tree) {
+            return None;
+        }
+        let entries = self.read_tree(tree, commit)?;
+        let parent_entries = parents
+            .iter()
+            .filter_map(|p| self.read_tree(*p, commit))
+            .map(|es| es.into_iter().map(|e| (e.name, (e.mode, e.id))).collect())
+            .collect();
+        Some(Frame {
+            entries: entries.into_iter(),
+            parent_entries,
+            path_len,
+        })
+    }
+
     /// Records blobs of `tree` (at `path`) not seen before and not present
     /// with the same id at the same place in any of `parents` (the same
     /// subtree of each parent commit; empty for a full-history walk).
+    ///
+    /// Depth-first with an explicit stack, not recursion: a tree nested
+    /// 100,000 directories deep (a few KB that anyone can push) costs heap,
+    /// not the thread's stack.
     fn walk(
         &mut self,
         tree: ObjectId,
@@ -325,39 +571,42 @@ impl Walker<'_> {
         path: &mut Vec<u8>,
         commit: &Arc<CommitMeta>,
     ) {
-        if parents.contains(&tree) || !self.seen_trees.insert(tree) {
-            return;
-        }
-        let Some(entries) = self.read_tree(tree, commit) else {
+        let root_len = path.len();
+        let Some(root) = self.open(tree, parents, root_len, commit) else {
             return;
         };
-        let parent_entries: Vec<HashMap<Vec<u8>, (EntryMode, ObjectId)>> = parents
-            .iter()
-            .filter_map(|p| self.read_tree(*p, commit))
-            .map(|es| es.into_iter().map(|e| (e.name, (e.mode, e.id))).collect())
-            .collect();
-        for e in entries {
-            let before = path.len();
+        let mut stack = vec![root];
+        while let Some(top) = stack.last_mut() {
+            let Some(e) = top.entries.next() else {
+                stack.pop();
+                continue;
+            };
+            path.truncate(top.path_len);
             if !path.is_empty() {
                 path.push(b'/');
             }
             path.extend_from_slice(&e.name);
             if e.mode.is_tree() {
-                let sub: Vec<ObjectId> = parent_entries
+                let sub: Vec<ObjectId> = top
+                    .parent_entries
                     .iter()
                     .filter_map(|pe| pe.get(&e.name))
                     .filter(|(m, _)| m.is_tree())
                     .map(|(_, id)| *id)
                     .collect();
-                self.walk(e.id, &sub, path, commit);
+                if let Some(frame) = self.open(e.id, &sub, path.len(), commit) {
+                    stack.push(frame);
+                }
             } else if e.mode.is_blob_or_symlink()
                 && !self.seen_blobs.contains(&e.id)
-                && !parent_entries
+                && !top
+                    .parent_entries
                     .iter()
                     .any(|pe| pe.get(&e.name).is_some_and(|(_, id)| *id == e.id))
             {
                 self.seen_blobs.insert(e.id);
-                let previous = parent_entries
+                let previous = top
+                    .parent_entries
                     .iter()
                     .filter_map(|pe| pe.get(&e.name))
                     .filter(|(m, _)| m.is_blob_or_symlink())
@@ -373,9 +622,17 @@ impl Walker<'_> {
                     },
                 });
             }
-            path.truncate(before);
         }
+        path.truncate(root_len);
     }
+}
+
+/// A tree being walked: its entries still to visit, the same subtree in
+/// each parent commit (name → mode and id), and the length of its path.
+struct Frame {
+    entries: std::vec::IntoIter<Entry>,
+    parent_entries: Vec<HashMap<Vec<u8>, (EntryMode, ObjectId)>>,
+    path_len: usize,
 }
 
 /// Enumerates what to scan in `repo` as `opts` asks.

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use futures_util::StreamExt;
@@ -27,6 +28,16 @@ use super::{Image, ImageConfig, ImageError, LayerRef, LayerStore};
 /// or "unavailable" (502/503/504); waits double from `RETRY_DELAY`.
 const ATTEMPTS: u32 = 3;
 const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How long a registry may keep leakhound waiting when `--timeout` is not
+/// given: to connect, for a whole metadata answer (token, manifest, index,
+/// config, catalog or tag page), and for a layer download to make progress.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The slowest a layer download may go, averaged over each `--timeout` of
+/// waiting for data: below it (a registry that trickles bytes forever) the
+/// layer is abandoned and reported. Time the tar reader spends scanning does
+/// not count, only time spent waiting on the network.
+pub const MIN_LAYER_RATE: f64 = 1024.0;
 
 /// Chunks of a layer in flight between the download and the tar reader.
 const CHUNKS_IN_FLIGHT: usize = 16;
@@ -51,6 +62,8 @@ pub struct RegistryOptions {
     pub credentials: Option<Credentials>,
     /// Docker's config directory (`$DOCKER_CONFIG`, else `~/.docker`).
     pub docker_config: Option<PathBuf>,
+    /// Connect and idle deadline (`--timeout`); `DEFAULT_TIMEOUT` when unset.
+    pub timeout: Option<Duration>,
 }
 
 /// A registry client with its own runtime.
@@ -58,7 +71,34 @@ pub struct Registry {
     rt: tokio::runtime::Runtime,
     client: Client,
     opts: RegistryOptions,
+    timeout: Duration,
     auths: Mutex<HashMap<String, RegistryAuth>>,
+}
+
+/// Why a registry request failed: the registry's answer, or no (whole)
+/// answer within the deadline.
+#[derive(Debug)]
+enum CallError {
+    Oci(OciDistributionError),
+    Timeout(Duration),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Oci(e) => e.fmt(f),
+            CallError::Timeout(d) => write!(
+                f,
+                "no complete answer within {} (--timeout); abandoned",
+                seconds(*d)
+            ),
+        }
+    }
+}
+
+/// `2 s`, `0.5 s`: a duration as the user gave it.
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 fn reg_err(image: &str, e: impl std::fmt::Display) -> ImageError {
@@ -85,6 +125,10 @@ impl Registry {
                 data,
             });
         }
+        let timeout = opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        // No reqwest read timeout: it also fires when the tar reader is slow
+        // to ask for the next chunk (a layer being scanned), not only when
+        // the network is; `call` and `open` set deadlines on waiting instead.
         let config = ClientConfig {
             protocol: if opts.insecure {
                 ClientProtocol::Http
@@ -93,8 +137,7 @@ impl Registry {
             },
             extra_root_certificates: extra,
             platform_resolver: None,
-            connect_timeout: Some(std::time::Duration::from_secs(30)),
-            read_timeout: Some(std::time::Duration::from_secs(300)),
+            connect_timeout: Some(timeout),
             ..ClientConfig::default()
         };
         let client = Client::try_from(config).map_err(|e| reg_err("registry client", e))?;
@@ -111,27 +154,35 @@ impl Registry {
             rt,
             client,
             opts,
+            timeout,
             auths: Mutex::new(HashMap::new()),
         })
     }
 
     /// Runs a request on the runtime, again (after a pause) while the
-    /// registry says it is rate-limited or unavailable.
+    /// registry says it is rate-limited or unavailable. Each attempt,
+    /// token round trips included, must end within the timeout.
     fn call<T, F: Future<Output = Result<T, OciDistributionError>>>(
         &self,
         mut request: impl FnMut() -> F,
-    ) -> Result<T, OciDistributionError> {
+    ) -> Result<T, CallError> {
         let mut delay = RETRY_DELAY;
         let mut attempt = 1;
         loop {
-            match self.rt.block_on(request()) {
+            let answer = self
+                .rt
+                .block_on(async { tokio::time::timeout(self.timeout, request()).await });
+            let Ok(answer) = answer else {
+                return Err(CallError::Timeout(self.timeout));
+            };
+            match answer {
                 Err(e) if attempt < ATTEMPTS && transient(&e) => {
                     tracing::debug!(attempt, error = %e, "registry busy, retrying");
                     std::thread::sleep(delay);
                     delay *= 2;
                     attempt += 1;
                 }
-                other => return other,
+                other => return other.map_err(CallError::Oci),
             }
         }
     }
@@ -170,7 +221,7 @@ impl Registry {
         let auth = self.auth_for(r.resolve_registry())?;
         let (data, digest) = self
             .call(|| self.client.pull_manifest_raw(&r, &auth, manifest::ACCEPTED))
-            .map_err(|e| reg_err(reference, e))?;
+            .map_err(|e| reg_err(reference, format!("manifest: {e}")))?;
         let repository = format!("{}/{}", r.registry(), r.repository());
         match manifest::parse_manifest(reference, None, &data)? {
             Manifest::Image { config, layers } => Ok(vec![self.image(
@@ -199,7 +250,7 @@ impl Registry {
                             self.client
                                 .pull_manifest_raw(&pr, &auth, manifest::ACCEPTED)
                         })
-                        .map_err(|e| reg_err(&name, e))?;
+                        .map_err(|e| reg_err(&name, format!("manifest {}: {e}", d.digest)))?;
                     match manifest::parse_manifest(&name, Some(&d.media_type), &data)? {
                         Manifest::Image { config, layers } => out.push(self.image(
                             &name,
@@ -335,8 +386,36 @@ impl LayerStore for Registry {
             })
             .map_err(|e| reg_err(&image.reference, format!("layer {}: {e}", layer.digest)))?;
         let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let timeout = self.timeout;
         self.rt.spawn(async move {
-            while let Some(chunk) = stream.next().await {
+            // Bytes a window of `timeout` spent waiting must bring; only the
+            // waiting counts (not time the reader spends on earlier chunks).
+            let floor = (MIN_LAYER_RATE * timeout.as_secs_f64()) as usize;
+            let (mut waited, mut got) = (Duration::ZERO, 0usize);
+            loop {
+                let asked = Instant::now();
+                let next =
+                    tokio::time::timeout(timeout.saturating_sub(waited), stream.next()).await;
+                waited += asked.elapsed();
+                let chunk = match next {
+                    Ok(None) => break,
+                    Ok(Some(chunk)) => chunk,
+                    Err(_) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "download stalled: {got} bytes in {} of waiting, less than {} bytes/s \
+                             (--timeout); layer abandoned",
+                            seconds(waited),
+                            MIN_LAYER_RATE
+                        ),
+                    )),
+                };
+                if let Ok(c) = &chunk {
+                    got += c.len();
+                    if got >= floor {
+                        (waited, got) = (Duration::ZERO, 0);
+                    }
+                }
                 let end = chunk.is_err();
                 if tx.send(chunk).await.is_err() || end {
                     break;
@@ -346,6 +425,7 @@ impl LayerStore for Registry {
         Ok(Box::new(ChunkReader {
             rx,
             chunk: bytes::Bytes::new(),
+            failed: None,
         }))
     }
 }
@@ -366,14 +446,20 @@ fn transient(e: &OciDistributionError) -> bool {
 struct ChunkReader {
     rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
     chunk: bytes::Bytes,
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.chunk.is_empty() {
+            if let Some((kind, message)) = &self.failed {
+                // A failed download stays failed: later reads must not
+                // look like the end of a whole blob.
+                return Err(io::Error::new(*kind, message.clone()));
+            }
             match self.rx.blocking_recv() {
                 None => return Ok(0),
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => self.failed = Some((e.kind(), e.to_string())),
                 Some(Ok(c)) => self.chunk = c,
             }
         }

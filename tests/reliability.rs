@@ -1,0 +1,674 @@
+//! Hostile peers and inputs (issue 16): servers on 127.0.0.1 that stall or
+//! trickle, a real registry (Debian's `docker-registry`) behind a stalling
+//! proxy, Git trees nested deeper than any stack, a panic inside a unit of
+//! work, and signals while a clone sits in $TMPDIR. Each case must end in
+//! bounded time, name what it could not scan, exit 2, and still report
+//! what the rest of the input holds.
+
+#[path = "support/image.rs"]
+mod fixture;
+#[path = "support/registry.rs"]
+mod server;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use fixture::*;
+use serde_json::Value;
+use server::*;
+
+/// `--timeout` the tests run with, and what a stalled run may take at most
+/// (the deadline plus start-up, retries and the rest of the scan on a busy
+/// two-core machine).
+const TIMEOUT: &str = "2";
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Runs leakhound (JSON report) and measures it.
+fn timed(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, Vec<Value>, String, Duration) {
+    let start = Instant::now();
+    let (code, findings, stderr) = leakhound(args, None, envs);
+    (code, findings, stderr, start.elapsed())
+}
+
+/// What the proxy does with a request whose path contains a pattern.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    /// Accept and say nothing.
+    Stall,
+    /// A 200 with a large Content-Length, then one byte every 100 ms.
+    Trickle,
+}
+
+/// An HTTP proxy on 127.0.0.1 in front of a real registry: requests whose
+/// path matches a rule get the rule's act, others are forwarded (one
+/// request per connection). Every connection thread ends on drop.
+struct Proxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str, rules: Vec<(String, Act)>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, upstream) = (stop.clone(), upstream.to_string());
+        let thread = std::thread::spawn(move || {
+            let rules = Arc::new(rules);
+            let mut threads = Vec::new();
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (stop, rules, upstream) = (stop2.clone(), rules.clone(), upstream.clone());
+                threads.push(std::thread::spawn(move || {
+                    let _ = serve_one(conn, &upstream, &rules, &stop);
+                }));
+            }
+            for t in threads {
+                let _ = t.join();
+            }
+        });
+        Proxy {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_one(
+    mut conn: TcpStream,
+    upstream: &str,
+    rules: &[(String, Act)],
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut head = Vec::new();
+    let mut line = String::new();
+    let mut path = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if path.is_empty() {
+            path = line.split(' ').nth(1).unwrap_or("").to_string();
+        }
+        if line == "\r\n" {
+            head.extend_from_slice(b"Connection: close\r\n\r\n");
+            break;
+        }
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            head.extend_from_slice(line.as_bytes());
+        }
+    }
+    let hold = |stop: &AtomicBool| {
+        let until = Instant::now() + Duration::from_secs(120);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    match rules.iter().find(|(p, _)| path.contains(p.as_str())) {
+        Some((_, Act::Stall)) => hold(stop),
+        Some((_, Act::Trickle)) => {
+            conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                  Content-Length: 100000000\r\n\r\n",
+            )?;
+            let until = Instant::now() + Duration::from_secs(120);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                conn.write_all(b"\x1f")?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        None => {
+            let mut up = TcpStream::connect(upstream)?;
+            up.write_all(&head)?;
+            std::io::copy(&mut up, &mut conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// An image of its own (layers not shared with `TestImage::leaky`), with a
+/// token in its only layer.
+fn other_image() -> TestImage {
+    let file = format!("TOKEN={}\n", gh_token());
+    TestImage::new(
+        vec![layer_tar(&[("srv/other.env", file.as_bytes())])],
+        serde_json::json!([{"created_by": "COPY other.env /srv/other.env"}]),
+        vec![],
+    )
+}
+
+fn assert_bounded(elapsed: Duration, stderr: &str) {
+    assert!(
+        elapsed < BOUND,
+        "took {elapsed:?} with --timeout {TIMEOUT}\n{stderr}"
+    );
+}
+
+#[test]
+fn registry_stalling_on_the_catalog_ends_with_exit_2_naming_it() {
+    let reg = Registry::start(Mode::Plain);
+    reg.push(&TestImage::leaky(), "team/app", "v1");
+    let proxy = Proxy::start(&reg.host, vec![("/v2/_catalog".into(), Act::Stall)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr, elapsed) = run_raw(
+        &[
+            "registry",
+            &proxy.host(),
+            "--insecure",
+            "--timeout",
+            TIMEOUT,
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&proxy.host())
+            && stderr.contains("catalog")
+            && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+#[test]
+fn registry_stalling_on_a_manifest_fails_that_image_and_scans_the_others() {
+    let reg = Registry::start(Mode::Plain);
+    let leaky = TestImage::leaky();
+    reg.push(&leaky, "team/app", "v1");
+    reg.push(&other_image(), "team/stall", "v1");
+    let proxy = Proxy::start(
+        &reg.host,
+        vec![("/v2/team/stall/manifests/".into(), Act::Stall)],
+    );
+    let stalled = format!("{}/team/stall:v1", proxy.host());
+    let good = format!("{}/team/app:v1", proxy.host());
+    let (code, findings, stderr, elapsed) = timed(
+        &["image", &stalled, &good, "--insecure", "--timeout", TIMEOUT],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_leaky_findings(&findings, &good, &leaky.layer_digests());
+    assert!(
+        stderr.contains(&stalled) && stderr.contains("manifest") && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+/// A sweep in which one image's layer stalls (`Stall`) or trickles forever
+/// (`Trickle`): that layer is abandoned and named, every other image is
+/// scanned and reported, exit 2.
+fn sweep_with_a_bad_layer(act: Act) {
+    let reg = Registry::start(Mode::Plain);
+    let leaky = TestImage::leaky();
+    let other = other_image();
+    reg.push(&leaky, "team/app", "v1");
+    reg.push(&other, "team/slow", "v1");
+    let digest = other.layer_digests()[0].clone();
+    let proxy = Proxy::start(
+        &reg.host,
+        vec![(format!("/v2/team/slow/blobs/{digest}"), act)],
+    );
+    let (code, findings, stderr, elapsed) = timed(
+        &[
+            "registry",
+            &proxy.host(),
+            "--insecure",
+            "--timeout",
+            TIMEOUT,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{act:?}: {stderr}");
+    let good = format!("{}/team/app:v1", proxy.host());
+    let of_good: Vec<Value> = findings
+        .iter()
+        .filter(|f| f["image"]["reference"] == good.as_str())
+        .cloned()
+        .collect();
+    assert_leaky_findings(&of_good, &good, &leaky.layer_digests());
+    assert!(
+        !findings.iter().any(|f| f["path"] == "srv/other.env"),
+        "{act:?}: the abandoned layer reported nothing"
+    );
+    assert!(
+        stderr.contains("team/slow")
+            && stderr.contains(&digest)
+            && stderr.contains("--timeout")
+            && stderr.contains("abandoned"),
+        "{act:?}: {stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+#[test]
+fn registry_stalling_on_a_layer_blob_abandons_it_and_the_sweep_goes_on() {
+    sweep_with_a_bad_layer(Act::Stall);
+}
+
+#[test]
+fn registry_sending_a_layer_slowly_forever_abandons_it_and_the_sweep_goes_on() {
+    sweep_with_a_bad_layer(Act::Trickle);
+}
+
+/// A server that accepts connections and never says a word.
+struct Silent {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Silent {
+    fn start() -> Silent {
+        Silent::serve(false)
+    }
+
+    /// Sends the start of a pkt-line, then one byte every 100 ms.
+    fn trickling() -> Silent {
+        Silent::serve(true)
+    }
+
+    fn serve(trickle: bool) -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                if trickle {
+                    let (mut conn, stop) = (conn, stop2.clone());
+                    held.push(std::thread::spawn(move || {
+                        let until = Instant::now() + Duration::from_secs(120);
+                        let _ = conn.write_all(b"0fff");
+                        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                            if conn.write_all(b"a").is_err() {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }));
+                } else {
+                    held.push(std::thread::spawn(move || {
+                        let _conn = conn;
+                        std::thread::sleep(Duration::from_secs(60));
+                    }));
+                }
+            }
+        });
+        Silent {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `leakhound ARGS` with $TMPDIR set; exit code, stdout, stderr, time.
+fn run_raw(args: &[&str], tmpdir: &Path) -> (Option<i32>, String, String, Duration) {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed(),
+    )
+}
+
+#[test]
+fn git_daemon_that_accepts_and_says_nothing_times_out_and_leaves_no_clone() {
+    let silent = Silent::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("git://127.0.0.1:{}/repo", silent.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", silent.port))
+            && stderr.contains("nothing received for 2 s")
+            && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn git_daemon_that_trickles_bytes_forever_is_abandoned() {
+    let server = Silent::trickling();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("git://127.0.0.1:{}/repo", server.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", server.port))
+            && stderr.contains("transfer stalled")
+            && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn ssh_server_that_accepts_and_says_nothing_times_out() {
+    // The `ssh` program gets ConnectTimeout, which covers the banner.
+    let silent = Silent::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("ssh://git@127.0.0.1:{}/repo.git", silent.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("timed out"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn smart_http_server_that_accepts_and_says_nothing_times_out() {
+    let silent = Silent::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/repo.git", silent.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("timed out"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+const GH_DEEP: &str = "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";
+const GH_SIBLING: &str = "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";
+
+/// A bare repository whose one commit holds `deep.env` under `depth`
+/// nested directories and `sibling.sh` at the top, both with a token;
+/// built by `git fast-import` (given a large stack: its tree writer
+/// recurses, unlike leakhound's walk).
+fn deep_repo(depth: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q", "--bare", "."]);
+    let deep = format!("TOKEN={GH_DEEP}\n");
+    let sibling = format!("export TOKEN={GH_SIBLING}\n");
+    let path = format!("{}deep.env", "d/".repeat(depth));
+    let stream = format!(
+        "commit refs/heads/main\ncommitter T <t@example.com> 1700000000 +0000\ndata 4\ndeep\n\
+         M 100644 inline {path}\ndata {}\n{deep}\
+         M 100644 inline sibling.sh\ndata {}\n{sibling}\n",
+        deep.len(),
+        sibling.len()
+    );
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -s unlimited 2>/dev/null; exec git fast-import --quiet",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "git fast-import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git(&["symbolic-ref", "HEAD", "refs/heads/main"]);
+    dir
+}
+
+#[test]
+fn git_trees_nested_20000_and_100000_deep_are_walked_without_recursion() {
+    for depth in [20_000, 100_000] {
+        let repo = deep_repo(depth);
+        let start = Instant::now();
+        let (code, findings, stderr) =
+            leakhound(&["git", repo.path().to_str().unwrap()], None, &[]);
+        assert_eq!(code, Some(1), "depth {depth}: {stderr}");
+        let mut found: Vec<(String, usize)> = findings
+            .iter()
+            .map(|f| {
+                let path = f["path"].as_str().unwrap().to_string();
+                let depth = path.matches('/').count();
+                (path.rsplit('/').next().unwrap().to_string(), depth)
+            })
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                ("deep.env".to_string(), depth),
+                ("sibling.sh".to_string(), 0)
+            ],
+            "depth {depth}"
+        );
+        assert!(
+            start.elapsed() < BOUND,
+            "depth {depth}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_panic_in_one_unit_is_an_error_naming_it_and_the_rest_is_reported() {
+    // Debug builds panic on a unit whose name holds LEAKHOUND_TEST_PANIC.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.env"), format!("TOKEN={GH_DEEP}\n")).unwrap();
+    std::fs::write(dir.path().join("boom.env"), format!("TOKEN={GH_SIBLING}\n")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (code, findings, stderr) =
+        leakhound(&["scan", root], None, &[("LEAKHOUND_TEST_PANIC", "boom")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let paths: Vec<&str> = findings
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert!(paths[0].ends_with("a.env"), "{paths:?}");
+    assert!(
+        stderr.contains("boom.env") && stderr.contains("internal error"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(GH_SIBLING), "{stderr}");
+
+    // The same in a Git history: the blob that panics is named, the other
+    // one reported.
+    let repo = deep_repo(3);
+    let (code, findings, stderr) = leakhound(
+        &["git", repo.path().to_str().unwrap()],
+        None,
+        &[("LEAKHOUND_TEST_PANIC", "sibling.sh")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    let paths: Vec<&str> = findings
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec!["d/d/d/deep.env"], "{stderr}");
+    assert!(
+        stderr.contains("sibling.sh") && stderr.contains("internal error"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn git_url_killed_by_sigint_or_sigterm_leaves_no_temporary_clone() {
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let silent = Silent::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let url = format!("git://127.0.0.1:{}/repo", silent.port);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["git", &url, "--timeout", "60"])
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until the clone directory exists (the clone then waits on
+        // the silent server).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_dir(tmp.path()).unwrap().count() == 0 {
+            assert!(Instant::now() < deadline, "{name}: no clone directory");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + sig), "{name}: {status:?}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "{name} left {left:?}");
+    }
+}
+
+#[test]
+fn yaml_and_json_nested_100000_deep_are_named_and_siblings_still_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100_000;
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  k: {}{}\n",
+        "[".repeat(n),
+        "]".repeat(n)
+    );
+    let json = format!(
+        "{{\"kind\":\"Secret\",\"data\":{{\"k\":{}1{}}}}}\n",
+        "{\"a\":".repeat(n),
+        "}".repeat(n)
+    );
+    std::fs::write(dir.path().join("deep.yaml"), yaml).unwrap();
+    std::fs::write(dir.path().join("deep.json"), json).unwrap();
+    std::fs::write(dir.path().join("ok.env"), format!("TOKEN={GH_DEEP}\n")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (code, findings, stderr) = leakhound(&["scan", root], None, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(findings.len(), 1, "{stderr}");
+    assert!(findings[0]["path"].as_str().unwrap().ends_with("ok.env"));
+    for f in ["deep.yaml", "deep.json"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(f) && l.contains("recursion limit")),
+            "{f}: {stderr}"
+        );
+    }
+    // Decoding recurses once per step: the depth asked is capped.
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, _, stderr, _) = run_raw(&["scan", root, "--decode-depth", "1000"], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("at most 32"), "{stderr}");
+}
+
+#[test]
+fn a_panic_in_a_log_window_is_named_withheld_from_redact_and_other_logs_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.log");
+    let boom = dir.path().join("boom.log");
+    std::fs::write(&a, format!("start\nTOKEN={GH_DEEP}\n")).unwrap();
+    std::fs::write(&boom, format!("one\nTOKEN={GH_SIBLING}\nthree\n")).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["logs"])
+            .args(extra)
+            .arg(&a)
+            .arg(&boom)
+            .env("LEAKHOUND_TEST_PANIC", "boom")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("a.log"), "{stdout}");
+    assert!(
+        stderr.contains("boom.log") && stderr.contains("line(s) 1-3 not scanned"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(GH_SIBLING), "{stderr}");
+    // --redact never passes an unscanned window through.
+    let out = run(&["--redact"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !stdout.contains(GH_SIBLING) && !stdout.contains(GH_DEEP),
+        "{stdout}"
+    );
+    assert!(stdout.contains("withheld"), "{stdout}");
+}
