@@ -308,3 +308,23 @@ fn action_scan_step_runs_once_and_reports_findings_and_failures() {
         "{msg}"
     );
 }
+
+#[test]
+fn pre_commit_hooks_keep_the_system_hook_and_pin_the_image_to_this_version() {
+    let hooks = yaml(".pre-commit-hooks.yaml");
+    let hooks = hooks.as_vec().unwrap();
+    let ids: Vec<&str> = hooks.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["leakhound", "leakhound-system", "leakhound-docker"]);
+    for h in hooks {
+        assert!(h["entry"].as_str().unwrap().ends_with("git --staged"));
+    }
+    assert_eq!(hooks[1]["language"].as_str(), Some("system"));
+    let image = hooks[2]["entry"].as_str().unwrap();
+    assert_eq!(
+        image,
+        format!(
+            "ghcr.io/leakhound/leakhound:{} git --staged",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
