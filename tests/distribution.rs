@@ -328,3 +328,86 @@ fn pre_commit_hooks_keep_the_system_hook_and_pin_the_image_to_this_version() {
         )
     );
 }
+
+/// The action's install step with `curl` replaced by a copy from a local
+/// "release" directory: the asset for the runner is taken, checked against
+/// SHA256SUMS, and put on GITHUB_PATH; a tampered asset fails the step.
+#[test]
+fn action_install_step_verifies_the_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let fakebin = dir.path().join("fakebin");
+    fs::create_dir_all(&release).unwrap();
+    fs::create_dir_all(&fakebin).unwrap();
+    // curl -fsSL --retry 3 -o FILE URL: copy release/<last URL segment>.
+    fs::write(
+        fakebin.join("curl"),
+        format!(
+            "#!/bin/sh\nwhile [ $# -gt 1 ]; do [ \"$1\" = -o ] && out=$2; shift; done\n\
+             echo \"$1\" >> {log}\ncp \"{rel}/${{1##*/}}\" \"$out\"\n",
+            log = dir.path().join("urls").display(),
+            rel = release.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(fakebin.join("curl"))
+        .status()
+        .unwrap();
+    let asset = "leakhound-x86_64-unknown-linux-musl";
+    fs::write(release.join(asset), "#!/bin/sh\necho leakhound 9.9.9\n").unwrap();
+    let sums = Command::new("sha256sum")
+        .arg(asset)
+        .current_dir(&release)
+        .output()
+        .unwrap()
+        .stdout;
+    let other = "0000000000000000000000000000000000000000000000000000000000000000  leakhound-x86_64-apple-darwin\n";
+    fs::write(
+        release.join("SHA256SUMS"),
+        [other.as_bytes(), &sums].concat(),
+    )
+    .unwrap();
+    let install = |n: &str| {
+        let temp = dir.path().join(n);
+        fs::create_dir_all(&temp).unwrap();
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(action_step("Install leakhound"))
+            .env(
+                "PATH",
+                format!("{}:{}", fakebin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("RUNNER_TEMP", &temp)
+            .env("GITHUB_PATH", temp.join("path"))
+            .env("VERSION", "")
+            .env("ACTION_REF", "v9.9.9")
+            .output()
+            .unwrap();
+        (temp, out)
+    };
+    let (temp, out) = install("good");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin_dir = fs::read_to_string(temp.join("path")).unwrap();
+    let run = Command::new(Path::new(bin_dir.trim()).join("leakhound"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "leakhound 9.9.9\n");
+    let urls = fs::read_to_string(dir.path().join("urls")).unwrap();
+    assert!(
+        urls.contains(&format!("/releases/download/v9.9.9/{asset}")),
+        "{urls}"
+    );
+
+    fs::write(release.join(asset), "#!/bin/sh\necho tampered\n").unwrap();
+    let (temp, out) = install("tampered");
+    assert!(!out.status.success(), "a tampered binary must not install");
+    assert!(!temp.join("path").exists());
+}
