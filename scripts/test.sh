@@ -22,3 +22,9 @@ cargo test --locked --all-targets
 
 # Dogfood: the checkout itself must be clean under its own .leakhound.toml.
 cargo run --locked --quiet -- scan .
+
+# Distribution: the crate as published builds and installs; the static
+# binary's image builds, is clean, and runs (installs buildah when missing).
+# Together about 5 minutes on a fresh clone (one release build), see README.
+bash scripts/package.sh
+bash scripts/image-test.sh

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod engine;
 pub mod finding;
 pub mod pipeline;
+pub mod platform;
 pub mod report;
 pub mod rules;
 pub mod source;

@@ -157,28 +157,22 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
 
     // SIGINT/SIGTERM: finish the report (SARIF/JSON closing), print the
     // summary and exit; findings so far were already written.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
-    .context("installing signal handlers")?;
     {
         let (reporter, stats, scanner) = (reporter.clone(), stats.clone(), scanner.clone());
         let quiet = common.quiet;
-        std::thread::spawn(move || {
-            if signals.forever().next().is_some() {
-                let st = stats.lock().expect("stats lock");
-                let mut r = reporter.lock().expect("reporter lock");
-                let _ = r.finish(scanner.rules());
-                if let Some(p) = &mut r.passthrough {
-                    let _ = p.flush();
-                }
-                if !quiet {
-                    eprintln!("{}", summary(&st, started));
-                }
-                std::process::exit(exit_code(&st) as i32);
+        leakhound::platform::on_termination(move || {
+            let st = stats.lock().expect("stats lock");
+            let mut r = reporter.lock().expect("reporter lock");
+            let _ = r.finish(scanner.rules());
+            if let Some(p) = &mut r.passthrough {
+                let _ = p.flush();
             }
-        });
+            if !quiet {
+                eprintln!("{}", summary(&st, started));
+            }
+            std::process::exit(exit_code(&st) as i32);
+        })
+        .context("installing signal handlers")?;
     }
 
     let opts = StreamOptions {

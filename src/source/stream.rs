@@ -6,6 +6,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::time::Duration;
 
+use crate::platform::Stdin;
+
 /// What the caller may do with the current window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -25,8 +27,10 @@ const GATHER: usize = 1 << 20;
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 enum Input {
-    /// A reader, and its file descriptor when it has one (for `readable_now`).
-    Reader(Box<dyn Read + Send>, Option<i32>),
+    /// Any reader.
+    Reader(Box<dyn Read + Send>),
+    /// Standard input, which can tell whether a read would block.
+    Stdin(Stdin),
     /// A file followed as it grows (`--follow`); `pos` detects truncation.
     Follow { file: File, pos: u64 },
 }
@@ -45,23 +49,14 @@ impl StreamReader {
     /// `max_line`: longest line buffered whole; `overlap`: bytes a cut line
     /// keeps from one window to the next (the longest match a rule can have).
     pub fn new(reader: Box<dyn Read + Send>, max_line: usize, overlap: usize) -> Self {
-        Self::with_input(Input::Reader(reader, None), max_line, overlap)
+        Self::with_input(Input::Reader(reader), max_line, overlap)
     }
 
-    /// Reads standard input. Its descriptor lets the reader gather what is
-    /// already waiting in the pipe into one window (a pipe hands over at
-    /// most 64 KiB per read) without ever waiting for more.
+    /// Reads standard input. The reader gathers what is already waiting in
+    /// the pipe into one window (a pipe hands over at most 64 KiB per read)
+    /// without ever waiting for more; see `platform::Stdin`.
     pub fn stdin(max_line: usize, overlap: usize) -> Self {
-        // A larger pipe buffer lets one read take up to 1 MiB (the default
-        // 64 KiB halved throughput on a fast producer). Fails harmlessly
-        // when stdin is not a pipe.
-        // SAFETY: fcntl on fd 0 with an integer argument touches no memory.
-        unsafe { libc::fcntl(0, libc::F_SETPIPE_SZ, 1 << 20) };
-        Self::with_input(
-            Input::Reader(Box::new(io::stdin()), Some(0)),
-            max_line,
-            overlap,
-        )
+        Self::with_input(Input::Stdin(Stdin::new()), max_line, overlap)
     }
 
     /// Follows `file` from its start, waiting for more data at its end.
@@ -124,29 +119,18 @@ impl StreamReader {
     }
 
     /// True if a read would return at once (data or end of file waiting).
-    fn readable_now(&self) -> bool {
-        let Input::Reader(_, Some(fd)) = &self.input else {
-            return false;
-        };
-        let mut pfd = libc::pollfd {
-            fd: *fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, zero timeout; poll only reads the fd number.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-        n == 1 && (pfd.revents & (libc::POLLIN | libc::POLLHUP)) != 0
+    fn readable_now(&mut self) -> bool {
+        match &mut self.input {
+            Input::Stdin(stdin) => stdin.ready(),
+            _ => false,
+        }
     }
 
     fn fill(&mut self) -> io::Result<()> {
         let space = &mut self.buf[self.len..];
         let n = match &mut self.input {
-            Input::Reader(r, _) => loop {
-                match r.read(space) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other?,
-                }
-            },
+            Input::Reader(r) => read_retrying(r, space)?,
+            Input::Stdin(r) => read_retrying(r, space)?,
             Input::Follow { file, pos } => loop {
                 let n = file.read(space)?;
                 if n > 0 {
@@ -167,6 +151,16 @@ impl StreamReader {
         }
         self.len += n;
         Ok(())
+    }
+}
+
+/// One read, retried when a signal interrupted it.
+fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
     }
 }
 
