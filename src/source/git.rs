@@ -21,7 +21,7 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryMode;
 
 use crate::blob::{Blob, CommitMeta, Origin};
-use crate::source::fs::Skip;
+use crate::source::fs::{Skip, SkipKind};
 
 /// What part of the history to scan.
 #[derive(Clone, Debug, Default)]
@@ -242,26 +242,43 @@ impl Timed {
     }
 }
 
+impl Timed {
+    fn stalled(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "{}: transfer stalled: {} bytes in {} s of waiting, less than {MIN_RATE} \
+                 bytes/s (--timeout); abandoned",
+                self.peer,
+                self.got,
+                self.waited.as_secs_f64().round()
+            ),
+        )
+    }
+}
+
 impl std::io::Read for Timed {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let left = self.timeout.saturating_sub(self.waited);
         if left.is_zero() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "{}: transfer stalled: {} bytes in {} s of waiting, less than {MIN_RATE} \
-                     bytes/s (--timeout); abandoned",
-                    self.peer,
-                    self.got,
-                    self.waited.as_secs_f64()
-                ),
-            ));
+            return Err(self.stalled());
         }
         self.inner.set_read_timeout(Some(left))?;
         let asked = std::time::Instant::now();
         let res = self.inner.read(buf);
         self.waited += asked.elapsed();
         match res {
+            // The wait was cut short by the rate floor's budget, not by a
+            // whole `timeout` of silence: the peer was slow, not silent.
+            Err(e)
+                if left < self.timeout
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+            {
+                Err(self.stalled())
+            }
             Ok(n) => {
                 self.bytes += n as u64;
                 self.got += n as u64;
@@ -525,7 +542,7 @@ impl Walker<'_> {
                 self.plan.problems.push(Skip {
                     path: format!("tree {id}"),
                     reason: format!("cannot read (in commit {}): {e}", commit.id),
-                    error: true,
+                    kind: SkipKind::Error,
                 });
                 None
             }
@@ -662,7 +679,7 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
         plan.problems.push(Skip {
             path: repo.path().display().to_string(),
             reason: "shallow clone: history before the shallow boundary is missing and was not scanned; fetch it with `git fetch --unshallow`, or scan a diff scope (--since-commit)".into(),
-            error: true,
+            kind: SkipKind::Error,
         });
     }
 
@@ -694,7 +711,7 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
             Err(e) => plan.problems.push(Skip {
                 path: repo.path().display().to_string(),
                 reason: format!("history walk stopped: {e}"),
-                error: true,
+                kind: SkipKind::Error,
             }),
         }
     }
@@ -713,7 +730,7 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
                 walker.plan.problems.push(Skip {
                     path: format!("commit {}", node.id),
                     reason: format!("cannot read: {e}"),
-                    error: true,
+                    kind: SkipKind::Error,
                 });
                 continue;
             }
@@ -734,7 +751,7 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
                 walker.plan.problems.push(Skip {
                     path: format!("commit {}", node.id),
                     reason: format!("cannot read its tree: {e}"),
-                    error: true,
+                    kind: SkipKind::Error,
                 });
                 continue;
             }
@@ -812,14 +829,14 @@ pub fn read_blob(
             _ => format!("blob {id}"),
         },
         reason,
-        error: true,
+        kind: SkipKind::Error,
     };
     let header = repo
         .find_header(id)
         .map_err(|e| fail(format!("cannot read: {e}")))?;
     if header.size() > max {
         return Err(Skip {
-            error: false,
+            kind: SkipKind::TooLarge,
             ..fail(format!(
                 "blob is {} bytes, larger than --max-file-size {max}",
                 header.size()
