@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{CommonArgs, ImageArgs, PullArgs, RegistryArgs};
 use leakhound::pipeline::{self, image::ImageJob, image::ImageScanOptions};
-use leakhound::source::fs::Skip;
+use leakhound::source::fs::{Skip, SkipKind};
 use leakhound::source::image::local::LocalStore;
 use leakhound::source::image::registry::{Credentials, Registry, RegistryOptions};
 use leakhound::source::image::{ImageError, LayerStore, Platform};
@@ -39,7 +39,7 @@ fn problem(name: &str, e: &ImageError) -> Skip {
     Skip {
         path: name.to_string(),
         reason,
-        error: true,
+        kind: SkipKind::Error,
     }
 }
 

@@ -285,6 +285,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
                 allowlist: allowlisted,
                 inline,
             },
+            left_out: Default::default(),
             skipped: Vec::new(),
             errors: r.run.errors.clone(),
             complete: errors == 0,

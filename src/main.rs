@@ -21,10 +21,12 @@ use leakhound::allow::Policy;
 use leakhound::config;
 use leakhound::engine::selftest::check_examples;
 use leakhound::pipeline;
-use leakhound::report::summary::{self, FindingCounts, Item, Scanned, Summary, SuppressedCounts};
+use leakhound::report::summary::{
+    self, FindingCounts, Item, LeftOut, Scanned, Summary, SuppressedCounts,
+};
 use leakhound::report::{self, Format, RunInfo, baseline, text};
 use leakhound::rules::{self, Confidence, RuleSet};
-use leakhound::source::fs::WalkOptions;
+use leakhound::source::fs::{SkipKind, WalkOptions};
 use leakhound::{EngineOptions, Scanner};
 
 pub(crate) const EXIT_FINDINGS: u8 = 1;
@@ -144,6 +146,7 @@ fn report_failure(common: &CommonArgs, scanner: Option<&Scanner>, message: &str)
         scanned: Scanned::default(),
         findings: FindingCounts::of(&[]),
         suppressed: SuppressedCounts::default(),
+        left_out: LeftOut::default(),
         skipped: Vec::new(),
         errors: vec![error.clone()],
         complete: false,
@@ -440,6 +443,9 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
     let outcome = progress::while_running(common, &counters, None, "files", || {
         pipeline::scan_paths(&scanner, &args.paths, &opts, &on_skip, &counters)
     });
+    if outcome.files == 0 && !common.quiet {
+        warn_nothing_scanned(&scanner, &args.paths, &outcome.skipped);
+    }
     report_outcome(
         common,
         &scanner,
@@ -448,6 +454,49 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
         root.map(PathBuf::as_path),
         Units::Files,
     )
+}
+
+/// Says why a scan read no file at all: an empty tree, ignore files or
+/// allowlists that cover everything, or files too large or unreadable.
+fn warn_nothing_scanned(
+    scanner: &Scanner,
+    roots: &[PathBuf],
+    skipped: &[leakhound::source::fs::Skip],
+) {
+    let roots: Vec<String> = roots.iter().map(|p| p.display().to_string()).collect();
+    let count = |kind| skipped.iter().filter(|s| s.kind == kind).count();
+    let mut why = Vec::new();
+    for (kind, what, hint) in [
+        (
+            SkipKind::Ignored,
+            "left out by ignore files",
+            " (--no-ignore scans them)",
+        ),
+        (
+            SkipKind::Allowlisted,
+            "covered by allowlist paths",
+            " (-v names them)",
+        ),
+        (SkipKind::TooLarge, "larger than --max-file-size", ""),
+        (SkipKind::Error, "unreadable", ""),
+    ] {
+        let n = count(kind);
+        if n > 0 {
+            why.push(format!(
+                "{n} path{} {what}{hint}",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    let why = if why.is_empty() {
+        "no files there".to_string()
+    } else {
+        why.join(", ")
+    };
+    eprintln!(
+        "leakhound: warning: no file was scanned under {}: {why}",
+        text::escape_controls(&scanner.masked_text(&roots.join(", ")))
+    );
 }
 
 /// Prints skipped inputs as they happen (unless `-q`); files skipped
@@ -462,10 +511,11 @@ pub(crate) fn skip_printer<'a>(
 ) -> impl Fn(&leakhound::source::fs::Skip) + Sync + 'a {
     let (quiet, verbose) = (common.quiet, common.verbose);
     move |s: &leakhound::source::fs::Skip| {
-        if quiet || (s.reason == pipeline::ALLOWLISTED_PATH && !verbose) {
+        let routine = matches!(s.kind, SkipKind::Allowlisted | SkipKind::Ignored);
+        if quiet || (routine && !verbose) {
             return;
         }
-        let kind = if s.error { "warning" } else { "skipped" };
+        let kind = if s.is_error() { "warning" } else { "skipped" };
         let line = format!("{}: {}", s.path, s.reason);
         eprintln!(
             "leakhound: {kind}: {}",
@@ -614,7 +664,7 @@ pub(crate) fn report_outcome(
     let internal = outcome
         .skipped
         .iter()
-        .any(|s| s.error && s.reason.starts_with(pipeline::INTERNAL_ERROR));
+        .any(|s| s.is_error() && s.reason.starts_with(pipeline::INTERNAL_ERROR));
     let code = if (strict || internal) && errors > 0 {
         EXIT_ERROR
     } else if outcome.findings.is_empty() || common.write_baseline.is_some() {
@@ -636,15 +686,23 @@ pub(crate) fn report_outcome(
     run.errors = outcome
         .skipped
         .iter()
-        .filter(|s| s.error)
+        .filter(|s| s.is_error())
         .map(item)
         .collect();
+    // Paths ignore files leave out are routine and may be many: counted,
+    // and named on stderr with --verbose.
     run.skipped = outcome
         .skipped
         .iter()
-        .filter(|s| !s.error)
+        .filter(|s| !s.is_error() && s.kind != SkipKind::Ignored)
         .map(item)
         .collect();
+    let count = |kind| outcome.skipped.iter().filter(|s| s.kind == kind).count() as u64;
+    let left_out = LeftOut {
+        ignore_files: count(SkipKind::Ignored),
+        allowlist_paths: count(SkipKind::Allowlisted),
+        too_large: count(SkipKind::TooLarge),
+    };
     let format = common.format.unwrap_or(Format::Text);
     let (mut out, color) = open_output(common)?;
     finish(
@@ -672,17 +730,21 @@ pub(crate) fn report_outcome(
         let counts = text::SummaryCounts {
             files: outcome.files,
             bytes: outcome.bytes,
-            // Files an allowlist covers were left out on purpose.
+            // Paths allowlists and ignore files cover were left out on
+            // purpose: counted apart.
             skipped: outcome
                 .skipped
                 .iter()
-                .filter(|s| s.reason != pipeline::ALLOWLISTED_PATH)
+                .filter(|s| {
+                    !matches!(s.kind, SkipKind::Allowlisted | SkipKind::Ignored) && !s.is_error()
+                })
                 .count(),
             errors,
             elapsed: outcome.elapsed,
             inline,
             allowlisted,
             baselined,
+            left_out,
         };
         finish(text::write_summary(
             &outcome.findings,
@@ -717,6 +779,7 @@ pub(crate) fn report_outcome(
                 allowlist: allowlisted,
                 inline,
             },
+            left_out,
             skipped: run.skipped.clone(),
             errors: run.errors.clone(),
             complete: complete && code != EXIT_ERROR,

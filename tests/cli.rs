@@ -166,6 +166,121 @@ fn gitignore_is_respected_hidden_files_scanned_and_git_dir_never_entered() {
 }
 
 #[test]
+fn gitignore_applies_only_inside_a_git_work_tree_and_dot_ignore_everywhere() {
+    // Debian's linux-source ships a tree with a `.gitignore` of `/*` and no
+    // `.git`: outside a work tree that file means nothing, as in ripgrep.
+    let t = Tree::new();
+    t.write(".gitignore", "/*\n");
+    t.write("src/a.env", format!("TOKEN={SECRET}\n"));
+    t.write(".ignore", "vendored/\n");
+    t.write("vendored/b.env", format!("TOKEN={SECRET2}\n"));
+    assert_eq!(paths(&t.json(&["scan", "."])), vec!["./src/a.env"]);
+    let found = paths(&t.json(&["scan", "--no-ignore", "."]));
+    assert_eq!(found, vec!["./src/a.env", "./vendored/b.env"]);
+}
+
+#[test]
+fn paths_left_out_on_purpose_are_counted_named_with_verbose_and_an_empty_scan_says_why() {
+    let t = Tree::new();
+    fs::create_dir(t.root().join(".git")).unwrap();
+    t.write(".gitignore", "/*\n!/.gitignore\n!/keep/\n");
+    t.write("src/a.env", format!("TOKEN={SECRET}\n"));
+    t.write("build/deep/b.env", format!("TOKEN={SECRET2}\n"));
+    t.write("notes.txt", "nothing\n");
+    t.write("keep/.gitignore", "*.log\n");
+    t.write("keep/x.log", format!("TOKEN={SECRET}\n"));
+    t.write("keep/sub/y.log", format!("TOKEN={SECRET}\n"));
+    t.write("keep/sub/z.txt", "z\n");
+    let summary = t.dir.path().join("summary.json");
+    let out = t
+        .cmd(&["--summary", summary.to_str().unwrap(), "scan", "."])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // src, build, notes.txt, keep/x.log, keep/sub/y.log: a directory
+    // counts once.
+    assert!(
+        stderr.contains("left out: 5 paths by ignore files (--no-ignore scans them)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("build"), "named only with -v: {stderr}");
+    let s: Value = serde_json::from_slice(&fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(s["left_out"]["ignore_files"], 5, "{s}");
+    assert_eq!(s["scanned"]["files"], 3, "{s}");
+    assert_eq!(s["skipped"], serde_json::json!([]), "{s}");
+    let out = t.cmd(&["-v", "scan", "."]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for p in [
+        "./src",
+        "./build",
+        "./notes.txt",
+        "./keep/x.log",
+        "./keep/sub/y.log",
+    ] {
+        assert!(
+            stderr.contains(&format!("skipped: {p}: left out by an ignore file")),
+            "{p} named: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("z.txt"), "{stderr}");
+
+    // A root that yields nothing says why rather than reporting a clean
+    // scan of zero files in silence.
+    t.write("keep/.gitignore", "*\n");
+    let out = t.cmd(&["scan", "keep"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("warning: no file was scanned under keep: 3 paths left out by ignore files"),
+        "{stderr}"
+    );
+    fs::create_dir(t.root().join("empty")).unwrap();
+    t.cmd(&["scan", "empty"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains(
+            "warning: no file was scanned under empty: no files there",
+        ));
+}
+
+#[test]
+fn allowlisted_and_oversized_paths_are_counted_in_the_summary() {
+    let t = Tree::new();
+    t.write(
+        ".leakhound.toml",
+        "[[allowlist]]\ndescription = \"fixtures\"\npaths = [\"fixtures/\"]\n",
+    );
+    t.write("fixtures/a.env", format!("TOKEN={SECRET}\n"));
+    t.write("fixtures/b.env", format!("TOKEN={SECRET2}\n"));
+    t.write("big.txt", format!("{SECRET}\n{}", "a".repeat(4096)));
+    let summary = t.dir.path().join("summary.json");
+    let out = t
+        .cmd(&[
+            "--summary",
+            summary.to_str().unwrap(),
+            "scan",
+            "--max-file-size",
+            "1K",
+            ".",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("left out: 2 files by allowlist paths (-v names them)"),
+        "{stderr}"
+    );
+    let s: Value = serde_json::from_slice(&fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(
+        s["left_out"],
+        serde_json::json!({"ignore_files": 0, "allowlist_paths": 2, "too_large": 1}),
+        "{s}"
+    );
+}
+
+#[test]
 fn files_over_max_file_size_are_skipped_and_reported() {
     let t = Tree::new();
     t.write("big.txt", format!("{SECRET}\n{}", "a".repeat(4096)));

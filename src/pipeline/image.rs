@@ -21,7 +21,7 @@ use super::{Counters, Outcome, SkipList, contained, counted_candidates};
 use crate::blob::{Blob, ImageMeta, Origin, image_identity};
 use crate::engine::{Scanner, Scratch, fingerprint};
 use crate::finding::Finding;
-use crate::source::fs::Skip;
+use crate::source::fs::{Skip, SkipKind};
 use crate::source::image::layer::{LayerItem, LayerRead, Whiteout, read_layer};
 use crate::source::image::{Image, LayerStore};
 
@@ -152,7 +152,7 @@ pub fn scan_images(
                             skipped.push(Skip {
                                 path: label,
                                 reason: e.to_string(),
-                                error: true,
+                                kind: SkipKind::Error,
                             });
                             continue;
                         }
@@ -173,14 +173,10 @@ pub fn scan_images(
                                 budget.release(n);
                             }
                         }
-                        LayerItem::Note {
-                            path,
-                            reason,
-                            error,
-                        } => skipped.push(Skip {
+                        LayerItem::Note { path, reason, kind } => skipped.push(Skip {
                             path: format!("{label}: {path}"),
                             reason,
-                            error,
+                            kind,
                         }),
                     };
                     let read = read_layer(stored, &layer.digest, opts.max_file_size, &mut emit);
@@ -188,7 +184,7 @@ pub fn scan_images(
                         skipped.push(Skip {
                             path: label.clone(),
                             reason: e.clone(),
-                            error: true,
+                            kind: SkipKind::Error,
                         });
                     }
                     *reads[u].lock().expect("layer read lock") = read;

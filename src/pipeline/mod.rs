@@ -13,7 +13,7 @@ use crate::blob::{Blob, Origin};
 use crate::decode::archive;
 use crate::engine::{Scanner, Scratch};
 use crate::finding::Finding;
-use crate::source::fs::{self, Entry, Skip, WalkOptions};
+use crate::source::fs::{self, Entry, Skip, SkipKind, WalkOptions};
 use crate::source::git;
 
 pub mod image;
@@ -51,7 +51,7 @@ pub struct Outcome {
 impl Outcome {
     /// Skips caused by failures (unreadable files), not by policy.
     pub fn errors(&self) -> usize {
-        self.skipped.iter().filter(|s| s.error).count()
+        self.skipped.iter().filter(|s| s.is_error()).count()
     }
 }
 
@@ -92,7 +92,7 @@ pub(crate) fn contained<T: Default>(
             skipped.push(Skip {
                 path: unit(),
                 reason: format!("{INTERNAL_ERROR}: {message}"),
-                error: true,
+                kind: SkipKind::Error,
             });
             T::default()
         }
@@ -135,7 +135,7 @@ fn counted_candidates(
         skipped.push(Skip {
             path: blob.origin.to_string(),
             reason,
-            error: false,
+            kind: SkipKind::Other,
         });
     }
     c.files.fetch_add(1, Ordering::Relaxed);
@@ -186,7 +186,7 @@ impl archive::Visitor for ArchiveScan<'_, '_> {
         self.skipped.push(Skip {
             path,
             reason,
-            error: false,
+            kind: SkipKind::Other,
         });
     }
 }
@@ -389,7 +389,7 @@ pub fn scan_paths(
                     skip(Skip {
                         path: fs::display(&path),
                         reason: ALLOWLISTED_PATH.into(),
-                        error: false,
+                        kind: SkipKind::Allowlisted,
                     });
                     Vec::new()
                 }

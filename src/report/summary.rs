@@ -30,8 +30,11 @@ pub struct Summary {
     pub scanned: Scanned,
     pub findings: FindingCounts,
     pub suppressed: SuppressedCounts,
+    /// Paths not read on purpose, by why.
+    pub left_out: LeftOut,
     /// Inputs left out on purpose or not readable (each also in `errors`
-    /// when it is an error).
+    /// when it is an error). Paths ignore files leave out are only counted
+    /// (`left_out.ignore_files`; `--verbose` names them on stderr).
     pub skipped: Vec<Item>,
     /// Inputs that could not be scanned, and errors that stopped the run.
     pub errors: Vec<Item>,
@@ -104,6 +107,19 @@ pub struct SuppressedCounts {
     pub baseline: u64,
     pub allowlist: u64,
     pub inline: u64,
+}
+
+/// Paths not read on purpose, by why; each names the option that would
+/// include them.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Left out by `.gitignore` (in a Git work tree), `.ignore` or Git's
+    /// excludes (`--no-ignore` scans them); a directory counts once.
+    pub ignore_files: u64,
+    /// Covered by an allowlist path, so not read (`--verbose` names them).
+    pub allowlist_paths: u64,
+    /// Larger than `--max-file-size`.
+    pub too_large: u64,
 }
 
 /// A path (or image, or URL) and what happened to it.

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use crate::finding::Finding;
+use crate::report::summary::LeftOut;
 use crate::rules::Severity;
 
 const BOLD: &str = "\x1b[1m";
@@ -128,6 +129,8 @@ pub struct SummaryCounts {
     pub allowlisted: u64,
     /// Findings left out because the baseline holds their fingerprint.
     pub baselined: usize,
+    /// Paths not read on purpose.
+    pub left_out: LeftOut,
 }
 
 /// The summary people read at the end of a run (written to stderr).
@@ -171,15 +174,41 @@ pub fn write_summary(
     } else {
         format!("{sev}, not reported: {}", quiet.join(", "))
     };
+    let mut left = Vec::new();
+    let n = c.left_out.ignore_files;
+    if n > 0 {
+        left.push(format!(
+            "{n} path{} by ignore files (--no-ignore scans {})",
+            plural(n),
+            if n == 1 { "it" } else { "them" }
+        ));
+    }
+    let n = c.left_out.allowlist_paths;
+    if n > 0 {
+        left.push(format!(
+            "{n} file{} by allowlist paths (-v names {})",
+            plural(n),
+            if n == 1 { "it" } else { "them" }
+        ));
+    }
+    let left = if left.is_empty() {
+        String::new()
+    } else {
+        format!("; left out: {}", left.join(", "))
+    };
     writeln!(
         out,
-        "leakhound: {} finding{}{sev}; scanned {} file{}, {mb:.1} MB in {secs:.2}s ({rate:.0} MB/s); {} skipped, {} error{}",
+        "leakhound: {} finding{}{sev}; scanned {} file{}, {mb:.1} MB in {secs:.2}s ({rate:.0} MB/s); {} skipped, {} error{}{left}",
         findings.len(),
-        if findings.len() == 1 { "" } else { "s" },
+        plural(findings.len() as u64),
         c.files,
-        if c.files == 1 { "" } else { "s" },
+        plural(c.files),
         c.skipped,
         c.errors,
-        if c.errors == 1 { "" } else { "s" },
+        plural(c.errors as u64),
     )
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

@@ -1,7 +1,12 @@
-//! Files and directories: walks roots with `ignore` (respecting .gitignore
-//! unless told not to, including hidden files, never entering `.git/`) and
-//! reads each file into a blob.
+//! Files and directories: walks roots with `ignore` and reads each file
+//! into a blob. Hidden files are scanned, `.git/` is never entered, and
+//! ignore files follow ripgrep's convention: `.gitignore` and Git's
+//! excludes apply inside a Git work tree only, `.ignore` everywhere
+//! (`--no-ignore` turns all of them off). Every path an ignore file leaves
+//! out is named, so a scan never silently covers less than the user thinks.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -24,14 +29,40 @@ pub enum Entry {
     Skipped(Skip),
 }
 
-/// Something not scanned, and why. `error` marks failures (unreadable,
-/// vanished) as opposed to policy (too large), for `--strict`.
+/// Something not scanned, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skip {
     pub path: String,
     pub reason: String,
-    pub error: bool,
+    pub kind: SkipKind,
 }
+
+impl Skip {
+    /// A failure (unreadable, vanished, corrupt), as opposed to something
+    /// left out on purpose: the scan is incomplete.
+    pub fn is_error(&self) -> bool {
+        self.kind == SkipKind::Error
+    }
+}
+
+/// Why something was not scanned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipKind {
+    /// It could not be read or scanned.
+    Error,
+    /// Larger than `--max-file-size`.
+    TooLarge,
+    /// An allowlist path covers it, so every finding in it would be
+    /// silenced: not read at all.
+    Allowlisted,
+    /// A `.gitignore`, `.ignore` or Git exclude leaves it out.
+    Ignored,
+    /// Another limit left it (or a part of it) out on purpose.
+    Other,
+}
+
+/// The reason of a `Skip` for a path an ignore file leaves out.
+pub const IGNORED_PATH: &str = "left out by an ignore file (--no-ignore scans it)";
 
 /// Display form of a path: as found under the root the user gave.
 pub fn display(path: &Path) -> String {
@@ -49,7 +80,9 @@ pub fn check_roots(roots: &[PathBuf]) -> Result<(), String> {
     Ok(())
 }
 
-/// Walks `roots` lazily; items are yielded as the walk finds them.
+/// Walks `roots` lazily; items are yielded as the walk finds them,
+/// including one `Skipped` entry (kind `Ignored`) for each path an ignore
+/// file leaves out (a left-out directory is one path).
 pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> impl Iterator<Item = Entry> + Send {
     let mut builder = ignore::WalkBuilder::new(&roots[0]);
     for r in &roots[1..] {
@@ -63,15 +96,38 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> impl Iterator<Item = Entry
         .git_global(use_ignore)
         .git_exclude(use_ignore)
         .parents(use_ignore)
-        .require_git(false)
+        .require_git(true)
         .follow_links(false)
         .filter_entry(|e| e.file_name() != ".git");
     let max = opts.max_file_size;
-    builder.build().filter_map(move |res| match res {
+    let mut left_out = LeftOut {
+        on: use_ignore,
+        open: Vec::new(),
+    };
+    // `None` marks the end of the walk: the directories still open are
+    // closed then.
+    builder
+        .build()
+        .map(Some)
+        .chain(std::iter::once(None))
+        .flat_map(move |res| {
+            let mut out = match &res {
+                Some(res) => left_out.visit(res),
+                None => left_out.close_to(0),
+            };
+            out.extend(res.and_then(|res| entry(res, max)));
+            out
+        })
+}
+
+/// One walk result as an entry: files (or why one cannot be read), or
+/// nothing for directories and other kinds.
+fn entry(res: Result<ignore::DirEntry, ignore::Error>, max: u64) -> Option<Entry> {
+    match res {
         Err(err) => Some(Entry::Skipped(Skip {
             path: walk_error_path(&err),
             reason: err.to_string(),
-            error: true,
+            kind: SkipKind::Error,
         })),
         Ok(e) => {
             if !e.file_type().is_some_and(|t| t.is_file()) {
@@ -82,7 +138,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> impl Iterator<Item = Entry
                 Err(err) => Some(Entry::Skipped(Skip {
                     path: display(&path),
                     reason: format!("cannot read metadata: {err}"),
-                    error: true,
+                    kind: SkipKind::Error,
                 })),
                 Ok(m) if m.len() > max => Some(Entry::Skipped(too_large(&path, m.len(), max))),
                 Ok(m) => Some(Entry::File {
@@ -91,24 +147,102 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> impl Iterator<Item = Entry
                 }),
             }
         }
-    })
+    }
+}
+
+/// Finds the paths ignore files left out. The `ignore` walker does not say
+/// what it passed over, so each directory it entered is listed again once
+/// the walk has left it: a child the walker never yielded was ignored.
+/// Only the directories on the current path are held, so memory is bounded
+/// by depth times fan-out; the cost is one more `read_dir` per directory.
+struct LeftOut {
+    on: bool,
+    /// Directories entered and not yet left: path, depth, names yielded.
+    open: Vec<(PathBuf, usize, HashSet<OsString>)>,
+}
+
+impl LeftOut {
+    fn visit(&mut self, res: &Result<ignore::DirEntry, ignore::Error>) -> Vec<Entry> {
+        if !self.on {
+            return Vec::new();
+        }
+        let (path, depth, is_dir) = match res {
+            Ok(e) => (
+                e.path(),
+                e.depth(),
+                e.file_type().is_some_and(|t| t.is_dir()),
+            ),
+            // A child that could not be read was not left out by a rule.
+            Err(err) => {
+                if let (Some(path), Some((dir, _, seen))) = (error_path(err), self.open.last_mut())
+                    && path.parent() == Some(dir.as_path())
+                    && let Some(name) = path.file_name()
+                {
+                    seen.insert(name.to_owned());
+                }
+                return Vec::new();
+            }
+        };
+        let out = self.close_to(depth);
+        if let (Some((_, d, seen)), Some(name)) = (self.open.last_mut(), path.file_name())
+            && *d + 1 == depth
+        {
+            seen.insert(name.to_owned());
+        }
+        if is_dir {
+            self.open.push((path.to_path_buf(), depth, HashSet::new()));
+        }
+        out
+    }
+
+    /// Leaves every open directory at `depth` or deeper.
+    fn close_to(&mut self, depth: usize) -> Vec<Entry> {
+        let mut out = Vec::new();
+        while self.open.last().is_some_and(|(_, d, _)| *d >= depth) {
+            let Some((dir, _, seen)) = self.open.pop() else {
+                break;
+            };
+            // A directory that cannot be listed again was reported by the
+            // walk itself when it could not be read.
+            let Ok(children) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut names: Vec<OsString> = children
+                .filter_map(|c| c.ok().map(|c| c.file_name()))
+                .filter(|n| n != ".git" && !seen.contains(n))
+                .collect();
+            names.sort();
+            out.extend(names.into_iter().map(|n| {
+                Entry::Skipped(Skip {
+                    path: display(&dir.join(n)),
+                    reason: IGNORED_PATH.into(),
+                    kind: SkipKind::Ignored,
+                })
+            }));
+        }
+        out
+    }
+}
+
+fn error_path(err: &ignore::Error) -> Option<&Path> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        _ => None,
+    }
 }
 
 fn walk_error_path(err: &ignore::Error) -> String {
-    match err {
-        ignore::Error::WithPath { path, .. } => display(path),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            walk_error_path(err)
-        }
-        _ => "<walk>".to_string(),
-    }
+    error_path(err).map_or_else(|| "<walk>".to_string(), display)
 }
 
 fn too_large(path: &Path, size: u64, max: u64) -> Skip {
     Skip {
         path: display(path),
         reason: format!("file is {size} bytes, larger than --max-file-size {max}"),
-        error: false,
+        kind: SkipKind::TooLarge,
     }
 }
 
@@ -118,7 +252,7 @@ pub fn read(path: &Path, size_hint: u64, max: u64) -> Result<Blob, Skip> {
     let fail = |e: io::Error| Skip {
         path: display(path),
         reason: format!("cannot read: {e}"),
-        error: true,
+        kind: SkipKind::Error,
     };
     let file = File::open(path).map_err(fail)?;
     let mut data = Vec::with_capacity(size_hint.min(max) as usize);
@@ -144,13 +278,13 @@ pub fn read_stdin(max: u64) -> Result<Blob, Skip> {
         .map_err(|e| Skip {
             path: "-".into(),
             reason: format!("cannot read standard input: {e}"),
-            error: true,
+            kind: SkipKind::Error,
         })?;
     if data.len() as u64 > max {
         return Err(Skip {
             path: "-".into(),
             reason: format!("standard input is larger than --max-file-size {max}"),
-            error: false,
+            kind: SkipKind::TooLarge,
         });
     }
     Ok(Blob::new(Origin::Stdin, data))

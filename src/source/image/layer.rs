@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use crate::source::fs::SkipKind;
+
 /// A file found in a layer, or a note about an entry that was not scanned.
 #[derive(Debug)]
 pub enum LayerItem {
@@ -30,7 +32,7 @@ pub enum LayerItem {
     Note {
         path: String,
         reason: String,
-        error: bool,
+        kind: SkipKind,
     },
 }
 
@@ -207,7 +209,7 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
                 reason: format!(
                     "tar entry path `{raw_path}` escapes the layer root (scanned anyway)"
                 ),
-                error: true,
+                kind: SkipKind::Error,
             });
         }
         let size = entry.size();
@@ -215,7 +217,7 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
             emit(LayerItem::Note {
                 path,
                 reason: format!("file is {size} bytes, larger than --max-file-size {max}"),
-                error: false,
+                kind: SkipKind::TooLarge,
             });
             continue;
         }
