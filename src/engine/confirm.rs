@@ -124,7 +124,11 @@ fn search(
             continue;
         }
         let secret = &data[s.start..s.end];
-        if filters::is_placeholder(secret) {
+        // A generic rule has no format to vouch for a value, only that it
+        // looks random: counted-out filler does not.
+        if filters::is_placeholder(secret)
+            || (rule.spec.id.starts_with("generic-") && filters::not_a_generic_secret(secret))
+        {
             continue;
         }
         let e = entropy::shannon(secret);

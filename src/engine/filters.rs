@@ -121,6 +121,64 @@ fn only_placeholder_words(lower: &[u8]) -> bool {
         })
 }
 
+/// True if a value a generic rule matched is not a secret for all its
+/// randomness: counted-out filler, or a key its provider marks as meant to
+/// be public (`pk_live_…`, `live_pub_…`, `publishable…`). Provider rules
+/// know their formats and are not asked.
+pub fn not_a_generic_secret(secret: &[u8]) -> bool {
+    let lower = secret.to_ascii_lowercase();
+    let has = |w: &str| memchr::memmem::find(&lower, w.as_bytes()).is_some();
+    lower.starts_with(b"pk_")
+        || lower.starts_with(b"pub_")
+        || has("_pub_")
+        || has("publishable")
+        || counted_filler(secret)
+}
+
+/// True if most of a value is counted out rather than random: runs of the
+/// alphabet and of the digits (`abcdefghijklmnopqrstuvwxyz1234567`,
+/// `ABCDEFGHIJ1234567890`, `a1b2c3d4e5f6…`, `AbCdEfGhIj…`), read on its
+/// letters and its digits apart so interleaving does not hide them. Half the
+/// value's letters and digits in such runs (of 4 or more) is what people
+/// type to fill a format; a random token of 16 or more characters comes
+/// nowhere near. Short values (passwords) are left to the other filters.
+fn counted_filler(secret: &[u8]) -> bool {
+    let lower = secret.to_ascii_lowercase();
+    let alnum = lower.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+    if alnum < 16 {
+        return false;
+    }
+    let letters = run_cover(
+        lower.iter().copied().filter(u8::is_ascii_lowercase),
+        |a, b| b == a + 1,
+    );
+    let digits = run_cover(lower.iter().copied().filter(u8::is_ascii_digit), |a, b| {
+        b == a + 1 || (a == b'9' && b == b'0')
+    });
+    (letters + digits) * 2 >= alnum
+}
+
+/// Characters in runs of 4 or more where each follows the one before.
+fn run_cover(seq: impl Iterator<Item = u8>, follows: impl Fn(u8, u8) -> bool) -> usize {
+    let (mut covered, mut run, mut prev) = (0, 0, None);
+    for b in seq {
+        run = match prev {
+            Some(p) if follows(p, b) => run + 1,
+            _ => {
+                if run >= 4 {
+                    covered += run;
+                }
+                1
+            }
+        };
+        prev = Some(b);
+    }
+    if run >= 4 {
+        covered += run;
+    }
+    covered
+}
+
 /// True if `secret` looks like a placeholder, template or example value.
 pub fn is_placeholder(secret: &[u8]) -> bool {
     // A decoded Secret value often ends with the newline `echo` added.
@@ -150,7 +208,7 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{PLACEHOLDER_VOCABULARY, is_placeholder};
+    use super::{PLACEHOLDER_VOCABULARY, counted_filler, is_placeholder, not_a_generic_secret};
 
     #[test]
     fn placeholders_are_recognised() {
@@ -193,6 +251,42 @@ mod tests {
         ] {
             assert!(is_placeholder(p.as_bytes()), "{p} should be a placeholder");
         }
+    }
+
+    #[test]
+    fn counted_filler_is_told_from_random_values() {
+        for p in [
+            "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",
+            "ABCDEFGHIJ1234567890ABCDEFGHIJ123456",
+            "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
+            "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",
+            "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+            "live_abc123def456ghi789jkl012mno345pqr",
+        ] {
+            assert!(counted_filler(p.as_bytes()), "{p} is counted out");
+        }
+        for s in [
+            "abcd1234",
+            "Summer2024!12345678",
+            "sk_live_51Hx7Qabcd9Zr2Lw8Vt3Np6Ym4Ks1Jd0Fb5Gc",
+            "0123a9f8e7d6c5b4a39281706f5e4d3c",
+            "ghp_R4nd0mV4lu3sAr3N0tPl4c3h0ld3rs12",
+        ] {
+            assert!(!counted_filler(s.as_bytes()), "{s} is not counted out");
+        }
+    }
+
+    #[test]
+    fn publishable_keys_are_not_generic_secrets() {
+        for p in [
+            "pk_live_9fK2mQ7xL4vT8wR1",
+            "live_pub_0a9f8e7d6c5b4a3928",
+            "publishable_9fK2mQ7x",
+        ] {
+            assert!(not_a_generic_secret(p.as_bytes()), "{p}");
+        }
+        assert!(!not_a_generic_secret(b"sk_live_9fK2mQ7xL4vT8wR1"));
+        assert!(!not_a_generic_secret(b"Xpub7fK2mQ7xL4vT8wR1zz"));
     }
 
     #[test]
