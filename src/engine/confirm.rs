@@ -128,6 +128,7 @@ fn search(
         // looks random: counted-out filler does not.
         if filters::is_placeholder(secret)
             || (rule.spec.id.starts_with("generic-") && filters::not_a_generic_secret(secret))
+            || (rule.spec.proximity.is_some() && names_its_context(rule, secret))
         {
             continue;
         }
@@ -155,6 +156,18 @@ fn search(
             decoded: None,
         });
     }
+}
+
+/// A proximity rule's keywords are the words found near a token, never
+/// in it: a value holding one (`freshworks-crm-api-key` near `freshworks`)
+/// is a name. Keywords under four letters are left out, as a random token
+/// may hold them by chance.
+fn names_its_context(rule: &Rule, secret: &[u8]) -> bool {
+    let lower = secret.to_ascii_lowercase();
+    rule.keywords
+        .iter()
+        .filter(|k| k.len() >= 4)
+        .any(|k| memchr::memmem::find(&lower, k.as_bytes()).is_some())
 }
 
 /// True if some hit ends at most `p` bytes before `start`, starts at most

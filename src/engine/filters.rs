@@ -256,10 +256,10 @@ mod tests {
     #[test]
     fn counted_filler_is_told_from_random_values() {
         for p in [
-            "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",
+            "AIzaSyabcdefghijklmnopqrstuvwxyz1234567", // leakhound:allow
             "ABCDEFGHIJ1234567890ABCDEFGHIJ123456",
             "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
-            "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",
+            "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", // leakhound:allow
             "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
             "live_abc123def456ghi789jkl012mno345pqr",
         ] {
@@ -268,7 +268,7 @@ mod tests {
         for s in [
             "abcd1234",
             "Summer2024!12345678",
-            "sk_live_51Hx7Qabcd9Zr2Lw8Vt3Np6Ym4Ks1Jd0Fb5Gc",
+            "sk_live_51Hx7Qabcd9Zr2Lw8Vt3Np6Ym4Ks1Jd0Fb5Gc", // leakhound:allow
             "0123a9f8e7d6c5b4a39281706f5e4d3c",
             "ghp_R4nd0mV4lu3sAr3N0tPl4c3h0ld3rs12",
         ] {
