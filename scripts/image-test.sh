@@ -44,7 +44,12 @@ fi
 work=$(mktemp -d)
 registry_pid=
 cleanup() {
-    [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+    # Under set -e a failing last command of an && list ends the shell, and
+    # wait returns the killed registry's 143: that must not become our status.
+    if [ -n "$registry_pid" ]; then
+        kill "$registry_pid" 2>/dev/null || true
+        wait "$registry_pid" 2>/dev/null || true
+    fi
     buildah "${store[@]}" rm --all >/dev/null 2>&1 || true
     rm -rf "$work"
 }
