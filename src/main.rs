@@ -93,7 +93,7 @@ pub(crate) fn run_start() -> &'static RunStart {
 /// The default pack, to mask what an error message quotes when the run's
 /// own scanner could not be built.
 fn fallback_scanner() -> Option<Scanner> {
-    let specs = rules::embedded_specs().ok()?;
+    let specs = rules::pack_specs().ok()?;
     Some(Scanner::new(
         RuleSet::new(specs, false).ok()?,
         leakhound::EngineOptions::default(),
@@ -284,7 +284,7 @@ pub(crate) fn settings(
 ) -> Result<Settings> {
     let loaded = find_config(common, root)?;
     let cfg = loaded.as_ref().map(|l| &l.config);
-    let mut specs = rules::embedded_specs()?;
+    let mut specs = rules::pack_specs()?;
     let mut user = Vec::new();
     let mut rule_paths: Vec<PathBuf> = Vec::new();
     if let Some(l) = &loaded {
@@ -446,14 +446,19 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
     if outcome.files == 0 && !common.quiet {
         warn_nothing_scanned(&scanner, &args.paths, &outcome.skipped);
     }
-    report_outcome(
+    let code = report_outcome(
         common,
         &scanner,
         outcome,
         args.strict,
         root.map(PathBuf::as_path),
         Units::Files,
-    )
+    );
+    // The process ends next: freeing a thousand compiled rules one by one
+    // would cost more than scanning a small file (pre-commit runs this).
+    drop(on_skip);
+    std::mem::forget(scanner);
+    code
 }
 
 /// Says why a scan read no file at all: an empty tree, ignore files or
@@ -866,7 +871,10 @@ fn rules_check(common: &CommonArgs, path: Option<&std::path::Path>) -> Result<u8
     let examples: usize = set
         .rules()
         .iter()
-        .map(|r| r.spec.examples.len() + r.spec.negative_examples.len())
+        .map(|r| {
+            let (e, n) = leakhound::engine::selftest::examples_of(r);
+            e.len() + n.len()
+        })
         .sum();
     if failures.is_empty() {
         if !common.quiet {

@@ -191,8 +191,7 @@ impl Scanner {
         if let Some(s) = self.policy.check_relative(&subject) {
             return Some(s);
         }
-        rule.allow
-            .as_ref()?
+        rule.allow()?
             .allows(&subject)
             .then_some(Suppressed::Allowlist)
     }

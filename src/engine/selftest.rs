@@ -40,6 +40,20 @@ fn secrets_of(rules: &RuleSet, id: RuleId, text: &[u8], hits: &mut Hits) -> Vec<
         .collect()
 }
 
+/// A rule's examples and negative examples; those of the embedded pack
+/// are looked up, as the pack a scan loads carries none.
+pub fn examples_of(rule: &crate::rules::Rule) -> (&[crate::rules::Example], &[String]) {
+    let spec = &rule.spec;
+    if spec.examples.is_empty()
+        && spec.negative_examples.is_empty()
+        && spec.prebuilt_max_len.is_some()
+        && let Some((e, n)) = crate::rules::pack_examples(&spec.id)
+    {
+        return (e, n);
+    }
+    (&spec.examples, &spec.negative_examples)
+}
+
 /// Runs every rule's examples. With `require_examples`, a rule without a
 /// positive and a negative example is a failure too (the default pack).
 pub fn check_examples(rules: &RuleSet, require_examples: bool) -> Vec<ExampleFailure> {
@@ -54,13 +68,14 @@ pub fn check_examples(rules: &RuleSet, require_examples: bool) -> Vec<ExampleFai
                 message,
             })
         };
-        if require_examples && rule.spec.examples.is_empty() {
+        let (examples, negatives) = examples_of(rule);
+        if require_examples && examples.is_empty() {
             fail("has no examples".into());
         }
-        if require_examples && rule.spec.negative_examples.is_empty() {
+        if require_examples && negatives.is_empty() {
             fail("has no negative_examples".into());
         }
-        for ex in &rule.spec.examples {
+        for ex in examples {
             let found = secrets_of(rules, id, ex.text.as_bytes(), &mut hits);
             if !found.iter().any(|s| s == ex.secret.as_bytes()) {
                 let got: Vec<_> = found.iter().map(|s| String::from_utf8_lossy(s)).collect();
@@ -70,7 +85,7 @@ pub fn check_examples(rules: &RuleSet, require_examples: bool) -> Vec<ExampleFai
                 ));
             }
         }
-        for neg in &rule.spec.negative_examples {
+        for neg in negatives {
             let found = secrets_of(rules, id, neg.as_bytes(), &mut hits);
             if !found.is_empty() {
                 let got: Vec<_> = found.iter().map(|s| String::from_utf8_lossy(s)).collect();

@@ -45,8 +45,9 @@ pub struct Rule {
     pub window: usize,
     /// Length of the longest keyword (bounds the proximity search).
     pub longest_keyword: usize,
-    /// The rule's own allowlist (`allow` in its spec).
-    pub allow: Option<crate::allow::Allowlist>,
+    /// The rule's own allowlist (`allow` in its spec), compiled on first
+    /// use unless the set was built with validation.
+    allow: OnceLock<Option<crate::allow::Allowlist>>,
     /// `path` compiled: findings only in paths it matches.
     pub path: Option<meta::Regex>,
     regex: OnceLock<CompiledRegex>,
@@ -68,6 +69,31 @@ impl Rule {
                 .expect("rule regex was validated when the set was built")
         });
         (&c.regex, c.secret_group)
+    }
+
+    /// The rule's own allowlist, if its spec has one.
+    pub fn allow(&self) -> Option<&crate::allow::Allowlist> {
+        self.allow
+            .get_or_init(|| {
+                // Checked when the set was built (`compile_allow`), or by
+                // the pack's tests for the embedded rules.
+                compile_allow(&self.spec).expect("rule allow list was validated")
+            })
+            .as_ref()
+    }
+}
+
+fn compile_allow(spec: &RuleSpec) -> Result<Option<crate::allow::Allowlist>, String> {
+    match &spec.allow {
+        None => Ok(None),
+        Some(a) if !a.rules.is_empty() => {
+            Err("allow.rules is for config files; a rule's own allow applies to it".into())
+        }
+        Some(a) => Ok(Some(
+            crate::allow::Allowlist::new(a, "")
+                .map_err(|e| e.to_string())?
+                .for_rules(vec![spec.id.clone()]),
+        )),
     }
 }
 
@@ -176,15 +202,19 @@ fn check_spec(spec: &RuleSpec, eager: bool) -> Result<(Vec<String>, usize), Stri
             );
         }
     }
-    let hir = parse_hir(&spec.regex)?;
-    if spec.secret_group.is_none() {
-        check_groups(&hir)?;
-    }
-    let window = hir
-        .properties()
-        .maximum_len()
-        .unwrap_or(MAX_WINDOW)
-        .min(MAX_WINDOW);
+    // The embedded pack's regexes were parsed by build.rs and are compiled
+    // whole by the tests; others are parsed here.
+    let max_len = match spec.prebuilt_max_len {
+        Some(m) if !eager => m,
+        _ => {
+            let hir = parse_hir(&spec.regex)?;
+            if spec.secret_group.is_none() {
+                check_groups(&hir)?;
+            }
+            hir.properties().maximum_len()
+        }
+    };
+    let window = max_len.unwrap_or(MAX_WINDOW).min(MAX_WINDOW);
     if eager {
         compile_regex(&spec.regex, spec.secret_group)?;
     }
@@ -196,7 +226,7 @@ fn check_spec(spec: &RuleSpec, eager: bool) -> Result<(Vec<String>, usize), Stri
 pub struct RuleSet {
     rules: Vec<Rule>,
     /// Keyword automaton; `None` when there are no rules.
-    automaton: Option<AhoCorasick>,
+    automaton: Option<Keywords>,
     /// For each automaton pattern, the rules that use that keyword.
     keyword_rules: Vec<Vec<RuleId>>,
     /// Rules without keywords: tried on every blob.
@@ -222,19 +252,10 @@ impl RuleSet {
                 )));
             }
             let (keywords, window) = check_spec(&spec, validate).map_err(invalid)?;
-            let allow = match &spec.allow {
-                None => None,
-                Some(a) if !a.rules.is_empty() => {
-                    return Err(invalid(
-                        "allow.rules is for config files; a rule's own allow applies to it".into(),
-                    ));
-                }
-                Some(a) => Some(
-                    crate::allow::Allowlist::new(a, "")
-                        .map_err(|e| invalid(e.to_string()))?
-                        .for_rules(vec![spec.id.clone()]),
-                ),
-            };
+            let allow = OnceLock::new();
+            if validate || spec.prebuilt_max_len.is_none() {
+                let _ = allow.set(compile_allow(&spec).map_err(invalid)?);
+            }
             let path = match &spec.path {
                 None => None,
                 Some(p) => Some(
@@ -276,18 +297,11 @@ impl RuleSet {
         let automaton = if patterns.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&patterns)
-                    .map_err(|e| RuleError::Invalid {
-                        file: "<keywords>".into(),
-                        rule_id: "*".into(),
-                        reason: format!("cannot build keyword automaton: {e}"),
-                    })?,
-            )
+            Some(Keywords::new(patterns).map_err(|e| RuleError::Invalid {
+                file: "<keywords>".into(),
+                rule_id: "*".into(),
+                reason: format!("cannot build keyword automaton: {e}"),
+            })?)
         };
         let always = rules
             .iter()
@@ -305,7 +319,7 @@ impl RuleSet {
 
     /// The default pack embedded in the binary.
     pub fn embedded() -> Result<RuleSet, RuleError> {
-        RuleSet::new(super::embedded_specs()?, false)
+        RuleSet::new(super::pack_specs()?, false)
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -324,8 +338,11 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
+    /// The keyword automaton: the DFA once it is built, the NFA until then
+    /// (both find the same matches with the same pattern ids).
     pub fn automaton(&self) -> Option<&AhoCorasick> {
-        self.automaton.as_ref()
+        let k = self.automaton.as_ref()?;
+        Some(k.dfa.get().unwrap_or(&k.nfa))
     }
 
     /// Rules without keywords, tried on every blob.
@@ -336,6 +353,50 @@ impl RuleSet {
     /// Rules that use the automaton's pattern `pattern`.
     pub fn rules_for_keyword(&self, pattern: usize) -> &[RuleId] {
         &self.keyword_rules[pattern]
+    }
+}
+
+/// The keyword automaton in two forms. Building the DFA of the whole pack's
+/// keywords takes about 10 ms, half of start-up for a one-line file, while
+/// the NFA is ready in a fraction of that; so the NFA serves at once and
+/// the DFA (faster per byte) is built on a thread of its own and takes over
+/// when ready. A small scan ends before it is needed; a large one loses a
+/// few milliseconds of one core.
+#[derive(Debug)]
+struct Keywords {
+    nfa: AhoCorasick,
+    dfa: std::sync::Arc<OnceLock<AhoCorasick>>,
+}
+
+/// Below this many keywords the DFA is built at once (cheap, and no thread).
+const DFA_IN_BACKGROUND_FROM: usize = 256;
+
+impl Keywords {
+    fn new(patterns: Vec<String>) -> Result<Keywords, aho_corasick::BuildError> {
+        let build = |kind, patterns: &[String]| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .kind(Some(kind))
+                .build(patterns)
+        };
+        let dfa = std::sync::Arc::new(OnceLock::new());
+        if patterns.len() < DFA_IN_BACKGROUND_FROM {
+            let ac = build(AhoCorasickKind::DFA, &patterns)?;
+            let _ = dfa.set(ac.clone());
+            return Ok(Keywords { nfa: ac, dfa });
+        }
+        let nfa = build(AhoCorasickKind::ContiguousNFA, &patterns)?;
+        let cell = std::sync::Arc::clone(&dfa);
+        // If no thread can be started, the NFA serves the whole scan.
+        let _ = std::thread::Builder::new()
+            .name("keyword-dfa".into())
+            .spawn(move || {
+                if let Ok(ac) = build(AhoCorasickKind::DFA, &patterns) {
+                    let _ = cell.set(ac);
+                }
+            });
+        Ok(Keywords { nfa, dfa })
     }
 }
 

@@ -216,6 +216,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, RuleError> {
             generic: false,
             validator: None,
             context: None,
+            prebuilt_max_len: None,
         };
         if spec.secret_group.is_none() {
             // gitleaks takes the whole match when there is no group, and

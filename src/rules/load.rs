@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use super::{RuleError, RuleFile, RuleSpec};
+use std::collections::HashMap;
+
+use super::{Example, RuleError, RuleFile, RuleSpec};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
@@ -43,6 +45,56 @@ pub fn embedded_specs() -> Result<Vec<(String, RuleSpec)>, RuleError> {
         }
     }
     Ok(out)
+}
+
+/// The default rule pack as a scan needs it: no examples, each regex's
+/// longest match already known (see build.rs). Same rules, same order as
+/// `embedded_specs()`, which tests check.
+pub fn pack_specs() -> Result<Vec<(String, RuleSpec)>, RuleError> {
+    #[derive(serde::Deserialize)]
+    struct Packed {
+        file: String,
+        regex: Option<RegexFacts>,
+        spec: RuleSpec,
+    }
+    #[derive(serde::Deserialize)]
+    struct RegexFacts {
+        max_len: Option<usize>,
+    }
+    let inflated = flate2::read::DeflateDecoder::new(PACKED_RULES_DEFLATE);
+    let packed: Vec<Packed> =
+        serde_json::from_reader(std::io::BufReader::new(inflated)).map_err(|e| {
+            RuleError::Parse {
+                file: "<embedded pack>".into(),
+                message: e.to_string(),
+            }
+        })?;
+    Ok(packed
+        .into_iter()
+        .map(|p| {
+            let mut spec = p.spec;
+            spec.prebuilt_max_len = p.regex.map(|r| r.max_len);
+            (p.file, spec)
+        })
+        .collect())
+}
+
+/// A rule's examples and negative examples.
+pub type RuleExamples = (Vec<Example>, Vec<String>);
+
+/// The embedded pack's examples and negative examples by rule id, for the
+/// self-test of rules loaded by `pack_specs()` (which has none). Parsed
+/// from the TOML on first use.
+pub fn pack_examples(id: &str) -> Option<&'static RuleExamples> {
+    static ALL: std::sync::OnceLock<HashMap<String, RuleExamples>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        embedded_specs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, s)| (s.id, (s.examples, s.negative_examples)))
+            .collect()
+    })
+    .get(id)
 }
 
 /// Loads a rule file, or every `*.toml` in a directory (sorted, not recursive).
@@ -100,5 +152,24 @@ mod embedded_tests {
             .collect();
         assert_eq!(embedded.len(), on_disk.len());
         assert!(embedded == on_disk, "embedded pack differs from rules/");
+    }
+
+    #[test]
+    fn the_packed_pack_is_the_embedded_one_without_examples() {
+        let full = embedded_specs().unwrap();
+        let packed = pack_specs().unwrap();
+        assert_eq!(full.len(), packed.len());
+        for ((f1, a), (f2, b)) in full.iter().zip(&packed) {
+            assert_eq!(f1, f2);
+            assert!(b.examples.is_empty() && b.negative_examples.is_empty());
+            let mut a = a.clone();
+            a.examples.clear();
+            a.negative_examples.clear();
+            // Debug output covers every field but the prebuilt one.
+            let mut b = b.clone();
+            assert!(b.prebuilt_max_len.is_some(), "{}: no window", b.id);
+            b.prebuilt_max_len = None;
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
     }
 }

@@ -9,7 +9,7 @@ mod model;
 pub mod validate;
 
 pub use compile::{MAX_WINDOW, Rule, RuleId, RuleSet};
-pub use load::{embedded_specs, load_path, parse_rule_file};
+pub use load::{embedded_specs, load_path, pack_examples, pack_specs, parse_rule_file};
 pub use model::{Confidence, Example, KeywordScope, RuleContext, RuleFile, RuleSpec, Severity};
 pub use validate::{Validator, Verdict};
 

@@ -68,6 +68,11 @@ pub struct RuleSpec {
     /// bytes (see `RuleContext`).
     #[serde(default)]
     pub context: Option<RuleContext>,
+    /// The regex's longest match (`None`: unbounded), known from build.rs
+    /// for the embedded pack so that start-up does not parse regex syntax
+    /// again; never read from a rule file.
+    #[serde(skip)]
+    pub prebuilt_max_len: Option<Option<usize>>,
 }
 
 /// Text a decoder builds for a rule that must not run on raw bytes.
