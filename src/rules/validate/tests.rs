@@ -356,7 +356,7 @@ fn gitlab_routable_tokens_carry_a_base36_crc32() {
         Verdict::Valid
     );
     assert_eq!(
-        Validator::GitlabRoutable.check(flip(&token, 12).as_bytes()),
+        Validator::GitlabRoutable.check(flip(token, 12).as_bytes()),
         Verdict::Invalid
     );
     assert_eq!(
