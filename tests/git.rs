@@ -5,6 +5,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+#[path = "support/image.rs"]
+mod fixture;
+#[path = "support/registry.rs"]
+mod server;
+
 const GH: &str = "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";
 const GH2: &str = "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";
 const SLACK: &str = "xoxb-7255571726437-3957903447132-1rZLZ8a7syCYdzvColiggH3w";
@@ -413,8 +418,13 @@ fn serve(cmd: &mut Command, port: u16, what: &str) -> Kill {
 /// `leakhound git URL` reports exactly the test token of `deploy.sh`,
 /// introduced by commit `id`.
 fn assert_clone_finds(url: &str, id: String) {
+    assert_clone_finds_with(url, id, &[]);
+}
+
+fn assert_clone_finds_with(url: &str, id: String, env: &[(&str, &str)]) {
     let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
         .args(["--format", "json", "git", url])
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let f: Vec<Value> = serde_json::from_slice(&out.stdout)
@@ -549,4 +559,161 @@ fn committed_archive_entries_are_scanned_with_the_commit() {
     assert_eq!(f["path"], "deploy/bundle.tgz!app/.env");
     assert_eq!(f["line"], 2);
     assert_eq!(f["commit"]["id"], id.as_str());
+}
+
+/// git's smart-HTTP server (`git http-backend` as a CGI behind Python's
+/// http.server) on a random port, over TLS with `ssl` when `tls` names a
+/// directory holding `server.pem` and `server.key`.
+fn http_backend(root: &Path, web: &Path, tls: Option<&Path>) -> (Kill, u16) {
+    use std::os::unix::fs::PermissionsExt;
+    let cgi = web.join("cgi-bin");
+    std::fs::create_dir(&cgi).unwrap();
+    let script = cgi.join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nGIT_PROJECT_ROOT='{}' GIT_HTTP_EXPORT_ALL=1 exec git http-backend\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let certs = tls.map(|d| d.display().to_string()).unwrap_or_default();
+    // CGI through pipes, not a forked child writing to the socket (which
+    // would bypass TLS); as the server's own user (not `nobody`); a TLS
+    // response (HTTP/1.0, no length) ends with close_notify, as rustls
+    // wants, not a bare TCP close.
+    let server = serve(
+        Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import http.server as h, os, ssl, sys\n\
+                 os.setuid = lambda uid: None\n\
+                 h.CGIHTTPRequestHandler.have_fork = False\n\
+                 class S(h.ThreadingHTTPServer):\n\
+                 \x20   def shutdown_request(self, r):\n\
+                 \x20       try:\n\
+                 \x20           r.settimeout(5); r.unwrap()\n\
+                 \x20       except Exception:\n\
+                 \x20           pass\n\
+                 \x20       super().shutdown_request(r)\n\
+                 s = S(('127.0.0.1', int(sys.argv[1])), h.CGIHTTPRequestHandler)\n\
+                 if sys.argv[2]:\n\
+                 \x20   c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+                 \x20   c.load_cert_chain(sys.argv[2] + '/server.pem', sys.argv[2] + '/server.key')\n\
+                 \x20   s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+                 s.serve_forever()\n",
+            )
+            .arg(port.to_string())
+            .arg(certs)
+            .current_dir(web),
+        port,
+        "http.server",
+    );
+    (server, port)
+}
+
+#[test]
+fn remote_repository_is_cloned_over_https_trusting_a_ca_from_ssl_cert_file() {
+    let mut r = Repo::new();
+    r.write("deploy.sh", &format!("export TOKEN={GH}\n"));
+    let id = r.commit("deploy script");
+    let certs = tempfile::tempdir().unwrap();
+    server::make_certs(certs.path());
+    let web = tempfile::tempdir().unwrap();
+    let (_server, port) = http_backend(r._dir.path(), web.path(), Some(certs.path()));
+    let url = format!("https://127.0.0.1:{port}/cgi-bin/git/repo");
+    let ca = certs.path().join("ca.pem");
+    assert_clone_finds_with(&url, id, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+
+    // Without the test's CA the server is not trusted: exit 2, said why.
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--format", "json", "git", &url])
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("127.0.0.1"), "{err}");
+}
+
+#[test]
+fn remote_repository_is_cloned_from_a_file_url() {
+    let mut r = Repo::new();
+    r.write("deploy.sh", &format!("export TOKEN={GH}\n"));
+    let id = r.commit("deploy script");
+    assert_clone_finds(&format!("file://{}", r.path.display()), id);
+}
+
+/// Debian's `sshd` on a random port, as root with a key made here: the
+/// host key is pinned in a known_hosts file, the client key authorised for
+/// this test only; GIT_SSH_COMMAND points ssh at both (as a user would).
+#[test]
+fn remote_repository_is_cloned_over_ssh_from_a_local_sshd() {
+    let mut r = Repo::new();
+    r.write("deploy.sh", &format!("export TOKEN={GH}\n"));
+    let id = r.commit("deploy script");
+    let d = tempfile::tempdir().unwrap();
+    let p = |f: &str| d.path().join(f).display().to_string();
+    for key in ["host", "client"] {
+        server::run(
+            Command::new("ssh-keygen")
+                .args([
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "leakhound-test",
+                    "-f",
+                ])
+                .arg(p(key)),
+        );
+    }
+    std::fs::copy(p("client.pub"), p("authorized_keys")).unwrap();
+    let port = free_port();
+    std::fs::write(
+        p("sshd_config"),
+        format!(
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {}\nAuthorizedKeysFile {}\n\
+             PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {}\n",
+            p("host"),
+            p("authorized_keys"),
+            p("sshd.pid")
+        ),
+    )
+    .unwrap();
+    // sshd refuses to start without its privilege-separation directory,
+    // which Debian's init scripts (not run in a container) create.
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let _sshd = serve(
+        Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(p("sshd_config")),
+        port,
+        "sshd",
+    );
+    let host_key = std::fs::read_to_string(p("host.pub")).unwrap();
+    let mut fields = host_key.split_whitespace();
+    let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+    std::fs::write(
+        p("known_hosts"),
+        format!("[127.0.0.1]:{port} {kind} {key}\n"),
+    )
+    .unwrap();
+    let ssh = format!(
+        "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o BatchMode=yes \
+         -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+        p("client"),
+        p("known_hosts")
+    );
+    assert_clone_finds_with(
+        &format!("ssh://root@127.0.0.1:{port}{}", r.path.display()),
+        id,
+        &[("GIT_SSH_COMMAND", ssh.as_str())],
+    );
 }

@@ -104,11 +104,24 @@ fn text_report_names_image_layer_step_and_deletion_without_the_secret() {
     let second = dir.path().join("second.tar");
     img.write_docker_save_legacy(&second, "example.org/app:2");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["image", "--archive", second.to_str().unwrap()])
-        .args(["image", "--oci-layout", dir.path().to_str().unwrap()])
+        .args([
+            "--no-config",
+            "image",
+            "--archive",
+            second.to_str().unwrap(),
+        ])
+        .args(["--oci-layout", dir.path().to_str().unwrap()])
+        .env("HOME", "/nonexistent")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    // Both images read, nothing else (no registry pull): findings, exit 1.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("layer 0 (sha256:"), "{text}");
     assert!(
         text.contains("deleted in layer 1 but still shipped"),

@@ -719,7 +719,10 @@ fn decoding_can_be_turned_off() {
         .unwrap();
     let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     // Without decoding only raw rules for encoded forms fire (no key or
-    // kubernetes fields, nothing decoded).
+    // kubernetes fields, nothing decoded); some do, so the checks below
+    // are about findings, not vacuous over an empty list.
+    assert_eq!(out.status.code(), Some(1), "{findings:#?}");
+    assert!(!findings.is_empty());
     assert!(findings.iter().all(|f| f["decoded"] == json!([])));
     assert!(findings.iter().all(|f| f.get("kubernetes").is_none()));
 }
@@ -988,4 +991,86 @@ fn broken_manifests_are_read_line_by_line() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A Secret as `kubectl apply` leaves it: the value in `data` (base64) or
+/// `stringData`, and the last-applied-configuration annotation holding
+/// `applied` in the same form (the JSON kubectl writes there).
+fn applied_secret(current: &str, applied: &str, base64: bool) -> String {
+    let (field, now, then) = if base64 {
+        ("data", b64(current.as_bytes()), b64(applied.as_bytes()))
+    } else {
+        ("stringData", current.to_string(), applied.to_string())
+    };
+    let annotation = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "ci", "namespace": "build"},
+        field: {"github-token": then},
+    })
+    .to_string();
+    format!(
+        "apiVersion: v1\nkind: Secret\ntype: Opaque\nmetadata:\n  name: ci\n  namespace: build\n  \
+         annotations:\n    kubectl.kubernetes.io/last-applied-configuration: |\n      {annotation}\n\
+         {field}:\n  github-token: {now}\n"
+    )
+}
+
+fn github_findings(yaml: &str) -> Vec<(String, Option<String>)> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.yaml"), yaml).unwrap();
+    let out = leakhound()
+        .current_dir(dir.path())
+        .args([
+            "--no-config",
+            "--format",
+            "json",
+            "--show-secrets",
+            "scan",
+            ".",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{yaml}");
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<(String, Option<String>)> = findings
+        .iter()
+        .filter(|f| f["rule_id"] == "github-classic-pat")
+        .map(|f| {
+            (
+                f["secret"].as_str().unwrap().to_string(),
+                f["kubernetes"]["path"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn last_applied_copy_of_the_same_value_is_reported_once_and_a_rotated_one_twice() {
+    let old = "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"; // leakhound:allow
+    for base64 in [true, false] {
+        // Same value in the object and the annotation: one finding, at the
+        // object's key (not again from the annotation's raw text).
+        assert_eq!(
+            github_findings(&applied_secret(GITHUB, GITHUB, base64)),
+            [(GITHUB.to_string(), None)],
+            "base64 {base64}"
+        );
+        // Rotated: the current value at the key, the old one only in the
+        // annotation.
+        let mut want = vec![
+            (GITHUB.to_string(), None),
+            (
+                old.to_string(),
+                Some("last-applied-configuration".to_string()),
+            ),
+        ];
+        want.sort();
+        assert_eq!(
+            github_findings(&applied_secret(GITHUB, old, base64)),
+            want,
+            "base64 {base64}"
+        );
+    }
 }

@@ -310,3 +310,93 @@ fn redact_hides_low_confidence_values_that_are_not_reported() {
         String::from_utf8_lossy(&reported.stdout).contains("generic-secret-assignment-unquoted")
     );
 }
+
+/// One piece of a generated log stream for the redaction oracle.
+#[derive(Clone, Debug)]
+enum Piece {
+    /// A planted secret (index into `PLANTED`), with a separator before.
+    Secret(usize, &'static [u8]),
+    /// Bytes that hold no secret: words, ANSI colours, invalid UTF-8, tabs.
+    Noise(&'static [u8]),
+    /// A line end, LF or CRLF.
+    Eol(&'static [u8]),
+    /// Filler that puts the next piece `back` bytes before a 64 KiB window
+    /// edge of the line (`--max-line 64K`).
+    Edge(usize),
+}
+
+const PLANTED: [(&str, &str); 2] = [(GH, "github-classic-pat"), (SLACK, "slack-bot-token")];
+
+fn piece() -> impl proptest::strategy::Strategy<Value = Piece> {
+    use proptest::prelude::*;
+    let seps: Vec<&'static [u8]> = vec![b" ", b"\t", b"\"", b"=", b",", b"\xff "];
+    let noise: Vec<&'static [u8]> = vec![
+        b"GET /health 200 ",
+        b"\x1b[31mERROR\x1b[0m ",
+        b"\xff\xfe\x80 ",
+        b"caf\xc3\xa9 ",
+        b" ok",
+        b"\t",
+    ];
+    prop_oneof![
+        (0..PLANTED.len(), proptest::sample::select(seps)).prop_map(|(i, s)| Piece::Secret(i, s)),
+        proptest::sample::select(noise).prop_map(Piece::Noise),
+        proptest::sample::select(vec![&b"\n"[..], b"\r\n"]).prop_map(Piece::Eol),
+        (0usize..80).prop_map(Piece::Edge),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// The oracle: `--redact` output is the input with each planted
+    /// secret's bytes replaced by `[REDACTED:rule]`, every other byte
+    /// (ANSI, CRLF, invalid UTF-8, neighbours of a secret, two secrets a
+    /// line, secrets across 64 KiB window edges) unchanged.
+    #[test]
+    fn redact_replaces_exactly_each_planted_secret(pieces in proptest::collection::vec(piece(), 1..16)) {
+        let (mut input, mut want) = (Vec::new(), Vec::new());
+        let mut line_len = 0usize;
+        for p in &pieces {
+            let (raw, red): (Vec<u8>, Vec<u8>) = match p {
+                Piece::Secret(i, sep) => {
+                    let (s, rule) = PLANTED[*i];
+                    let mut r = sep.to_vec();
+                    r.extend_from_slice(s.as_bytes());
+                    r.push(b' ');
+                    let mut m = sep.to_vec();
+                    m.extend_from_slice(format!("[REDACTED:{rule}]").as_bytes());
+                    m.push(b' ');
+                    (r, m)
+                }
+                Piece::Noise(n) => (n.to_vec(), n.to_vec()),
+                Piece::Eol(e) => (e.to_vec(), e.to_vec()),
+                Piece::Edge(back) => {
+                    let to = (line_len / 65536 + 1) * 65536 - back;
+                    let pad = vec![b'.'; to.saturating_sub(line_len).max(1)];
+                    (pad.clone(), pad)
+                }
+            };
+            line_len = match p {
+                Piece::Eol(_) => 0,
+                _ => line_len + raw.len(),
+            };
+            input.extend(raw);
+            want.extend(red);
+        }
+        let out = run(&["--max-line", "64K", "--redact", "--report-repeats"], &input);
+        proptest::prop_assert_eq!(out.status.code(), Some(if pieces.iter().any(|p| matches!(p, Piece::Secret(..))) { 1 } else { 0 }), "{}", String::from_utf8_lossy(&out.stderr));
+        if out.stdout != want {
+            let at = out.stdout.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(out.stdout.len().min(want.len()));
+            let lo = at.saturating_sub(60);
+            proptest::prop_assert!(false, "first difference at byte {} of {} (want {}):\n got {:?}\nwant {:?}",
+                at, out.stdout.len(), want.len(),
+                String::from_utf8_lossy(&out.stdout[lo..(at + 60).min(out.stdout.len())]),
+                String::from_utf8_lossy(&want[lo..(at + 60).min(want.len())]));
+        }
+    }
+}

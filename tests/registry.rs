@@ -263,6 +263,37 @@ fn rate_limited_registry_is_retried_then_named_as_the_error() {
     assert!(n >= 3, "{n} requests");
 }
 
+/// The README: 429 and 502/503/504 are "tried three times in all (waiting
+/// 0.5 s, then 1 s)". Two waits take at least 1.5 s; only that lower bound
+/// is checked (a loaded machine makes any upper bound flaky).
+#[test]
+fn busy_registry_answers_are_tried_three_times_with_growing_waits() {
+    for (status, body) in [
+        (
+            "429 Too Many Requests",
+            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}"#,
+        ),
+        ("502 Bad Gateway", "upstream connect error"),
+        ("503 Service Unavailable", "no healthy upstream"),
+        ("504 Gateway Timeout", "upstream request timeout"),
+    ] {
+        let stub = HttpStub::start(move |_| (status, body.to_string()));
+        let reference = format!("127.0.0.1:{}/team/app:v1", stub.port);
+        let start = std::time::Instant::now();
+        let (code, findings, stderr) = leakhound(&["image", &reference, "--insecure"], None, &[]);
+        let took = start.elapsed();
+        assert_eq!(code, Some(2), "{status}: {stderr}");
+        assert!(findings.is_empty());
+        assert!(stderr.contains(&reference), "{status}: {stderr}");
+        assert!(
+            took >= std::time::Duration::from_millis(1500),
+            "{status}: gave up after {took:?}, before waiting 0.5 s and 1 s"
+        );
+        let n = stub.requests.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(n >= 3, "{status}: {n} requests");
+    }
+}
+
 #[test]
 fn multi_platform_image_in_a_registry_scans_the_asked_platform_or_all() {
     let reg = Registry::start(Mode::Plain);
@@ -315,4 +346,67 @@ fn multi_platform_image_in_a_registry_scans_the_asked_platform_or_all() {
             format!("{reference} (linux/arm64)")
         ]
     );
+}
+
+/// SARIF of `registry` (and of `image` from a registry), validated against
+/// the official 2.1.0 schema: a sweep with findings (exit 1), and a sweep
+/// where one image is missing (exit 2: the results of the rest, and
+/// `executionSuccessful: false` with a notification naming the image).
+#[test]
+fn sarif_of_registry_and_image_pulls_is_valid_including_a_failed_sweep() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/sarif-schema-2.1.0.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let schema = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let reg = Registry::start(Mode::Plain);
+    let img = TestImage::leaky();
+    reg.push(&img, "team/app", "v1");
+    let h = &reg.host;
+    let sarif = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["--no-config", "--format", "sarif"])
+            .args(args)
+            .env("HOME", "/nonexistent")
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let errors: Vec<String> = schema.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{args:?}: {errors:#?}");
+        (out.status.code(), doc)
+    };
+    let team = format!("{h}/team");
+    let (code, doc) = sarif(&["registry", &team, "--insecure"]);
+    assert_eq!(code, Some(1));
+    let run = &doc["runs"][0];
+    assert_eq!(run["automationDetails"]["id"], "registry/");
+    assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+    assert_eq!(run["results"].as_array().unwrap().len(), 4, "{doc:#}");
+
+    let reference = format!("{h}/team/app:v1");
+    let (code, doc) = sarif(&["image", &reference, "--insecure"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(doc["runs"][0]["results"].as_array().unwrap().len(), 4);
+
+    let list = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(list.path(), format!("{h}/team/gone:1\n{reference}\n")).unwrap();
+    let (code, doc) = sarif(&[
+        "registry",
+        "--images-from",
+        list.path().to_str().unwrap(),
+        "--insecure",
+    ]);
+    assert_eq!(code, Some(2));
+    let run = &doc["runs"][0];
+    assert_eq!(run["results"].as_array().unwrap().len(), 4, "{doc:#}");
+    let inv = &run["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], false);
+    let notes = inv["toolExecutionNotifications"].to_string();
+    assert!(notes.contains(&format!("{h}/team/gone:1")), "{notes}");
 }

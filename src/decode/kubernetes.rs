@@ -286,13 +286,14 @@ pub fn view(
              decoded (the raw text was scanned)"
         ));
     }
-    drop_repeated_last_applied(&mut entries);
-    build_view(entries)
+    let repeats = drop_repeated_last_applied(&mut entries);
+    build_view(entries, repeats)
 }
 
 /// A last-applied copy that holds the same value as the object itself is
-/// the same secret: report it once, at the object's key.
-fn drop_repeated_last_applied(entries: &mut Vec<Entry>) {
+/// the same secret: report it once, at the object's key. Returns the blob
+/// spans of the dropped copies.
+fn drop_repeated_last_applied(entries: &mut Vec<Entry>) -> Vec<(usize, usize)> {
     let is_copy = |e: &Entry| {
         e.kube
             .path
@@ -312,19 +313,25 @@ fn drop_repeated_last_applied(entries: &mut Vec<Entry>) {
             )
         })
         .collect();
+    let mut repeats = Vec::new();
     entries.retain(|e| {
-        !is_copy(e)
+        let keep = !is_copy(e)
             || !originals.iter().any(|(k, t)| {
                 *t == e.text
                     && k.kind == e.kube.kind
                     && k.name == e.kube.name
                     && k.namespace == e.kube.namespace
                     && k.key == e.kube.key
-            })
+            });
+        if !keep {
+            repeats.push(e.span);
+        }
+        keep
     });
+    repeats
 }
 
-fn build_view(entries: Vec<Entry>) -> Option<View> {
+fn build_view(entries: Vec<Entry>, repeats: Vec<(usize, usize)>) -> Option<View> {
     if entries.is_empty() {
         return None;
     }
@@ -353,6 +360,7 @@ fn build_view(entries: Vec<Entry>) -> Option<View> {
         data,
         map: Map::Pieces(pieces),
         segments,
+        repeats,
     })
 }
 

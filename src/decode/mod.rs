@@ -141,6 +141,10 @@ pub struct View {
     pub map: Map,
     /// Provenance of parts of the view; empty for generic decodes.
     pub segments: Vec<Segment>,
+    /// Blob spans whose secrets are reported elsewhere in this view: a
+    /// last-applied copy of the value the object itself holds. Nothing
+    /// found inside them (raw or decoded) is reported again.
+    pub repeats: Vec<(usize, usize)>,
 }
 
 impl View {
@@ -230,6 +234,7 @@ fn generic(
                 data: d.data,
                 map,
                 segments: Vec::new(),
+                repeats: Vec::new(),
             });
         }
     }

@@ -362,6 +362,18 @@ impl Scanner {
                         .any(|&(s, e)| s <= c.start && c.end <= e)
             });
         }
+        // A last-applied copy of the object's own value: reported once, at
+        // the object's key, not again from the annotation's raw text.
+        let repeats: Vec<(usize, usize)> = views.iter().flat_map(|v| v.repeats.clone()).collect();
+        if !repeats.is_empty() {
+            all.retain(|c| !repeats.iter().any(|&(s, e)| s <= c.start && c.end <= e));
+        }
+        // A last-applied copy of the object's own value: reported once, at
+        // the object's key, not again from the annotation's raw text.
+        let repeats: Vec<(usize, usize)> = views.iter().flat_map(|v| v.repeats.clone()).collect();
+        if !repeats.is_empty() {
+            all.retain(|c| !repeats.iter().any(|&(s, e)| s <= c.start && c.end <= e));
+        }
         // `had_keyword_hits` stays about the raw bytes.
         scratch.hits_seen = raw_hits;
         all.sort_by_key(|c| (c.start, c.end, c.rule));

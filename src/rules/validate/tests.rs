@@ -289,17 +289,74 @@ proptest::proptest! {
     }
 }
 
+/// Vectors computed outside the crate, with Python's `zlib.crc32` and a
+/// base62 / base36 / little-endian hex written there (most significant
+/// digit first, zero-padded to 6 / 7 digits), e.g.
+/// `enc(zlib.crc32(b"glpat-….01.0y"), "0123456789abcdefghijklmnopqrstuvwxyz", 7)`.
+/// A validator whose CRC, alphabet, width or byte order drifts rejects them.
+#[test]
+fn checksums_match_vectors_computed_outside_the_crate() {
+    // (random part, zlib.crc32, base62 of it)
+    for (random, crc, b62) in [
+        ("R4nd0mV4lu3sAr3N0tPl4c3h0ld3rs", 88_138_923u32, "05xoxX"),
+        ("zYxWvUtSrQpOnMlKjIhGfEdCbA9876", 1_405_453_992, "1X78mm"),
+        ("lEaKhOuNdTeStVeCtOr0123456789Q", 2_420_093_679, "2dmSv1"),
+    ] {
+        assert_eq!(crc32fast::hash(random.as_bytes()), crc, "{random}");
+        assert_eq!(base62_crc32(random.as_bytes()), b62, "{random}");
+        for (v, prefix) in [
+            (Validator::GithubCrc32, "ghp_"),
+            (Validator::GithubCrc32, "gho_"),
+            (Validator::NpmCrc32, "npm_"),
+        ] {
+            let token = format!("{prefix}{random}{b62}");
+            assert_eq!(v.check(token.as_bytes()), Verdict::Valid, "{token}");
+            assert_eq!(v.check(flip(&token, 39).as_bytes()), Verdict::Invalid);
+        }
+    }
+    // GitLab routable: base36 (lower case) of the CRC32 of all before it.
+    for (encoded, crc, b36) in [
+        (
+            "glpat-AAAAAAAAAAAAAAAAAAAAAG86MQp1OjJzCA.01.0y",
+            4_077_686_346u32,
+            "1vfqyx6",
+        ),
+        (
+            "glpat-bGVha2hvdW5kLXRlc3QtdmVjdG9yAQ.01.0z",
+            3_041_626_864,
+            "1eawmb4",
+        ),
+    ] {
+        assert_eq!(crc32fast::hash(encoded.as_bytes()), crc);
+        assert_eq!(gitlab_crc(encoded.as_bytes()), b36);
+        let token = format!("{encoded}{b36}");
+        assert_eq!(
+            Validator::GitlabRoutable.check(token.as_bytes()),
+            Verdict::Valid,
+            "{token}"
+        );
+    }
+    // Grafana: hex of the little-endian bytes of zlib.crc32(b"glsa_…").
+    let token = "glsa_ZZZZyyyyXXXXwwww0000111122223333_7b0f5ef5";
+    assert_eq!(
+        Validator::GrafanaCrc32.check(token.as_bytes()),
+        Verdict::Valid
+    );
+    // CRC-24/OpenPGP's catalogue check value (RFC 4880 §6.1 parameters):
+    // crc24(b"123456789") == 0x21CF02.
+    assert_eq!(crc24(b"123456789"), 0x21_CF02);
+}
+
 #[test]
 fn gitlab_routable_tokens_carry_a_base36_crc32() {
-    let encoded = "glpat-AAAAAAAAAAAAAAAAAAAAAG86MQp1OjJzCA.01.0y";
-    let token = format!("{encoded}{}", gitlab_crc(encoded.as_bytes()));
-    assert_eq!(token.len(), encoded.len() + 7);
+    // The checksum from Python (see above), not from gitlab_crc.
+    let token = "glpat-AAAAAAAAAAAAAAAAAAAAAG86MQp1OjJzCA.01.0y1vfqyx6";
     assert_eq!(
         Validator::GitlabRoutable.check(token.as_bytes()),
         Verdict::Valid
     );
     assert_eq!(
-        Validator::GitlabRoutable.check(flip(&token, 12).as_bytes()),
+        Validator::GitlabRoutable.check(flip(token, 12).as_bytes()),
         Verdict::Invalid
     );
     assert_eq!(
@@ -335,4 +392,30 @@ proptest::proptest! {
             let _ = v.check(&secret);
         }
     }
+}
+
+#[test]
+fn openssh_keys_must_decode_to_the_openssh_key_v1_magic() {
+    // The magic and layout of PROTOCOL.key (OpenSSH): "openssh-key-v1\0",
+    // then cipher "none", kdf "none", ... as ssh-keygen writes them.
+    let mut body = b"openssh-key-v1\0".to_vec();
+    body.extend([0, 0, 0, 4]);
+    body.extend(b"none");
+    body.extend([0, 0, 0, 4]);
+    body.extend(b"none");
+    let pem = |b: &[u8]| {
+        format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----",
+            base64_encode(b, false)
+        )
+    };
+    assert_eq!(
+        Validator::OpensshKey.check(pem(&body).as_bytes()),
+        Verdict::Valid
+    );
+    body[7] = b'X';
+    assert_eq!(
+        Validator::OpensshKey.check(pem(&body).as_bytes()),
+        Verdict::Invalid
+    );
 }
