@@ -47,7 +47,9 @@ fn fuzz_seed_corpus_replays_clean() {
     let n = replay("fuzz/corpus");
     // Every target has seeds.
     for t in harness::TARGETS {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(t);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(t);
         assert!(dir.is_dir(), "fuzz/corpus/{t} is missing");
     }
     assert!(n >= harness::TARGETS.len(), "only {n} seeds replayed");
