@@ -490,14 +490,36 @@ fn docker_config_auth(
             });
         }
     };
+    match docker_config_lookup(&path.display().to_string(), &data, host)? {
+        DockerAuth::Helper(helper) => credential_helper(&helper, host),
+        DockerAuth::Basic(u, p) => Ok(RegistryAuth::Basic(u, p)),
+        DockerAuth::Anonymous => Ok(RegistryAuth::Anonymous),
+    }
+}
+
+/// What a docker `config.json` says to use for one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerAuth {
+    /// Run `docker-credential-NAME` (`credHelpers[host]` or `credsStore`).
+    Helper(String),
+    /// `auths[host].auth`, decoded: user and password.
+    Basic(String, String),
+    /// Nothing for this host.
+    Anonymous,
+}
+
+/// Parses a docker `config.json` (`data`, named `path` in errors) and picks
+/// the credentials for `host`: `credHelpers[host]`, then `auths[host]`
+/// (`auth` is base64 `user:password`), then `credsStore`. Runs nothing.
+pub fn docker_config_lookup(path: &str, data: &[u8], host: &str) -> Result<DockerAuth, ImageError> {
     let cfg: serde_json::Value =
-        serde_json::from_slice(&data).map_err(|source| ImageError::Json {
+        serde_json::from_slice(data).map_err(|source| ImageError::Json {
             image: host.to_string(),
-            what: path.display().to_string(),
+            what: path.to_string(),
             source,
         })?;
     if let Some(helper) = cfg["credHelpers"][host].as_str() {
-        return credential_helper(helper, host);
+        return Ok(DockerAuth::Helper(helper.to_string()));
     }
     // Docker Hub's key is historically the v1 URL.
     let keys = [
@@ -516,21 +538,18 @@ fn docker_config_auth(
                         .map(|(u, p)| (u.to_string(), p.to_string()))
                 });
             return match decoded {
-                Some((u, p)) => Ok(RegistryAuth::Basic(u, p)),
+                Some((u, p)) => Ok(DockerAuth::Basic(u, p)),
                 None => Err(ImageError::invalid(
                     host,
-                    format!(
-                        "{}: auths[\"{k}\"].auth is not base64 of user:password",
-                        path.display()
-                    ),
+                    format!("{path}: auths[\"{k}\"].auth is not base64 of user:password"),
                 )),
             };
         }
     }
     if let Some(store) = cfg["credsStore"].as_str() {
-        return credential_helper(store, host);
+        return Ok(DockerAuth::Helper(store.to_string()));
     }
-    Ok(RegistryAuth::Anonymous)
+    Ok(DockerAuth::Anonymous)
 }
 
 /// Runs `docker-credential-NAME get` with the host on standard input.
