@@ -11,10 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use leakhound::Notice;
 use leakhound::pipeline::image::{ImageJob, ImageScanOptions, scan_images};
 use leakhound::pipeline::{Counters, scan_paths};
 use leakhound::rules::{RuleSet, embedded_specs};
-use leakhound::source::fs::{Skip, WalkOptions};
+use leakhound::source::fs::WalkOptions;
 use leakhound::source::image::local::LocalStore;
 use leakhound::source::image::{LayerStore, Platform};
 use leakhound::{EngineOptions, Scanner};
@@ -157,7 +158,7 @@ fn bench(c: &mut Criterion) {
         max_file_size: 100 << 20,
         parallel_layers: 4,
     };
-    let no_skip = |_: &Skip| {};
+    let no_skip = |_: &Notice| {};
     let mut g = c.benchmark_group("image");
     g.throughput(Throughput::Bytes(total));
     g.sample_size(10);

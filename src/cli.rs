@@ -273,9 +273,10 @@ pub struct RegistryArgs {
 /// How images are fetched and read (shared by `image` and `registry`).
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// Skip (and report) files in layers larger than this.
-    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
-    pub max_file_size: u64,
+    /// Skip (and report) files in layers larger than this [default:
+    /// 100MiB, or `max_file_size` in the config file].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
     /// Platform to pick from multi-platform images: os/arch[/variant]
     /// (default: this machine's).
     #[arg(long, value_name = "OS/ARCH", conflicts_with = "all_platforms")]

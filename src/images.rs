@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::{CommonArgs, ImageArgs, PullArgs, RegistryArgs};
+use leakhound::notice::{Notice, NoticeKind};
 use leakhound::pipeline::{self, image::ImageJob, image::ImageScanOptions};
-use leakhound::source::fs::{Skip, SkipKind};
 use leakhound::source::image::local::LocalStore;
 use leakhound::source::image::registry::{Credentials, Registry, RegistryOptions};
 use leakhound::source::image::{ImageError, LayerStore, Platform};
@@ -20,7 +20,7 @@ use leakhound::source::image::{ImageError, LayerStore, Platform};
 #[derive(Default)]
 struct Jobs {
     jobs: Vec<ImageJob>,
-    problems: Vec<Skip>,
+    problems: Vec<Notice>,
 }
 
 impl Jobs {
@@ -29,17 +29,17 @@ impl Jobs {
     }
 }
 
-fn problem(name: &str, e: &ImageError) -> Skip {
+fn problem(name: &str, e: &ImageError) -> Notice {
     let msg = e.to_string();
     // The error names the image first; the skip line names it already.
     let reason = msg
         .strip_prefix(&format!("{name}: "))
         .unwrap_or(&msg)
         .to_string();
-    Skip {
+    Notice {
         path: name.to_string(),
         reason,
-        kind: SkipKind::Error,
+        kind: NoticeKind::Unreadable,
     }
 }
 
@@ -47,7 +47,13 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
     if args.refs.is_empty() && args.archive.is_empty() && args.oci_layout.is_empty() {
         bail!("name an image: REF, --archive FILE or --oci-layout DIR");
     }
-    let scanner = crate::settings(common, Some(std::path::Path::new(".")), None)?.scanner;
+    // `--max-file-size` over `max_file_size` in the config file.
+    let settings = crate::settings(
+        common,
+        Some(std::path::Path::new(".")),
+        args.pull.max_file_size,
+    )?;
+    let (scanner, max_file_size) = (settings.scanner, settings.max_file_size);
     let (platform, all) = platform(&args.pull)?;
     let mut jobs = Jobs::default();
     let local = args
@@ -84,11 +90,17 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
             &mut jobs,
         );
     }
-    scan(common, &scanner, jobs, &args.pull)
+    scan(common, &scanner, jobs, &args.pull, max_file_size)
 }
 
 pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
-    let scanner = crate::settings(common, Some(std::path::Path::new(".")), None)?.scanner;
+    // `--max-file-size` over `max_file_size` in the config file.
+    let settings = crate::settings(
+        common,
+        Some(std::path::Path::new(".")),
+        args.pull.max_file_size,
+    )?;
+    let (scanner, max_file_size) = (settings.scanner, settings.max_file_size);
     let (platform, all) = platform(&args.pull)?;
     let registry = Arc::new(registry(&args.pull, common.timeout)?);
     let mut jobs = Jobs::default();
@@ -125,7 +137,7 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         args.pull.parallel,
         &mut jobs,
     );
-    scan(common, &scanner, jobs, &args.pull)
+    scan(common, &scanner, jobs, &args.pull, max_file_size)
 }
 
 fn scan(
@@ -133,11 +145,12 @@ fn scan(
     scanner: &leakhound::Scanner,
     jobs: Jobs,
     pull: &PullArgs,
+    max_file_size: u64,
 ) -> Result<u8> {
     let on_skip = crate::skip_printer(common, scanner);
     let counters = pipeline::Counters::default();
     let opts = ImageScanOptions {
-        max_file_size: pull.max_file_size,
+        max_file_size,
         parallel_layers: pull.parallel.max(1),
     };
     let outcome = crate::progress::while_running(

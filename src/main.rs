@@ -20,13 +20,14 @@ use cli::{Cli, Command, CommonArgs, GitArgs, RulesCommand, ScanArgs};
 use leakhound::allow::Policy;
 use leakhound::config;
 use leakhound::engine::selftest::check_examples;
+use leakhound::notice::NoticeKind;
 use leakhound::pipeline;
 use leakhound::report::summary::{
     self, FindingCounts, Item, LeftOut, Scanned, Summary, SuppressedCounts,
 };
 use leakhound::report::{self, Format, RunInfo, baseline, text};
 use leakhound::rules::{self, Confidence, RuleSet};
-use leakhound::source::fs::{SkipKind, WalkOptions};
+use leakhound::source::fs::WalkOptions;
 use leakhound::{EngineOptions, Scanner};
 
 pub(crate) const EXIT_FINDINGS: u8 = 1;
@@ -463,27 +464,23 @@ fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
 
 /// Says why a scan read no file at all: an empty tree, ignore files or
 /// allowlists that cover everything, or files too large or unreadable.
-fn warn_nothing_scanned(
-    scanner: &Scanner,
-    roots: &[PathBuf],
-    skipped: &[leakhound::source::fs::Skip],
-) {
+fn warn_nothing_scanned(scanner: &Scanner, roots: &[PathBuf], skipped: &[leakhound::Notice]) {
     let roots: Vec<String> = roots.iter().map(|p| p.display().to_string()).collect();
     let count = |kind| skipped.iter().filter(|s| s.kind == kind).count();
     let mut why = Vec::new();
     for (kind, what, hint) in [
         (
-            SkipKind::Ignored,
+            NoticeKind::Ignored,
             "left out by ignore files",
             " (--no-ignore scans them)",
         ),
         (
-            SkipKind::Allowlisted,
+            NoticeKind::Allowlisted,
             "covered by allowlist paths",
             " (-v names them)",
         ),
-        (SkipKind::TooLarge, "larger than --max-file-size", ""),
-        (SkipKind::Error, "unreadable", ""),
+        (NoticeKind::TooLarge, "larger than --max-file-size", ""),
+        (NoticeKind::Unreadable, "unreadable", ""),
     ] {
         let n = count(kind);
         if n > 0 {
@@ -513,11 +510,10 @@ fn warn_nothing_scanned(
 pub(crate) fn skip_printer<'a>(
     common: &CommonArgs,
     scanner: &'a Scanner,
-) -> impl Fn(&leakhound::source::fs::Skip) + Sync + 'a {
+) -> impl Fn(&leakhound::Notice) + Sync + 'a {
     let (quiet, verbose) = (common.quiet, common.verbose);
-    move |s: &leakhound::source::fs::Skip| {
-        let routine = matches!(s.kind, SkipKind::Allowlisted | SkipKind::Ignored);
-        if quiet || (routine && !verbose) {
+    move |s: &leakhound::Notice| {
+        if quiet || (s.kind.is_routine() && !verbose) {
             return;
         }
         let kind = if s.is_error() { "warning" } else { "skipped" };
@@ -669,7 +665,7 @@ pub(crate) fn report_outcome(
     let internal = outcome
         .skipped
         .iter()
-        .any(|s| s.is_error() && s.reason.starts_with(pipeline::INTERNAL_ERROR));
+        .any(|s| s.kind == NoticeKind::Internal);
     let code = if (strict || internal) && errors > 0 {
         EXIT_ERROR
     } else if outcome.findings.is_empty() || common.write_baseline.is_some() {
@@ -678,7 +674,7 @@ pub(crate) fn report_outcome(
         EXIT_FINDINGS
     };
     // Messages quote paths: masked like every other output.
-    let item = |s: &leakhound::source::fs::Skip| Item {
+    let item = |s: &leakhound::Notice| Item {
         path: scanner.masked_text(&s.path),
         reason: scanner.masked_text(&s.reason),
     };
@@ -699,14 +695,14 @@ pub(crate) fn report_outcome(
     run.skipped = outcome
         .skipped
         .iter()
-        .filter(|s| !s.is_error() && s.kind != SkipKind::Ignored)
+        .filter(|s| !s.is_error() && s.kind != NoticeKind::Ignored)
         .map(item)
         .collect();
     let count = |kind| outcome.skipped.iter().filter(|s| s.kind == kind).count() as u64;
     let left_out = LeftOut {
-        ignore_files: count(SkipKind::Ignored),
-        allowlist_paths: count(SkipKind::Allowlisted),
-        too_large: count(SkipKind::TooLarge),
+        ignore_files: count(NoticeKind::Ignored),
+        allowlist_paths: count(NoticeKind::Allowlisted),
+        too_large: count(NoticeKind::TooLarge),
     };
     let format = common.format.unwrap_or(Format::Text);
     let (mut out, color) = open_output(common)?;
@@ -740,9 +736,7 @@ pub(crate) fn report_outcome(
             skipped: outcome
                 .skipped
                 .iter()
-                .filter(|s| {
-                    !matches!(s.kind, SkipKind::Allowlisted | SkipKind::Ignored) && !s.is_error()
-                })
+                .filter(|s| !s.kind.is_routine() && !s.is_error())
                 .count(),
             errors,
             elapsed: outcome.elapsed,

@@ -529,6 +529,25 @@ fn secret_in_a_committed_kubernetes_secret_is_decoded_with_its_commit() {
     );
 }
 
+#[test]
+fn base64_token_in_a_commit_message_is_decoded_and_reported() {
+    let mut r = Repo::new();
+    r.write("a.txt", "a\n");
+    let id = r.commit(&format!("rotate: old value was {}", b64(GH)));
+    let (code, findings, stderr) = r.scan(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let f = findings
+        .iter()
+        .find(|f| f["rule_id"] == "github-classic-pat")
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f["commit"]["id"], id.as_str());
+    assert!(f["path"].is_null(), "{f:#?}");
+    assert_eq!(f["decoded"], serde_json::json!(["base64"]));
+    // Neither the token nor its encoding is quoted anywhere.
+    let json = serde_json::to_string(&findings).unwrap();
+    assert!(!json.contains(GH) && !json.contains(&b64(GH)), "{json}");
+}
+
 fn b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s.as_bytes())

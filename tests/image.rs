@@ -266,6 +266,53 @@ fn files_over_max_file_size_are_skipped_and_listed_without_failing_the_scan() {
 }
 
 #[test]
+fn max_file_size_from_the_config_file_applies_to_image_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = TestImage::leaky();
+    let layout_dir = dir.path().join("layout");
+    img.write_oci_dir(&layout_dir, "v1");
+    let layout = layout_dir.display().to_string();
+    let cfg = dir.path().join("leakhound.toml");
+    std::fs::write(&cfg, "max_file_size = \"40\"\n").unwrap();
+    let (code, findings, stderr) = leakhound(
+        &[
+            "image",
+            "--oci-layout",
+            &layout,
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app/.env: file is 54 bytes, larger than"),
+        "{stderr}"
+    );
+    assert!(!findings.iter().any(|f| f["path"] == "app/.env"));
+    // The command line wins over the config file.
+    let (code, findings, stderr) = leakhound(
+        &[
+            "image",
+            "--oci-layout",
+            &layout,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--max-file-size",
+            "1MiB",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        findings.iter().any(|f| f["path"] == "app/.env"),
+        "{findings:#?}"
+    );
+}
+
+#[test]
 fn a_path_that_is_no_image_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("x.tar");

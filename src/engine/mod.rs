@@ -491,9 +491,32 @@ impl Scanner {
     /// The commit as findings carry it: every secret in its message masked
     /// (unless `--show-secrets`), so the `commit.message` field never leaks
     /// what the report masks elsewhere.
+    ///
+    /// Messages are scanned decoded (base64, hex, escapes, ...), so what is
+    /// masked here is decoded too: an encoded token stays hidden.
     fn masked_commit(&self, c: &crate::blob::CommitMeta) -> crate::blob::CommitMeta {
         let mut c = c.clone();
-        c.message = self.masked_text(&c.message);
+        if self.options.show_secrets {
+            return c;
+        }
+        let msg = c.message.as_bytes();
+        let mut spans = self.all_spans(msg, 0, msg.len());
+        let mut scratch = Scratch::default();
+        let mut notes = Vec::new();
+        spans.extend(
+            self.candidates_deep(msg, &mut scratch, &mut notes)
+                .iter()
+                .filter(|d| d.decoded.is_some())
+                .map(|d| mask::Span {
+                    start: d.start,
+                    end: d.end,
+                    prefix: 0,
+                }),
+        );
+        if !spans.is_empty() {
+            spans.sort_unstable();
+            c.message = mask::render(msg, 0, msg.len(), &spans);
+        }
         c
     }
 

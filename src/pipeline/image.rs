@@ -21,7 +21,7 @@ use super::{Counters, Outcome, SkipList, contained, counted_candidates};
 use crate::blob::{Blob, ImageMeta, Origin, image_identity};
 use crate::engine::{Scanner, Scratch, fingerprint};
 use crate::finding::Finding;
-use crate::source::fs::{Skip, SkipKind};
+use crate::notice::{Notice, NoticeKind};
 use crate::source::image::layer::{LayerItem, LayerRead, Whiteout, read_layer};
 use crate::source::image::{Image, LayerStore};
 
@@ -107,9 +107,9 @@ fn layer_label(jobs: &[ImageJob], image: &Image, index: usize) -> String {
 pub fn scan_images(
     scanner: &Scanner,
     jobs: &[ImageJob],
-    problems: Vec<Skip>,
+    problems: Vec<Notice>,
     opts: &ImageScanOptions,
-    on_skip: &(dyn Fn(&Skip) + Sync),
+    on_skip: &(dyn Fn(&Notice) + Sync),
     counters: &Counters,
 ) -> Outcome {
     let start = Instant::now();
@@ -149,10 +149,10 @@ pub fn scan_images(
                     let stored = match job.store.open(&job.image, layer) {
                         Ok(r) => r,
                         Err(e) => {
-                            skipped.push(Skip {
+                            skipped.push(Notice {
                                 path: label,
                                 reason: e.to_string(),
-                                kind: SkipKind::Error,
+                                kind: NoticeKind::Unreadable,
                             });
                             continue;
                         }
@@ -173,7 +173,7 @@ pub fn scan_images(
                                 budget.release(n);
                             }
                         }
-                        LayerItem::Note { path, reason, kind } => skipped.push(Skip {
+                        LayerItem::Note { path, reason, kind } => skipped.push(Notice {
                             path: format!("{label}: {path}"),
                             reason,
                             kind,
@@ -181,10 +181,10 @@ pub fn scan_images(
                     };
                     let read = read_layer(stored, &layer.digest, opts.max_file_size, &mut emit);
                     for e in &read.errors {
-                        skipped.push(Skip {
+                        skipped.push(Notice {
                             path: label.clone(),
                             reason: e.clone(),
-                            kind: SkipKind::Error,
+                            kind: NoticeKind::Unreadable,
                         });
                     }
                     *reads[u].lock().expect("layer read lock") = read;

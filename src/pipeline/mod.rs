@@ -13,17 +13,18 @@ use crate::blob::{Blob, Origin};
 use crate::decode::archive;
 use crate::engine::{Scanner, Scratch};
 use crate::finding::Finding;
-use crate::source::fs::{self, Entry, Skip, SkipKind, WalkOptions};
+use crate::notice::{Notice, NoticeKind};
+use crate::source::fs::{self, Entry, WalkOptions};
 use crate::source::git;
 
 pub mod image;
 pub mod stream;
 
-/// The reason of a `Skip` for a file every finding of which an allowlist
+/// The reason of a `Notice` for a file every finding of which an allowlist
 /// would silence: not read at all. Shown only with `--verbose`.
 pub const ALLOWLISTED_PATH: &str = "allowlisted path";
 
-/// How a `Skip` for a unit that panicked begins: the scan is incomplete
+/// How a `Notice` for a unit that panicked begins: the scan is incomplete
 /// whatever `--strict` says.
 pub const INTERNAL_ERROR: &str =
     "not scanned: internal error (a bug in leakhound; please report it)";
@@ -40,7 +41,7 @@ pub struct Outcome {
     pub bytes: u64,
     /// Binary files that held no keyword (so were not scanned further).
     pub binary_without_keywords: u64,
-    pub skipped: Vec<Skip>,
+    pub skipped: Vec<Notice>,
     pub elapsed: Duration,
     /// Distinct image layers read (`image`, `registry`).
     pub layers: u64,
@@ -89,10 +90,10 @@ pub(crate) fn contained<T: Default>(
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown cause".into());
-            skipped.push(Skip {
+            skipped.push(Notice {
                 path: unit(),
                 reason: format!("{INTERNAL_ERROR}: {message}"),
-                kind: SkipKind::Error,
+                kind: NoticeKind::Internal,
             });
             T::default()
         }
@@ -132,10 +133,10 @@ fn counted_candidates(
     notes.sort();
     notes.dedup();
     for reason in notes {
-        skipped.push(Skip {
+        skipped.push(Notice {
             path: blob.origin.to_string(),
             reason,
-            kind: SkipKind::Other,
+            kind: NoticeKind::DecodeLimit,
         });
     }
     c.files.fetch_add(1, Ordering::Relaxed);
@@ -183,29 +184,29 @@ impl archive::Visitor for ArchiveScan<'_, '_> {
     }
 
     fn skip(&mut self, path: String, reason: String) {
-        self.skipped.push(Skip {
+        self.skipped.push(Notice {
             path,
             reason,
-            kind: SkipKind::Other,
+            kind: NoticeKind::ArchiveLimit,
         });
     }
 }
 
 /// Skipped inputs: told to the caller as they happen, kept for the outcome.
 pub(crate) struct SkipList<'a> {
-    on_skip: &'a (dyn Fn(&Skip) + Sync),
-    list: Mutex<Vec<Skip>>,
+    on_skip: &'a (dyn Fn(&Notice) + Sync),
+    list: Mutex<Vec<Notice>>,
 }
 
 impl<'a> SkipList<'a> {
-    fn new(on_skip: &'a (dyn Fn(&Skip) + Sync)) -> Self {
+    fn new(on_skip: &'a (dyn Fn(&Notice) + Sync)) -> Self {
         SkipList {
             on_skip,
             list: Mutex::new(Vec::new()),
         }
     }
 
-    fn push(&self, s: Skip) {
+    fn push(&self, s: Notice) {
         (self.on_skip)(&s);
         self.list.lock().expect("skip list lock").push(s);
     }
@@ -242,7 +243,7 @@ pub fn scan_git(
     repo: &gix::Repository,
     plan: git::Plan,
     max_file_size: u64,
-    on_skip: &(dyn Fn(&Skip) + Sync),
+    on_skip: &(dyn Fn(&Notice) + Sync),
     counters: &Counters,
 ) -> Outcome {
     let start = Instant::now();
@@ -342,9 +343,22 @@ pub fn scan_git(
         .flat_map(|(_, f)| f)
         .filter(|f| seen.insert(f.fingerprint.clone()))
         .collect();
+    // Messages are decoded like blobs: a base64 or percent-encoded token
+    // pasted into a commit message is as leaked as one in a file.
     let mut scratch = Scratch::default();
     for m in &plan.messages {
-        findings.extend(scanner.scan(m, &mut scratch));
+        let mut notes = Vec::new();
+        let cands = scanner.candidates_deep(&m.data, &mut scratch, &mut notes);
+        notes.sort();
+        notes.dedup();
+        for reason in notes {
+            skipped.push(Notice::new(
+                NoticeKind::DecodeLimit,
+                m.origin.to_string(),
+                reason,
+            ));
+        }
+        findings.extend(scanner.findings(m, &cands));
     }
     Outcome::finish(findings, counters, skipped, start)
 }
@@ -355,12 +369,12 @@ pub fn scan_paths(
     scanner: &Scanner,
     roots: &[PathBuf],
     opts: &WalkOptions,
-    on_skip: &(dyn Fn(&Skip) + Sync),
+    on_skip: &(dyn Fn(&Notice) + Sync),
     counters: &Counters,
 ) -> Outcome {
     let start = Instant::now();
     let skipped = SkipList::new(on_skip);
-    let skip = |s: Skip| skipped.push(s);
+    let skip = |s: Notice| skipped.push(s);
     let mut findings: Vec<Finding> = Vec::new();
 
     let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
@@ -386,10 +400,10 @@ pub fn scan_paths(
                     Vec::new()
                 }
                 Entry::File { path, .. } if scanner.policy().skips_path(&fs::display(&path)) => {
-                    skip(Skip {
+                    skip(Notice {
                         path: fs::display(&path),
                         reason: ALLOWLISTED_PATH.into(),
-                        kind: SkipKind::Allowlisted,
+                        kind: NoticeKind::Allowlisted,
                     });
                     Vec::new()
                 }

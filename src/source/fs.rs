@@ -12,6 +12,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::blob::{Blob, Origin};
+use crate::notice::{Notice, NoticeKind};
 
 /// How to walk.
 #[derive(Clone, Debug)]
@@ -26,42 +27,10 @@ pub struct WalkOptions {
 #[derive(Debug)]
 pub enum Entry {
     File { path: PathBuf, size: u64 },
-    Skipped(Skip),
+    Skipped(Notice),
 }
 
-/// Something not scanned, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Skip {
-    pub path: String,
-    pub reason: String,
-    pub kind: SkipKind,
-}
-
-impl Skip {
-    /// A failure (unreadable, vanished, corrupt), as opposed to something
-    /// left out on purpose: the scan is incomplete.
-    pub fn is_error(&self) -> bool {
-        self.kind == SkipKind::Error
-    }
-}
-
-/// Why something was not scanned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SkipKind {
-    /// It could not be read or scanned.
-    Error,
-    /// Larger than `--max-file-size`.
-    TooLarge,
-    /// An allowlist path covers it, so every finding in it would be
-    /// silenced: not read at all.
-    Allowlisted,
-    /// A `.gitignore`, `.ignore` or Git exclude leaves it out.
-    Ignored,
-    /// Another limit left it (or a part of it) out on purpose.
-    Other,
-}
-
-/// The reason of a `Skip` for a path an ignore file leaves out.
+/// The reason of a `Notice` for a path an ignore file leaves out.
 pub const IGNORED_PATH: &str = "left out by an ignore file (--no-ignore scans it)";
 
 /// Display form of a path: as found under the root the user gave.
@@ -124,10 +93,10 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> impl Iterator<Item = Entry
 /// nothing for directories and other kinds.
 fn entry(res: Result<ignore::DirEntry, ignore::Error>, max: u64) -> Option<Entry> {
     match res {
-        Err(err) => Some(Entry::Skipped(Skip {
+        Err(err) => Some(Entry::Skipped(Notice {
             path: walk_error_path(&err),
             reason: err.to_string(),
-            kind: SkipKind::Error,
+            kind: NoticeKind::Unreadable,
         })),
         Ok(e) => {
             if !e.file_type().is_some_and(|t| t.is_file()) {
@@ -135,10 +104,10 @@ fn entry(res: Result<ignore::DirEntry, ignore::Error>, max: u64) -> Option<Entry
             }
             let path = e.into_path();
             match std::fs::metadata(&path) {
-                Err(err) => Some(Entry::Skipped(Skip {
+                Err(err) => Some(Entry::Skipped(Notice {
                     path: display(&path),
                     reason: format!("cannot read metadata: {err}"),
-                    kind: SkipKind::Error,
+                    kind: NoticeKind::Unreadable,
                 })),
                 Ok(m) if m.len() > max => Some(Entry::Skipped(too_large(&path, m.len(), max))),
                 Ok(m) => Some(Entry::File {
@@ -213,10 +182,10 @@ impl LeftOut {
                 .collect();
             names.sort();
             out.extend(names.into_iter().map(|n| {
-                Entry::Skipped(Skip {
+                Entry::Skipped(Notice {
                     path: display(&dir.join(n)),
                     reason: IGNORED_PATH.into(),
-                    kind: SkipKind::Ignored,
+                    kind: NoticeKind::Ignored,
                 })
             }));
         }
@@ -238,21 +207,21 @@ fn walk_error_path(err: &ignore::Error) -> String {
     error_path(err).map_or_else(|| "<walk>".to_string(), display)
 }
 
-fn too_large(path: &Path, size: u64, max: u64) -> Skip {
-    Skip {
+fn too_large(path: &Path, size: u64, max: u64) -> Notice {
+    Notice {
         path: display(path),
         reason: format!("file is {size} bytes, larger than --max-file-size {max}"),
-        kind: SkipKind::TooLarge,
+        kind: NoticeKind::TooLarge,
     }
 }
 
 /// Reads a file into a blob, refusing to read more than `max` bytes even
 /// if the file grew since the walk saw it.
-pub fn read(path: &Path, size_hint: u64, max: u64) -> Result<Blob, Skip> {
-    let fail = |e: io::Error| Skip {
+pub fn read(path: &Path, size_hint: u64, max: u64) -> Result<Blob, Notice> {
+    let fail = |e: io::Error| Notice {
         path: display(path),
         reason: format!("cannot read: {e}"),
-        kind: SkipKind::Error,
+        kind: NoticeKind::Unreadable,
     };
     let file = File::open(path).map_err(fail)?;
     let mut data = Vec::with_capacity(size_hint.min(max) as usize);
@@ -269,22 +238,22 @@ pub fn read(path: &Path, size_hint: u64, max: u64) -> Result<Blob, Skip> {
 }
 
 /// Reads standard input into a blob (at most `max` bytes).
-pub fn read_stdin(max: u64) -> Result<Blob, Skip> {
+pub fn read_stdin(max: u64) -> Result<Blob, Notice> {
     let mut data = Vec::new();
     io::stdin()
         .lock()
         .take(max + 1)
         .read_to_end(&mut data)
-        .map_err(|e| Skip {
+        .map_err(|e| Notice {
             path: "-".into(),
             reason: format!("cannot read standard input: {e}"),
-            kind: SkipKind::Error,
+            kind: NoticeKind::Unreadable,
         })?;
     if data.len() as u64 > max {
-        return Err(Skip {
+        return Err(Notice {
             path: "-".into(),
             reason: format!("standard input is larger than --max-file-size {max}"),
-            kind: SkipKind::TooLarge,
+            kind: NoticeKind::TooLarge,
         });
     }
     Ok(Blob::new(Origin::Stdin, data))

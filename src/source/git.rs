@@ -21,7 +21,7 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryMode;
 
 use crate::blob::{Blob, CommitMeta, Origin};
-use crate::source::fs::{Skip, SkipKind};
+use crate::notice::{Notice, NoticeKind};
 
 /// What part of the history to scan.
 #[derive(Clone, Debug, Default)]
@@ -75,7 +75,7 @@ pub struct Plan {
     pub messages: Vec<Blob>,
     /// Objects that could not be read (named, with the commit), and
     /// history that is missing (shallow clones).
-    pub problems: Vec<Skip>,
+    pub problems: Vec<Notice>,
     pub commits: usize,
 }
 
@@ -539,10 +539,10 @@ impl Walker<'_> {
         match res {
             Ok(entries) => Some(entries),
             Err(e) => {
-                self.plan.problems.push(Skip {
+                self.plan.problems.push(Notice {
                     path: format!("tree {id}"),
                     reason: format!("cannot read (in commit {}): {e}", commit.id),
-                    kind: SkipKind::Error,
+                    kind: NoticeKind::Unreadable,
                 });
                 None
             }
@@ -676,10 +676,10 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
         plan.messages.clear();
     }
     if repo.is_shallow().unwrap_or(false) && !diff_mode {
-        plan.problems.push(Skip {
+        plan.problems.push(Notice {
             path: repo.path().display().to_string(),
             reason: "shallow clone: history before the shallow boundary is missing and was not scanned; fetch it with `git fetch --unshallow`, or scan a diff scope (--since-commit)".into(),
-            kind: SkipKind::Error,
+            kind: NoticeKind::Unreadable,
         });
     }
 
@@ -708,10 +708,10 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
                     time,
                 });
             }
-            Err(e) => plan.problems.push(Skip {
+            Err(e) => plan.problems.push(Notice {
                 path: repo.path().display().to_string(),
                 reason: format!("history walk stopped: {e}"),
-                kind: SkipKind::Error,
+                kind: NoticeKind::Unreadable,
             }),
         }
     }
@@ -727,10 +727,10 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
         let meta = match commit_meta(repo, node.id) {
             Ok(m) => Arc::new(m),
             Err(e) => {
-                walker.plan.problems.push(Skip {
+                walker.plan.problems.push(Notice {
                     path: format!("commit {}", node.id),
                     reason: format!("cannot read: {e}"),
-                    kind: SkipKind::Error,
+                    kind: NoticeKind::Unreadable,
                 });
                 continue;
             }
@@ -748,10 +748,10 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
         {
             Ok(t) => t,
             Err(e) => {
-                walker.plan.problems.push(Skip {
+                walker.plan.problems.push(Notice {
                     path: format!("commit {}", node.id),
                     reason: format!("cannot read its tree: {e}"),
-                    kind: SkipKind::Error,
+                    kind: NoticeKind::Unreadable,
                 });
                 continue;
             }
@@ -818,8 +818,8 @@ pub fn read_blob(
     id: ObjectId,
     origin: &Origin,
     max: u64,
-) -> Result<Blob, Skip> {
-    let fail = |reason: String| Skip {
+) -> Result<Blob, Notice> {
+    let fail = |reason: String| Notice {
         path: match origin {
             Origin::GitBlob {
                 path: Some(p),
@@ -829,14 +829,14 @@ pub fn read_blob(
             _ => format!("blob {id}"),
         },
         reason,
-        kind: SkipKind::Error,
+        kind: NoticeKind::Unreadable,
     };
     let header = repo
         .find_header(id)
         .map_err(|e| fail(format!("cannot read: {e}")))?;
     if header.size() > max {
-        return Err(Skip {
-            kind: SkipKind::TooLarge,
+        return Err(Notice {
+            kind: NoticeKind::TooLarge,
             ..fail(format!(
                 "blob is {} bytes, larger than --max-file-size {max}",
                 header.size()

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::source::fs::SkipKind;
+use crate::notice::NoticeKind;
 
 /// A file found in a layer, or a note about an entry that was not scanned.
 #[derive(Debug)]
@@ -32,7 +32,7 @@ pub enum LayerItem {
     Note {
         path: String,
         reason: String,
-        kind: SkipKind,
+        kind: NoticeKind,
     },
 }
 
@@ -209,7 +209,7 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
                 reason: format!(
                     "tar entry path `{raw_path}` escapes the layer root (scanned anyway)"
                 ),
-                kind: SkipKind::Error,
+                kind: NoticeKind::Unreadable,
             });
         }
         let size = entry.size();
@@ -217,7 +217,7 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
             emit(LayerItem::Note {
                 path,
                 reason: format!("file is {size} bytes, larger than --max-file-size {max}"),
-                kind: SkipKind::TooLarge,
+                kind: NoticeKind::TooLarge,
             });
             continue;
         }
