@@ -102,7 +102,7 @@ struct Sink;
 
 impl Visitor for Sink {
     fn entry(&mut self, _path: String, _data: Vec<u8>) {}
-    fn skip(&mut self, _path: String, _reason: String) {}
+    fn notice(&mut self, _notice: leakhound::Notice) {}
 }
 
 /// zip, tar, gzip, bzip2, zstd, nested.

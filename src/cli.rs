@@ -185,7 +185,9 @@ pub struct ScanArgs {
     /// K, M, G (powers of 1024; KiB/MiB/GiB also accepted) [default: 100MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_file_size: Option<u64>,
-    /// Exit 2 if any file could not be read.
+    /// Exit 2 also when a limit left something out on purpose (a file
+    /// over --max-file-size, an archive entry the bomb guard refused, a
+    /// decoding limit); a file that could not be read always gives exit 2.
     #[arg(long)]
     pub strict: bool,
 }

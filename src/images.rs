@@ -174,7 +174,7 @@ fn scan(
         common,
         scanner,
         outcome,
-        true,
+        false,
         None,
         crate::Units::LayerFiles,
     )

@@ -481,6 +481,9 @@ fn warn_nothing_scanned(scanner: &Scanner, roots: &[PathBuf], skipped: &[leakhou
         ),
         (NoticeKind::TooLarge, "larger than --max-file-size", ""),
         (NoticeKind::Unreadable, "unreadable", ""),
+        (NoticeKind::ArchiveLimit, "left out by archive limits", ""),
+        (NoticeKind::DecodeLimit, "left out by decoding limits", ""),
+        (NoticeKind::Internal, "failed by an internal error", ""),
     ] {
         let n = count(kind);
         if n > 0 {
@@ -565,7 +568,7 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
             common,
             &scanner,
             outcome,
-            true,
+            false,
             root.as_deref(),
             Units::Files,
         );
@@ -594,7 +597,7 @@ fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
         common,
         &scanner,
         outcome,
-        true,
+        false,
         root.as_deref(),
         Units::Blobs,
     )
@@ -661,12 +664,16 @@ pub(crate) fn report_outcome(
     report::redact::mask_across(&mut outcome.findings);
     let errors = outcome.errors();
     let complete = errors == 0;
-    // A unit that panicked was not scanned: never a clean exit.
-    let internal = outcome
+    // Anything not scanned makes the run incomplete: exit 2, whatever was
+    // found. `--strict` counts what a limit left out on purpose too (too
+    // large, archive and decoding limits), not paths ignore files or
+    // allowlists leave out.
+    let limited = outcome
         .skipped
         .iter()
-        .any(|s| s.kind == NoticeKind::Internal);
-    let code = if (strict || internal) && errors > 0 {
+        .filter(|s| !s.is_error() && !s.kind.is_routine())
+        .count();
+    let code = if errors > 0 || (strict && limited > 0) {
         EXIT_ERROR
     } else if outcome.findings.is_empty() || common.write_baseline.is_some() {
         0
@@ -786,14 +793,12 @@ pub(crate) fn report_outcome(
         },
     )?;
     if code == EXIT_ERROR {
-        eprintln!(
-            "leakhound: error: {errors} input(s) could not be scanned{}",
-            if strict && units == Units::Files {
-                " (--strict)"
-            } else {
-                ""
-            }
-        );
+        if errors > 0 {
+            eprintln!("leakhound: error: {errors} input(s) could not be scanned");
+        }
+        if strict && limited > 0 {
+            eprintln!("leakhound: error: {limited} input(s) left out by limits (--strict)");
+        }
     }
     Ok(code)
 }

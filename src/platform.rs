@@ -7,7 +7,10 @@
 //!   ([`Stdin::ready`]): `poll(2)` on Unix, a reader thread elsewhere;
 //! - a larger pipe buffer for standard input: Linux only, skipped elsewhere;
 //! - running a closure on SIGINT/SIGTERM ([`on_termination`]): a signal
-//!   thread on Unix, `signal-hook`'s portable flags elsewhere.
+//!   thread on Unix, `signal-hook`'s portable flags elsewhere;
+//! - naming a file type that is neither a file nor a directory
+//!   ([`special_file_kind`]): FIFOs, devices and sockets on Unix, "special
+//!   file" elsewhere.
 
 use std::io::{self, Read};
 use std::sync::mpsc;
@@ -219,6 +222,29 @@ pub fn on_termination(handler: impl FnOnce() + Send + 'static) -> io::Result<()>
         handler();
     });
     Ok(())
+}
+
+/// What a file that is neither a regular file nor a directory is, for
+/// messages; `None` for files, directories and symbolic links.
+#[cfg(unix)]
+pub fn special_file_kind(t: &std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        Some("a pipe")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    }
+}
+
+#[cfg(not(unix))]
+pub fn special_file_kind(t: &std::fs::FileType) -> Option<&'static str> {
+    (!t.is_file() && !t.is_dir() && !t.is_symlink()).then_some("a special file")
 }
 
 #[cfg(test)]

@@ -167,12 +167,14 @@ fn bombs_deep_nesting_and_broken_archives_are_skipped_and_the_rest_scanned() {
         .unwrap();
     let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The truncated archive was not scanned whole: exit 2 over 1.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     for note in [
-        "./bomb.zip!zeros.bin: expands more than 100:1",
+        "./bomb.zip!zeros.bin: expands more than 100:1 (67108864 bytes",
         "./bomb.gz: expands more than 100:1",
         "./nested.zip!level2.zip!level1.zip!level0.zip: archive nested more than 3 levels deep",
-        "./truncated.tgz: cannot decompress",
+        "./truncated.tgz: gzip: ",
+        "corrupt or truncated after",
     ] {
         assert!(stderr.contains(note), "no note {note:?} in:\n{stderr}");
     }
@@ -191,4 +193,111 @@ fn bombs_deep_nesting_and_broken_archives_are_skipped_and_the_rest_scanned() {
         &github()
     ));
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Text that starts with an archive's magic bytes, and archives cut short:
+/// the raw bytes (and whatever part decompresses) are scanned, the file is
+/// named as not read whole, exit 2.
+#[test]
+fn what_fails_to_open_as_an_archive_is_scanned_raw_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, data: Vec<u8>| std::fs::write(dir.path().join(name), data).unwrap();
+    let line = |p: &[u8]| [p, format!("\nTOKEN = \"{}\"\n", github()).as_bytes()].concat();
+    w("bzip2.txt", line(b"BZh91AY&SY not bzip2 at all"));
+    w("gzip.txt", line(b"\x1f\x8b\x08\x00 not gzip"));
+    w("zstd.txt", line(b"\x28\xb5\x2f\xfd not zstd"));
+    w("zip.txt", line(b"PK\x03\x04 not a zip"));
+    let mut ustar = vec![b' '; 257];
+    ustar.extend_from_slice(b"ustar  not a tar");
+    w("tar.txt", line(&ustar));
+    // A real archive cut in half: its first entry is still found.
+    let big = "filler line\n".repeat(20_000);
+    let first = format!("TOKEN = \"{}\"\n{big}", github());
+    let z = zip(&[("first.py", first.as_bytes()), ("rest.txt", big.as_bytes())]);
+    w("cut.zip", z[..z.len() - 40].to_vec());
+    let gz = gzip(first.as_bytes());
+    w("cut.py.gz", gz[..gz.len() / 2].to_vec());
+
+    let out = leakhound()
+        .current_dir(dir.path())
+        .args(["--format", "json", "--show-secrets", "scan", "."])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for name in ["bzip2.txt", "gzip.txt", "zstd.txt", "zip.txt", "tar.txt"] {
+        let path = format!("./{name}");
+        assert!(
+            has(&findings, &path, 2, "github-classic-pat", &github()),
+            "{name} not scanned raw: {findings:#?}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{path}: ")) && stderr.contains("raw bytes were scanned"),
+            "{name} not named: {stderr}"
+        );
+    }
+    // The zip's central directory is gone: scanned raw, where the first
+    // entry's deflated bytes hide the token; the gzip's first half holds it.
+    assert!(stderr.contains("./cut.zip: zip: "), "{stderr}");
+    assert!(
+        has(
+            &findings,
+            "./cut.py.gz!cut.py",
+            1,
+            "github-classic-pat",
+            &github()
+        ),
+        "{findings:#?}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("7 input(s) could not be scanned"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A thousand entries the bomb guard refuses, in front of a small file:
+/// refusals spend none of the archive's budget, and an entry declared
+/// larger than the limits is refused without being decompressed.
+#[test]
+fn refused_bomb_entries_do_not_hide_the_entries_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // One bomb entry, deflated once, copied raw 1,100 times: each declares
+    // its 1 MiB + 1 of zeros honestly, so each costs nothing to refuse; the
+    // old guard decompressed each to its limit and counted that against the
+    // 1 GiB budget, which ran out before creds.env.
+    let zeros = vec![0u8; (1 << 20) + 1];
+    let one = zip(&[("bomb", &zeros)]);
+    let mut src = zip::ZipArchive::new(std::io::Cursor::new(one)).unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..1100 {
+        let f = src.by_index(0).unwrap();
+        w.raw_copy_file_rename(f, format!("bomb{i:04}.bin"))
+            .unwrap();
+    }
+    let opts = zip::write::SimpleFileOptions::default();
+    w.start_file("creds.env", opts).unwrap();
+    w.write_all(format!("AWS_ACCESS_KEY_ID={}\n", aws()).as_bytes())
+        .unwrap();
+    let bytes = w.finish().unwrap().into_inner();
+    std::fs::write(dir.path().join("bombs.zip"), &bytes).unwrap();
+
+    let out = leakhound()
+        .current_dir(dir.path())
+        .args(["--format", "json", "--show-secrets", "scan", "."])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["path"] == "./bombs.zip!creds.env" && f["secret"] == aws()),
+        "{findings:#?}"
+    );
+    assert!(stderr.contains("1100 skipped"), "{stderr}");
 }

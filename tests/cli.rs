@@ -323,16 +323,83 @@ fn binary_files_are_scanned_when_they_hold_a_keyword() {
 }
 
 #[test]
-fn unreadable_file_is_reported_and_strict_makes_it_exit_2() {
+fn unreadable_file_exits_2_and_strict_adds_files_left_out_by_limits() {
     // /proc/self/mem is a regular file whose read at offset 0 fails (EIO),
     // even for root, which ignores permission bits.
     let t = Tree::new();
-    t.cmd(&["scan", "/proc/self/mem"]).assert().code(0).stderr(
-        predicate::str::contains("/proc/self/mem").and(predicate::str::contains("cannot read")),
+    t.cmd(&["scan", "/proc/self/mem"]).assert().code(2).stderr(
+        predicate::str::contains("/proc/self/mem")
+            .and(predicate::str::contains("cannot read"))
+            .and(predicate::str::contains("1 input(s) could not be scanned")),
     );
-    t.cmd(&["scan", "--strict", "/proc/self/mem"])
+    // Too large is a limit, not a failure: exit 0, and 2 with --strict.
+    t.write("big.txt", "x".repeat(2048));
+    t.cmd(&["scan", "--max-file-size", "1K", "big.txt"])
         .assert()
-        .code(2);
+        .code(0)
+        .stderr(predicate::str::contains("larger than --max-file-size"));
+    t.cmd(&["scan", "--strict", "--max-file-size", "1K", "big.txt"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("left out by limits (--strict)"));
+}
+
+/// Roots that are not regular files: a pipe given as `/dev/stdin`, a FIFO,
+/// `<(command)` (bash) are read to their end like `-`; a socket is an
+/// error (exit 2), never "nothing scanned, exit 0".
+#[test]
+fn pipes_named_on_the_command_line_are_read_and_a_socket_is_an_error() {
+    let t = Tree::new();
+    t.cmd(&["scan", "/dev/stdin"])
+        .write_stdin(format!("token = {SECRET}\n"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("/dev/stdin:1:"));
+
+    let fifo = t.root().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::write(fifo, format!("token = {SECRET}\n")).unwrap())
+    };
+    t.cmd(&["scan", "fifo"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("fifo:1:"));
+    writer.join().unwrap();
+
+    let rules = t.dir.path().join("rule.toml");
+    let out = std::process::Command::new("bash")
+        .current_dir(t.root())
+        .arg("-c")
+        .arg(format!(
+            "{} --rules {} scan <(echo token = {SECRET})",
+            env!("CARGO_BIN_EXE_leakhound"),
+            rules.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/dev/fd/"));
+
+    let _listener = std::os::unix::net::UnixListener::bind(t.root().join("sock")).unwrap();
+    t.cmd(&["scan", "sock"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sock: is a socket"));
+    // Inside a directory walk, special files are passed over (a FIFO
+    // nobody writes would block the scan), and the regular files scanned.
+    t.write("a.txt", format!("token = {SECRET}\n"));
+    t.cmd(&["scan", "."])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("a.txt:1:"));
 }
 
 #[test]

@@ -736,3 +736,65 @@ fn remote_repository_is_cloned_over_ssh_from_a_local_sshd() {
         &[("GIT_SSH_COMMAND", ssh.as_str())],
     );
 }
+
+/// A repository whose tip cannot be read is history not scanned: named on
+/// stderr, exit 2, never "0 findings, exit 0" (a CI gate would pass).
+#[test]
+fn corrupt_tip_missing_object_and_damaged_pack_exit_2() {
+    let build = || {
+        let mut r = Repo::new();
+        r.write("a.txt", &format!("token {GH}\n"));
+        r.commit("one");
+        r.write("b.txt", "x\n");
+        let tip = r.commit("two");
+        (r, tip)
+    };
+    // The tip commit's loose object overwritten with garbage.
+    let (r, tip) = build();
+    let obj = r.path.join(".git/objects").join(&tip[..2]).join(&tip[2..]);
+    let mut perm = std::fs::metadata(&obj).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&obj, perm).unwrap();
+    std::fs::write(&obj, b"garbage").unwrap();
+    let (code, _, err) = r.scan(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("refs/heads/main") && err.contains("not scanned"),
+        "{err}"
+    );
+
+    // The only branch points at an object that does not exist.
+    let (r, _) = build();
+    std::fs::write(
+        r.path.join(".git/refs/heads/main"),
+        "1234567890123456789012345678901234567890\n",
+    )
+    .unwrap();
+    let (code, _, err) = r.scan(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("refs/heads/main"), "{err}");
+    // Named once, not again for HEAD, which points at the same branch.
+    assert!(!err.contains("warning: HEAD"), "{err}");
+
+    // Everything packed, and the pack's header damaged.
+    let (r, _) = build();
+    r.git(&["gc", "-q"]);
+    let packs = r.path.join(".git/objects/pack");
+    for e in std::fs::read_dir(&packs).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "pack") {
+            let mut bytes = std::fs::read(&p).unwrap();
+            bytes[..4].copy_from_slice(b"XXXX");
+            let mut perm = std::fs::metadata(&p).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            std::fs::set_permissions(&p, perm).unwrap();
+            std::fs::write(&p, bytes).unwrap();
+        }
+    }
+    let (code, f, err) = r.scan(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(f.is_empty() || err.contains("not scanned"), "{err}");
+    assert!(err.contains("could not be scanned"), "{err}");
+}

@@ -9,7 +9,9 @@
 //! `max_entry` bytes, and one archive may not expand past `max_total` bytes
 //! in all; what is refused is reported, the rest of the archive is scanned.
 
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read as _};
+
+use crate::notice::{Notice, NoticeKind};
 
 /// Expanded sizes up to this are never refused for their ratio: small
 /// files of repetitive text compress far beyond any sane ratio.
@@ -63,16 +65,24 @@ pub fn kind(data: &[u8]) -> Option<Kind> {
 /// What the walk is told: an entry to scan, or something not scanned.
 pub trait Visitor {
     fn entry(&mut self, path: String, data: Vec<u8>);
-    fn skip(&mut self, path: String, reason: String);
+    /// Something not scanned, or not wholly: an entry the limits refused
+    /// (`ArchiveLimit`), or an archive found corrupt or truncated
+    /// (`Unreadable`: what could be read of it was handed on, and its raw
+    /// bytes too when nothing could be read).
+    fn notice(&mut self, notice: Notice);
 }
 
 /// Opens the archive `data` (named `name`) and hands every file in it, and
-/// in archives inside it, to `visit`.
+/// in archives inside it, to `visit`. Whatever cannot be read as the
+/// archive its magic bytes announce is handed on as it is, under its own
+/// name: a text file that merely starts with `BZh` or `PK` is scanned like
+/// any other, and a truncated archive is scanned as far as it goes.
 pub fn walk(name: &str, data: &[u8], limits: &ArchiveLimits, visit: &mut dyn Visitor) {
     let mut total = 0u64;
     open(name, data, limits, 1, &mut total, visit);
 }
 
+/// Opens one archive; if it cannot be read at all, hands its raw bytes on.
 fn open(
     name: &str,
     data: &[u8],
@@ -81,32 +91,114 @@ fn open(
     total: &mut u64,
     visit: &mut dyn Visitor,
 ) {
-    match kind(data) {
+    let opened = match kind(data) {
         Some(Kind::Zip) => zip_entries(name, data, limits, depth, total, visit),
         Some(Kind::Tar) => tar_entries(name, data, limits, depth, total, visit),
-        Some(k) => {
-            let Some(inner) = decompress(name, k, data, data.len() as u64, limits, total, visit)
-            else {
-                return;
-            };
-            if kind(&inner) == Some(Kind::Tar) {
-                tar_entries(name, &inner, limits, depth, total, visit);
-            } else {
-                let base = name.rsplit(['/', '!']).next().unwrap_or(name);
-                let stem = [".tgz", ".gz", ".bz2", ".zst", ".zstd"]
-                    .iter()
-                    .find_map(|ext| base.strip_suffix(ext))
-                    .unwrap_or(base);
-                let stem = if base.ends_with(".tgz") {
-                    format!("{stem}.tar")
-                } else {
-                    stem.to_string()
-                };
-                found(format!("{name}!{stem}"), inner, limits, depth, total, visit);
-            }
-        }
-        None => {}
+        Some(k) => decompressed(name, k, data, limits, depth, total, visit),
+        None => return,
+    };
+    if !opened {
+        visit.entry(name.to_string(), data.to_vec());
     }
+}
+
+/// A gzip, bzip2 or zstd stream: its content (a tar is opened as one).
+/// False when not one byte of it could be decompressed.
+fn decompressed(
+    name: &str,
+    k: Kind,
+    data: &[u8],
+    limits: &ArchiveLimits,
+    depth: usize,
+    total: &mut u64,
+    visit: &mut dyn Visitor,
+) -> bool {
+    let packed = data.len() as u64;
+    let read = match k {
+        Kind::Gzip => read_limited(
+            name,
+            flate2::read::MultiGzDecoder::new(data),
+            packed,
+            None,
+            limits,
+            total,
+            visit,
+        ),
+        Kind::Bzip2 => read_limited(
+            name,
+            bzip2::read::MultiBzDecoder::new(data),
+            packed,
+            None,
+            limits,
+            total,
+            visit,
+        ),
+        Kind::Zstd => match zstd::stream::read::Decoder::new(data) {
+            Ok(d) => read_limited(name, d, packed, None, limits, total, visit),
+            Err(e) => Read::Broken(Vec::new(), e.to_string()),
+        },
+        Kind::Zip | Kind::Tar => return false,
+    };
+    let inner = match read {
+        Read::Whole(inner) => inner,
+        Read::Refused => return true,
+        Read::Broken(inner, why) => {
+            let what = format!("{k:?}").to_lowercase();
+            visit.notice(broken(name, &what, &why, inner.len(), true));
+            if inner.is_empty() {
+                return false;
+            }
+            // The part before the damage is scanned, and so are the raw
+            // bytes: a text file with a stray magic number is still text.
+            visit.entry(name.to_string(), data.to_vec());
+            inner
+        }
+    };
+    let base = name.rsplit(['/', '!']).next().unwrap_or(name);
+    let stem = [".tgz", ".gz", ".bz2", ".zst", ".zstd"]
+        .iter()
+        .find_map(|ext| base.strip_suffix(ext))
+        .unwrap_or(base);
+    let stem = if base.ends_with(".tgz") {
+        format!("{stem}.tar")
+    } else {
+        stem.to_string()
+    };
+    let path = format!("{name}!{stem}");
+    // A compressed tar's entries are named as the tar's: `a.tgz!etc/x`.
+    if kind(&inner) == Some(Kind::Tar) {
+        if !tar_entries(name, &inner, limits, depth, total, visit) {
+            visit.entry(path, inner);
+        }
+    } else {
+        found(path, inner, limits, depth, total, visit);
+    }
+    true
+}
+
+/// The notice for an archive or entry that broke off: `read` bytes of it
+/// were read (and scanned) first.
+fn broken(path: &str, what: &str, why: &str, read: usize, raw_too: bool) -> Notice {
+    let scanned = match (read, raw_too) {
+        (0, true) => "not readable; its raw bytes were scanned".to_string(),
+        (0, false) => "not readable; not scanned".to_string(),
+        (n, true) => format!(
+            "corrupt or truncated after {n} bytes; those and the raw bytes were scanned, the rest \
+             was not"
+        ),
+        (n, false) => {
+            format!("corrupt or truncated after {n} bytes; those were scanned, the rest was not")
+        }
+    };
+    // Some decoders name themselves in their errors ("bzip2: invalid data").
+    let why = why
+        .strip_prefix(what)
+        .map_or(why, |w| w.trim_start_matches(": "));
+    Notice::new(
+        NoticeKind::Unreadable,
+        path,
+        format!("{what}: {why}: {scanned}"),
+    )
 }
 
 /// An entry: opened again if it is an archive (up to the depth limit),
@@ -124,34 +216,50 @@ fn found(
     } else if depth < limits.max_depth {
         open(&path, &data, limits, depth + 1, total, visit);
     } else {
-        visit.skip(
+        visit.notice(Notice::new(
+            NoticeKind::ArchiveLimit,
             path,
             format!(
                 "archive nested more than {} levels deep; not opened",
                 limits.max_depth
             ),
-        );
+        ));
     }
 }
 
+/// What reading an entry gave.
+enum Read {
+    Whole(Vec<u8>),
+    /// Over a limit: not read (and told to the visitor).
+    Refused,
+    /// Broke off with an error after the bytes given.
+    Broken(Vec<u8>, String),
+}
+
 /// Reads at most the allowed bytes of an entry whose compressed size is
-/// `packed`; `None` (and a skip) when it is larger or broken.
+/// `packed` and whose expanded size, if the archive declares one, is
+/// `declared`. An entry declared over the limit is refused unread; one
+/// that expands past its declared size is refused as crafted. Refused
+/// entries do not spend the archive's budget: a thousand bombs in front
+/// cannot hide the file after them.
 fn read_limited(
     path: &str,
-    reader: impl Read,
+    reader: impl std::io::Read,
     packed: u64,
+    declared: Option<u64>,
     limits: &ArchiveLimits,
     total: &mut u64,
     visit: &mut dyn Visitor,
-) -> Option<Vec<u8>> {
+) -> Read {
     let by_ratio = packed.saturating_mul(limits.max_ratio).max(RATIO_FLOOR);
     let left = limits.max_total.saturating_sub(*total);
     let limit = limits.max_entry.min(by_ratio).min(left);
-    let mut out = Vec::new();
-    let res = reader.take(limit + 1).read_to_end(&mut out);
-    *total += out.len() as u64;
-    if out.len() as u64 > limit {
-        let why = if limit == left {
+    let refuse = |visit: &mut dyn Visitor, why: String| {
+        visit.notice(Notice::new(NoticeKind::ArchiveLimit, path, why));
+        Read::Refused
+    };
+    let over_limit = |size: u64| {
+        if limit == left {
             format!(
                 "the archive expands past {} bytes in all (decompression-bomb guard); the rest \
                  was not scanned",
@@ -159,66 +267,46 @@ fn read_limited(
             )
         } else if limit == by_ratio {
             format!(
-                "expands more than {}:1 ({packed} compressed bytes; decompression-bomb guard); \
-                 not scanned",
+                "expands more than {}:1 ({size} bytes from {packed} compressed; \
+                 decompression-bomb guard); not scanned",
                 limits.max_ratio
             )
         } else {
             format!(
-                "entry is larger than --max-file-size {}; not scanned",
+                "entry is {size} bytes, larger than --max-file-size {}; not scanned",
                 limits.max_entry
             )
+        }
+    };
+    if let Some(size) = declared
+        && size > limit
+    {
+        return refuse(visit, over_limit(size));
+    }
+    let cap = declared.map_or(limit, |d| d.min(limit));
+    let mut out = Vec::new();
+    let res = reader.take(cap + 1).read_to_end(&mut out);
+    let n = out.len() as u64;
+    if n > cap {
+        return match declared {
+            Some(d) if d < limit => refuse(
+                visit,
+                format!(
+                    "expands past the {d} bytes its archive declares (corrupt or crafted); not \
+                     scanned"
+                ),
+            ),
+            _ => refuse(visit, over_limit(n)),
         };
-        visit.skip(path.to_string(), why);
-        return None;
     }
-    if let Err(e) = res {
-        visit.skip(
-            path.to_string(),
-            format!("cannot decompress: {e}; not scanned"),
-        );
-        return None;
-    }
-    Some(out)
-}
-
-fn decompress(
-    name: &str,
-    k: Kind,
-    data: &[u8],
-    packed: u64,
-    limits: &ArchiveLimits,
-    total: &mut u64,
-    visit: &mut dyn Visitor,
-) -> Option<Vec<u8>> {
-    match k {
-        Kind::Gzip => read_limited(
-            name,
-            flate2::read::MultiGzDecoder::new(data),
-            packed,
-            limits,
-            total,
-            visit,
-        ),
-        Kind::Bzip2 => read_limited(
-            name,
-            bzip2::read::MultiBzDecoder::new(data),
-            packed,
-            limits,
-            total,
-            visit,
-        ),
-        Kind::Zstd => match zstd::stream::read::Decoder::new(data) {
-            Ok(d) => read_limited(name, d, packed, limits, total, visit),
-            Err(e) => {
-                visit.skip(name.to_string(), format!("cannot read zstd data: {e}"));
-                None
-            }
-        },
-        Kind::Zip | Kind::Tar => None,
+    *total += n;
+    match res {
+        Ok(_) => Read::Whole(out),
+        Err(e) => Read::Broken(out, e.to_string()),
     }
 }
 
+/// False when the archive cannot be read at all.
 fn zip_entries(
     name: &str,
     data: &[u8],
@@ -226,22 +314,35 @@ fn zip_entries(
     depth: usize,
     total: &mut u64,
     visit: &mut dyn Visitor,
-) {
+) -> bool {
     let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
         Ok(a) => a,
         Err(e) => {
-            visit.skip(name.to_string(), format!("not a readable zip archive: {e}"));
-            return;
+            visit.notice(broken(name, "zip", &e.to_string(), 0, true));
+            return false;
         }
     };
     for i in 0..archive.len() {
         let file = match archive.by_index(i) {
             Ok(f) => f,
-            Err(e) => {
-                visit.skip(
+            // Encrypted entries, unknown compression methods: not opened
+            // by design, unlike a damaged entry.
+            Err(zip::result::ZipError::UnsupportedArchive(why)) => {
+                visit.notice(Notice::new(
+                    NoticeKind::ArchiveLimit,
                     format!("{name}!#{i}"),
-                    format!("cannot read zip entry: {e}"),
-                );
+                    format!("zip entry not supported: {why}; not scanned"),
+                ));
+                continue;
+            }
+            Err(e) => {
+                visit.notice(broken(
+                    &format!("{name}!#{i}"),
+                    "zip entry",
+                    &e.to_string(),
+                    0,
+                    false,
+                ));
                 continue;
             }
         };
@@ -253,17 +354,25 @@ fn zip_entries(
             Err(_) => String::from_utf8_lossy(file.name_raw()).into_owned(),
         };
         let path = format!("{name}!{inner}");
-        // The declared sizes may lie; `read_limited` does not trust them.
-        let packed = file.compressed_size();
-        if let Some(bytes) = read_limited(&path, file, packed, limits, total, visit) {
-            found(path, bytes, limits, depth, total, visit);
+        let (packed, declared) = (file.compressed_size(), file.size());
+        match read_limited(&path, file, packed, Some(declared), limits, total, visit) {
+            Read::Whole(bytes) => found(path, bytes, limits, depth, total, visit),
+            Read::Refused => {}
+            Read::Broken(bytes, why) => {
+                visit.notice(broken(&path, "zip entry", &why, bytes.len(), false));
+                if !bytes.is_empty() {
+                    found(path, bytes, limits, depth, total, visit);
+                }
+            }
         }
         if *total >= limits.max_total {
-            return;
+            break;
         }
     }
+    true
 }
 
+/// False when not one entry of the archive can be read.
 fn tar_entries(
     name: &str,
     data: &[u8],
@@ -271,30 +380,34 @@ fn tar_entries(
     depth: usize,
     total: &mut u64,
     visit: &mut dyn Visitor,
-) {
+) -> bool {
     let mut archive = tar::Archive::new(Cursor::new(data));
     let entries = match archive.entries() {
         Ok(e) => e,
         Err(e) => {
-            visit.skip(
-                name.to_string(),
-                format!("not a readable tar archive: {}", tar_error(&e)),
-            );
-            return;
+            visit.notice(broken(name, "tar", &tar_error(&e), 0, true));
+            return false;
         }
     };
-    for entry in entries {
+    for (read, entry) in entries.enumerate() {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                visit.skip(
-                    name.to_string(),
-                    format!(
-                        "tar archive is corrupt or truncated ({}); the rest was not scanned",
-                        tar_error(&e)
-                    ),
-                );
-                return;
+                let raw = read == 0;
+                let why = tar_error(&e);
+                visit.notice(if raw {
+                    broken(name, "tar", &why, 0, true)
+                } else {
+                    Notice::new(
+                        NoticeKind::Unreadable,
+                        name,
+                        format!(
+                            "tar: {why}: corrupt or truncated after {read} entries; those were \
+                             scanned, the rest was not"
+                        ),
+                    )
+                });
+                return !raw;
             }
         };
         if !entry.header().entry_type().is_file() {
@@ -303,13 +416,21 @@ fn tar_entries(
         let path = format!("{name}!{}", String::from_utf8_lossy(&entry.path_bytes()));
         // A tar entry is stored whole: its size is its "compressed" size.
         let size = entry.size();
-        if let Some(bytes) = read_limited(&path, entry, size, limits, total, visit) {
-            found(path, bytes, limits, depth, total, visit);
+        match read_limited(&path, entry, size, Some(size), limits, total, visit) {
+            Read::Whole(bytes) => found(path, bytes, limits, depth, total, visit),
+            Read::Refused => {}
+            Read::Broken(bytes, why) => {
+                visit.notice(broken(&path, "tar entry", &why, bytes.len(), false));
+                if !bytes.is_empty() {
+                    found(path, bytes, limits, depth, total, visit);
+                }
+            }
         }
         if *total >= limits.max_total {
-            return;
+            break;
         }
     }
+    true
 }
 
 /// A tar error without the input it quotes: the `tar` crate's messages end

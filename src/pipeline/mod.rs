@@ -183,12 +183,8 @@ impl archive::Visitor for ArchiveScan<'_, '_> {
         self.findings.extend(found);
     }
 
-    fn skip(&mut self, path: String, reason: String) {
-        self.skipped.push(Notice {
-            path,
-            reason,
-            kind: NoticeKind::ArchiveLimit,
-        });
+    fn notice(&mut self, notice: Notice) {
+        self.skipped.push(notice);
     }
 }
 

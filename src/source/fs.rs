@@ -99,6 +99,9 @@ fn entry(res: Result<ignore::DirEntry, ignore::Error>, max: u64) -> Option<Entry
             kind: NoticeKind::Unreadable,
         })),
         Ok(e) => {
+            if e.depth() == 0 && !e.file_type().is_some_and(|t| t.is_file() || t.is_dir()) {
+                return explicit_special(e.into_path());
+            }
             if !e.file_type().is_some_and(|t| t.is_file()) {
                 return None;
             }
@@ -116,6 +119,35 @@ fn entry(res: Result<ignore::DirEntry, ignore::Error>, max: u64) -> Option<Entry
                 }),
             }
         }
+    }
+}
+
+/// A root the user named that is not a regular file or directory (or a
+/// link to one): a pipe or character device (`<(cmd)`, `/dev/stdin`, a
+/// FIFO) is read as a stream, as `-` is; what cannot be opened (a socket)
+/// is an error, never silently nothing. Special files met inside a
+/// directory are passed over: opening a FIFO nobody writes would hang.
+fn explicit_special(path: PathBuf) -> Option<Entry> {
+    match std::fs::metadata(&path) {
+        Err(err) => Some(Entry::Skipped(Notice {
+            path: display(&path),
+            reason: format!("cannot read metadata: {err}"),
+            kind: NoticeKind::Unreadable,
+        })),
+        Ok(m) if m.is_dir() => None,
+        Ok(m) if m.is_file() => Some(Entry::File {
+            path,
+            size: m.len(),
+        }),
+        Ok(m) => match crate::platform::special_file_kind(&m.file_type()) {
+            Some("a socket") => Some(Entry::Skipped(Notice {
+                path: display(&path),
+                reason: "is a socket, which cannot be read as a file; not scanned".into(),
+                kind: NoticeKind::Unreadable,
+            })),
+            // Read to its end (at most --max-file-size bytes) by `read`.
+            _ => Some(Entry::File { path, size: 0 }),
+        },
     }
 }
 

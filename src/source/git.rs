@@ -390,6 +390,27 @@ fn tips(
         return Ok(vec![resolve(repo, b)?]);
     }
     let mut tips = Vec::new();
+    let mut broken: HashSet<ObjectId> = HashSet::new();
+    // A tip that cannot be read is history not scanned: named, never
+    // passed over (a corrupt tip commit once gave "0 findings", exit 0).
+    let mut tip = |id: ObjectId, name: &str, plan: &mut Plan| match repo.find_object(id) {
+        Ok(obj) if obj.kind == gix::object::Kind::Commit => tips.push(id),
+        // Refs to trees or blobs name no history to walk.
+        Ok(_) => {}
+        Err(e) => {
+            if broken.insert(id) {
+                plan.problems.push(Notice {
+                    path: name.to_string(),
+                    reason: format!(
+                        "points at {id}, which cannot be read ({e}); its history was not scanned"
+                    ),
+                    kind: NoticeKind::Unreadable,
+                });
+            }
+        }
+    };
+    // Refs that did not resolve: HEAD pointing at one is not named twice.
+    let mut unresolved: HashSet<String> = HashSet::new();
     let platform = repo
         .references()
         .map_err(|e| repo_err("reading refs")(Box::new(e)))?;
@@ -397,7 +418,19 @@ fn tips(
         .all()
         .map_err(|e| repo_err("reading refs")(Box::new(e)))?;
     for r in refs {
-        let Ok(mut r) = r else { continue };
+        let mut r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                plan.problems.push(Notice {
+                    path: repo.path().display().to_string(),
+                    reason: format!(
+                        "a ref cannot be read ({e}); what it points at was not scanned"
+                    ),
+                    kind: NoticeKind::Unreadable,
+                });
+                continue;
+            }
+        };
         let name = r.name().as_bstr().to_string();
         // An annotated tag's ref points at the tag object: read its message
         // before peeling to the commit.
@@ -421,18 +454,39 @@ fn tips(
                 ));
             }
         }
-        let Ok(target) = r.peel_to_id() else {
-            continue;
-        };
-        if let Ok(obj) = target.object()
-            && obj.kind == gix::object::Kind::Commit
-        {
-            tips.push(obj.id);
+        match r.peel_to_id() {
+            Ok(target) => tip(target.detach(), &name, plan),
+            Err(e) => {
+                plan.problems.push(Notice {
+                    path: name.clone(),
+                    reason: format!("cannot be resolved ({e}); its history was not scanned"),
+                    kind: NoticeKind::Unreadable,
+                });
+                unresolved.insert(name);
+            }
         }
     }
-    // HEAD too (a detached HEAD is no ref under refs/).
-    if let Ok(head) = repo.head_id() {
-        tips.push(head.detach());
+    // HEAD too (a detached HEAD is no ref under refs/); an unborn HEAD (a
+    // new repository) has no history.
+    match repo.head() {
+        Ok(head) if head.is_unborn() => {}
+        Ok(head)
+            if head
+                .referent_name()
+                .is_some_and(|n| unresolved.contains(&n.as_bstr().to_string())) => {}
+        Ok(head) => match head.into_peeled_id() {
+            Ok(id) => tip(id.detach(), "HEAD", plan),
+            Err(e) => plan.problems.push(Notice {
+                path: "HEAD".into(),
+                reason: format!("cannot be resolved ({e}); its history was not scanned"),
+                kind: NoticeKind::Unreadable,
+            }),
+        },
+        Err(e) => plan.problems.push(Notice {
+            path: "HEAD".into(),
+            reason: format!("cannot be read ({e}); its history was not scanned"),
+            kind: NoticeKind::Unreadable,
+        }),
     }
     tips.sort();
     tips.dedup();
