@@ -13,8 +13,13 @@ use yaml_rust2::parser::{Event, Parser};
 
 /// Deepest nesting accepted (Kubernetes objects nest about ten levels).
 const MAX_NESTING: usize = 128;
-/// Most nodes one parse may create, aliases expanded ("billion laughs").
+/// Most nodes one document may create, aliases expanded ("billion
+/// laughs"). Per document: a long multi-document file is not cut short.
 const MAX_NODES: usize = 1_000_000;
+/// Most nodes alias expansion may copy in one file, all documents
+/// together: documents that each stay under `MAX_NODES` by aliasing an
+/// earlier one's anchor cannot add up without end.
+const MAX_EXPANDED: usize = 4 * MAX_NODES;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -131,20 +136,48 @@ enum Frame {
     },
 }
 
-/// Parses every document of `text`. Documents completed before an error
-/// are returned with it, so a broken last document does not hide the rest.
+/// Parses every document of `text`. Documents completed before a syntax
+/// error are returned with it, so a broken last document does not hide the
+/// rest; a document over the node limit is dropped (and named in the
+/// error) and the documents after it are still parsed.
 pub fn parse(text: &str) -> (Vec<Node>, Option<String>) {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
+    // Anchors of earlier documents stay usable (leniency: YAML scopes them
+    // to their document); the node count is per document, the expansion
+    // count per file.
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut nodes = 0usize;
+    let mut expanded = 0usize;
+    let mut doc_line = 1usize;
+    // Set while the rest of a document over the limit is passed over.
+    let mut skipping = false;
+    let mut first_err: Option<String> = None;
     loop {
         let (event, mark) = match parser.next_token() {
             Ok(e) => e,
-            Err(e) => return (docs, Some(e.to_string())),
+            Err(e) => return (docs, first_err.or(Some(e.to_string()))),
         };
         let (line, col) = (mark.line(), mark.col());
+        match event {
+            Event::DocumentStart => {
+                (nodes, skipping, doc_line) = (0, false, line);
+                stack.clear();
+                continue;
+            }
+            Event::DocumentEnd | Event::StreamEnd if skipping => {
+                skipping = false;
+                stack.clear();
+                if matches!(event, Event::StreamEnd) {
+                    break;
+                }
+                continue;
+            }
+            _ if skipping => continue,
+            _ => {}
+        }
+        let alias = matches!(event, Event::Alias(_));
         let (node, anchor) = match event {
             Event::StreamEnd => break,
             Event::Scalar(value, _, anchor, _) => (
@@ -157,17 +190,30 @@ pub fn parse(text: &str) -> (Vec<Node>, Option<String>) {
                 anchor,
             ),
             Event::Alias(id) => match anchors.get(&id) {
+                // Checked before the copy: the copy is the cost.
+                Some(n) if nodes + n.size > MAX_NODES || expanded + n.size > MAX_EXPANDED => {
+                    first_err.get_or_insert(over_limit(doc_line));
+                    skipping = true;
+                    continue;
+                }
                 Some(n) => (n.clone(), 0),
-                None => return (docs, Some(format!("unknown alias at line {line}"))),
+                None => {
+                    first_err.get_or_insert(format!(
+                        "unknown alias at line {line}; the document starting at line \
+                         {doc_line} was not decoded"
+                    ));
+                    skipping = true;
+                    continue;
+                }
             },
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_NESTING {
-                    return (
-                        docs,
-                        Some(format!(
-                            "nesting deeper than {MAX_NESTING} levels at line {line}"
-                        )),
-                    );
+                    first_err.get_or_insert(format!(
+                        "nesting deeper than {MAX_NESTING} levels at line {line}; the document \
+                         starting at line {doc_line} was not decoded"
+                    ));
+                    skipping = true;
+                    continue;
                 }
                 stack.push(if matches!(event, Event::SequenceStart(..)) {
                     Frame::Seq {
@@ -225,14 +271,16 @@ pub fn parse(text: &str) -> (Vec<Node>, Option<String>) {
             },
             _ => continue,
         };
-        nodes += node.size;
-        if nodes > MAX_NODES {
-            return (
-                docs,
-                Some(format!(
-                    "more than {MAX_NODES} nodes once aliases are expanded (line {line})"
-                )),
-            );
+        // A collection's children were counted as they came; an alias
+        // copies its whole subtree.
+        nodes += if alias { node.size } else { 1 };
+        if alias {
+            expanded += node.size;
+        }
+        if nodes > MAX_NODES || expanded > MAX_EXPANDED {
+            first_err.get_or_insert(over_limit(doc_line));
+            skipping = true;
+            continue;
         }
         if anchor != 0 {
             anchors.insert(anchor, node.clone());
@@ -254,7 +302,14 @@ pub fn parse(text: &str) -> (Vec<Node>, Option<String>) {
             }
         }
     }
-    (docs, None)
+    (docs, first_err)
+}
+
+fn over_limit(doc_line: usize) -> String {
+    format!(
+        "the document starting at line {doc_line} has more than {MAX_NODES} nodes once aliases \
+         are expanded (or the file's aliases expand past {MAX_EXPANDED}); it was not decoded"
+    )
 }
 
 #[cfg(test)]
@@ -308,5 +363,39 @@ mod tests {
             ));
         }
         assert!(parse(&laughs).1.unwrap().contains("aliases"));
+    }
+
+    /// The limits are per document: one hostile document does not hide the
+    /// Secret after it, and a long file of ordinary documents is read whole
+    /// (its node count once exceeded a whole-file limit).
+    #[test]
+    fn limits_apply_per_document() {
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..7 {
+            let prev = if i == 0 {
+                "a".into()
+            } else {
+                format!("l{}", i - 1)
+            };
+            laughs.push_str(&format!(
+                "l{i}: &l{i} [{}]\n",
+                vec![format!("*{prev}"); 10].join(", ")
+            ));
+        }
+        let deep = format!("x: {}{}\n", "[".repeat(200), "]".repeat(200));
+        let secret = "kind: Secret\ndata:\n  k: YQ==\n";
+        let text = format!("{laughs}---\n{deep}---\n{secret}");
+        let (docs, err) = parse(&text);
+        let err = err.unwrap();
+        assert!(err.contains("starting at line 1"), "{err}");
+        assert_eq!(docs.len(), 1, "{docs:?}");
+        assert_eq!(docs[0].str_at(&["data", "k"]), Some("YQ=="));
+
+        // 30 documents of 20,000 entries: 1.2 million nodes in all.
+        let doc: String = (0..20_000).map(|i| format!("k{i}: v\n")).collect();
+        let text = vec![doc; 30].join("---\n");
+        let (docs, err) = parse(&text);
+        assert_eq!(err, None);
+        assert_eq!(docs.len(), 30);
     }
 }
