@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = error_message(&e);
             let scanner = fallback_scanner();
             let shown = match &scanner {
                 Some(s) if !cli.common.show_secrets => s.masked_text(&msg),
@@ -72,6 +72,31 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: errors that quote
+/// their source in their own text (`cannot read config file: No such file
+/// or directory`) are not followed by it again, and multi-line causes (a
+/// regex parser's caret diagram) are folded.
+fn error_message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 /// When and what this run started (for the run summary and SARIF).

@@ -542,3 +542,30 @@ fn rules_check_runs_examples_and_reports_failures() {
                 .and(predicate::str::contains("negative example")),
         );
 }
+
+/// An error is one line, each cause once (a missing config file once said
+/// "No such file or directory (os error 2)" twice; a bad regex spread its
+/// caret diagram over escaped newlines).
+#[test]
+fn error_messages_name_each_cause_once_on_one_line() {
+    let t = Tree::new();
+    let out = t
+        .cmd(&["--config", "missing.toml", "scan", "."])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    t.write("bad.toml", "[[rules]]\nid = \"x\"\nregex = \"(a\"\n");
+    let out = t
+        .cmd(&["--gitleaks-config", "bad.toml", "scan", "."])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("unclosed group") && !err.contains("\\x0a"),
+        "{err}"
+    );
+}
