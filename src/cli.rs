@@ -224,7 +224,8 @@ pub struct GitArgs {
 pub struct LogsArgs {
     /// Log files to scan in turn; standard input when none (or `-`).
     pub files: Vec<PathBuf>,
-    /// Keep reading a file as it grows (like `tail -f`), following truncation.
+    /// Keep reading a file as it grows (like `tail -F`): follows truncation
+    /// and rotation by rename (the old file read to its end, then the new).
     #[arg(long)]
     pub follow: bool,
     /// Longest line scanned whole; longer lines are scanned in overlapping

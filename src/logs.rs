@@ -217,7 +217,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
                 path: path.display().to_string(),
             };
             let reader = if args.follow {
-                StreamReader::follow(file, max_line, MAX_MATCH)
+                StreamReader::follow(file, Some(path.clone()), max_line, MAX_MATCH)
             } else {
                 StreamReader::new(Box::new(file), max_line, MAX_MATCH)
             };

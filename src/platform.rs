@@ -10,7 +10,10 @@
 //!   thread on Unix, `signal-hook`'s portable flags elsewhere;
 //! - naming a file type that is neither a file nor a directory
 //!   ([`special_file_kind`]): FIFOs, devices and sockets on Unix, "special
-//!   file" elsewhere.
+//!   file" elsewhere;
+//! - telling whether a path still names an open file ([`file_identity`]):
+//!   device and inode on Unix; elsewhere none, so `--follow` notices
+//!   truncation but not a rename.
 
 use std::io::{self, Read};
 use std::sync::mpsc;
@@ -245,6 +248,19 @@ pub fn special_file_kind(t: &std::fs::FileType) -> Option<&'static str> {
 #[cfg(not(unix))]
 pub fn special_file_kind(t: &std::fs::FileType) -> Option<&'static str> {
     (!t.is_file() && !t.is_dir() && !t.is_symlink()).then_some("a special file")
+}
+
+/// What identifies a file whatever its name: (device, inode) on Unix;
+/// `None` where the standard library does not say.
+#[cfg(unix)]
+pub fn file_identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+pub fn file_identity(_m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
 }
 
 #[cfg(test)]

@@ -286,6 +286,60 @@ fn follow_reads_lines_appended_later() {
     child.wait().unwrap();
 }
 
+/// Rotation by rename (`mv app.log app.log.1`, a new `app.log`): what the
+/// writer added to the old file before the rename is read, then the new
+/// file from its start; nothing twice.
+#[test]
+fn follow_survives_rotation_by_rename() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, "boot\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["logs", "--follow"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut old = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(old, "before {SLACK}").unwrap();
+    // The writer keeps its handle across the rename, as a process does
+    // until it reopens its log.
+    std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+    writeln!(old, "late {GH}").unwrap();
+    drop(old);
+    let aws = format!("AKIA{}", "O7IHIDT3FXYJQ4UG");
+    std::fs::write(&path, format!("new 1\nAWS_ACCESS_KEY_ID={aws}\n")).unwrap();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("only {got:?}"));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        got.push((
+            v["rule_id"].as_str().unwrap().to_string(),
+            v["line"].as_u64().unwrap(),
+        ));
+    }
+    // Lines count on across the rotation: boot, before, late, new 1, new.
+    assert_eq!(got[0].1, 2, "{got:?}");
+    assert_eq!(got[1].1, 3, "{got:?}");
+    assert_eq!(got[2].1, 5, "{got:?}");
+    assert!(got[1].0.starts_with("github"), "{got:?}");
+    assert!(got[2].0.starts_with("aws"), "{got:?}");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "a line reported twice"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn redact_hides_low_confidence_values_that_are_not_reported() {
     // Only a low-confidence generic rule knows this value: the default

@@ -4,9 +4,10 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::platform::Stdin;
+use crate::platform::{Stdin, file_identity};
 
 /// What the caller may do with the current window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +32,13 @@ enum Input {
     Reader(Box<dyn Read + Send>),
     /// Standard input, which can tell whether a read would block.
     Stdin(Stdin),
-    /// A file followed as it grows (`--follow`); `pos` detects truncation.
-    Follow { file: File, pos: u64 },
+    /// A file followed as it grows (`--follow`); `pos` detects truncation,
+    /// `path` a rename (rotation).
+    Follow {
+        file: File,
+        pos: u64,
+        path: Option<PathBuf>,
+    },
 }
 
 /// Chunked line reader over stdin, a file or a followed file.
@@ -60,8 +66,13 @@ impl StreamReader {
     }
 
     /// Follows `file` from its start, waiting for more data at its end.
-    pub fn follow(file: File, max_line: usize, overlap: usize) -> Self {
-        Self::with_input(Input::Follow { file, pos: 0 }, max_line, overlap)
+    /// With the `path` it was opened by, rotation is followed as `tail -F`
+    /// does: when the path names another file (the old one renamed to
+    /// `app.log.1` and a new `app.log` created), the old file is read to
+    /// its end and the new one from its start. Truncation (copytruncate)
+    /// starts over from the beginning.
+    pub fn follow(file: File, path: Option<PathBuf>, max_line: usize, overlap: usize) -> Self {
+        Self::with_input(Input::Follow { file, pos: 0, path }, max_line, overlap)
     }
 
     fn with_input(input: Input, max_line: usize, overlap: usize) -> Self {
@@ -131,15 +142,28 @@ impl StreamReader {
         let n = match &mut self.input {
             Input::Reader(r) => read_retrying(r, space)?,
             Input::Stdin(r) => read_retrying(r, space)?,
-            Input::Follow { file, pos } => loop {
+            Input::Follow { file, pos, path } => loop {
                 let n = file.read(space)?;
                 if n > 0 {
                     *pos += n as u64;
                     break n;
                 }
-                if file.metadata()?.len() < *pos {
+                let open = file.metadata()?;
+                if open.len() < *pos {
                     // Truncated (log rotation by copytruncate): start over.
                     file.seek(SeekFrom::Start(0))?;
+                    *pos = 0;
+                    continue;
+                }
+                // At the end of the open file: if its path now names a new
+                // file, that is where the writer went. A path that is gone
+                // (renamed, new file not created yet) keeps the old one.
+                if let Some(p) = path.as_deref()
+                    && let Ok(now) = std::fs::metadata(p)
+                    && let (Some(a), Some(b)) = (file_identity(&open), file_identity(&now))
+                    && a != b
+                {
+                    *file = File::open(p)?;
                     *pos = 0;
                     continue;
                 }
