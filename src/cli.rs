@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use leakhound::report::Format;
 use leakhound::rules::Confidence;
+use leakhound::source::image::shard::Shard;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -269,6 +270,18 @@ pub struct RegistryArgs {
     /// comments) instead of listing the registry's catalog.
     #[arg(long, value_name = "FILE")]
     pub images_from: Option<PathBuf>,
+    /// Sweep only the I-th of N shards (I counted from 0): repositories are
+    /// split by a stable hash of their path, so N processes given 0/N to
+    /// N-1/N cover the registry once between them, each image in one shard.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse, conflicts_with = "shard_from_env")]
+    pub shard: Option<Shard>,
+    /// Take the shard index from JOB_COMPLETION_INDEX (a Kubernetes Indexed
+    /// Job's pods have it), with --shards N.
+    #[arg(long, requires = "shards")]
+    pub shard_from_env: bool,
+    /// How many shards --shard-from-env splits the sweep into.
+    #[arg(long, value_name = "N", requires = "shard_from_env")]
+    pub shards: Option<u32>,
     #[command(flatten)]
     pub pull: PullArgs,
 }

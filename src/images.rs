@@ -12,8 +12,10 @@ use anyhow::{Context, Result, bail};
 use crate::cli::{CommonArgs, ImageArgs, PullArgs, RegistryArgs};
 use leakhound::notice::{Notice, NoticeKind};
 use leakhound::pipeline::{self, image::ImageJob, image::ImageScanOptions};
+use leakhound::report::summary::ShardInfo;
 use leakhound::source::image::local::LocalStore;
 use leakhound::source::image::registry::{Credentials, Registry, RegistryOptions};
+use leakhound::source::image::shard::{self, Shard};
 use leakhound::source::image::{ImageError, LayerStore, Platform};
 
 /// Images to scan and images that could not be resolved.
@@ -115,12 +117,23 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
                 .map(str::to_string),
         );
     }
+    let shard = shard(args)?;
+    let mut taken_repos = Vec::new();
+    if let Some(s) = shard {
+        refs.retain(|r| s.takes(shard::repository_of(r)));
+        taken_repos.extend(refs.iter().map(|r| shard::repository_of(r).to_string()));
+    }
     if let Some(target) = &args.target {
         let (host, prefix) = target.split_once('/').unwrap_or((target, ""));
         // Without the catalog there is nothing to sweep: an error of the run.
-        let repos = registry
+        let mut repos = registry
             .catalog(host, prefix)
             .with_context(|| format!("cannot list the repositories of {host}"))?;
+        if let Some(s) = shard {
+            // Tags are listed only for this shard's repositories.
+            repos.retain(|r| s.takes(r));
+            taken_repos.extend(repos.iter().cloned());
+        }
         for repo in repos {
             match registry.tags(host, &repo) {
                 Ok(tags) => refs.extend(tags.into_iter().map(|t| format!("{host}/{repo}:{t}"))),
@@ -129,6 +142,25 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         }
     }
     tracing::info!(images = refs.len(), "registry sweep");
+    if let Some(s) = shard {
+        taken_repos.sort();
+        taken_repos.dedup();
+        if !common.quiet {
+            eprintln!(
+                "leakhound: shard {}/{}: {} repositories, {} images",
+                s.index,
+                s.count,
+                taken_repos.len(),
+                refs.len()
+            );
+        }
+        let _ = SHARD.set(ShardInfo {
+            index: s.index,
+            count: s.count,
+            repositories: taken_repos,
+            images: refs.clone(),
+        });
+    }
     resolve_all(
         &registry,
         &refs,
@@ -138,6 +170,29 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         &mut jobs,
     );
     scan(common, &scanner, jobs, &args.pull, max_file_size)
+}
+
+/// The shard a sharded sweep was, for its run summary.
+pub(crate) static SHARD: std::sync::OnceLock<ShardInfo> = std::sync::OnceLock::new();
+
+/// `--shard I/N`, or `--shard-from-env --shards N` with the index from
+/// `JOB_COMPLETION_INDEX`.
+fn shard(args: &RegistryArgs) -> Result<Option<Shard>> {
+    if let Some(s) = args.shard {
+        return Ok(Some(s));
+    }
+    let (true, Some(count)) = (args.shard_from_env, args.shards) else {
+        return Ok(None);
+    };
+    let index = std::env::var("JOB_COMPLETION_INDEX").context(
+        "--shard-from-env: JOB_COMPLETION_INDEX is not set (a Kubernetes Indexed Job sets it)",
+    )?;
+    let index: u32 = index.trim().parse().with_context(|| {
+        format!("--shard-from-env: JOB_COMPLETION_INDEX `{index}` is not a number")
+    })?;
+    Shard::new(index, count)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("--shard-from-env: {e}"))
 }
 
 fn scan(

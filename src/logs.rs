@@ -290,6 +290,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
             errors: r.run.errors.clone(),
             complete: errors == 0,
             exit_code: code,
+            shard: None,
         },
     )?;
     Ok(code)

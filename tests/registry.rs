@@ -410,3 +410,106 @@ fn sarif_of_registry_and_image_pulls_is_valid_including_a_failed_sweep() {
     let notes = inv["toolExecutionNotifications"].to_string();
     assert!(notes.contains(&format!("{h}/team/gone:1")), "{notes}");
 }
+
+/// A sweep split into 8 shards run as 8 processes at once: their findings
+/// together are the unsharded sweep's, no image is read by two shards, and
+/// each shard's summary names its index and the images it covered.
+/// `--shard-from-env` reads the index as a Kubernetes Indexed Job gives it.
+#[test]
+fn eight_shards_cover_the_registry_once_and_together_equal_one_sweep() {
+    let reg = Registry::start(Mode::Plain);
+    let img = TestImage::leaky();
+    let mut all: Vec<String> = Vec::new();
+    for i in 0..48 {
+        let repo = format!("team{}/svc{i}", i % 5);
+        let tag = if i % 3 == 0 { "v2" } else { "v1" };
+        reg.push(&img, &repo, tag);
+        all.push(format!("{}/{repo}:{tag}", reg.host));
+    }
+    all.sort();
+    let key = |f: &serde_json::Value| {
+        format!("{} {} {}", f["image"]["reference"], f["path"], f["rule_id"])
+    };
+    let (code, whole, stderr) = leakhound(&["registry", &reg.host, "--insecure"], None, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let mut whole: Vec<String> = whole.iter().map(key).collect();
+    whole.sort();
+
+    let dir = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let summary = dir.path().join(format!("summary-{i}.json"));
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_leakhound"));
+            cmd.args(["--format", "json", "--summary"])
+                .arg(&summary)
+                .args(["registry", &reg.host, "--insecure"])
+                .env("HOME", "/nonexistent")
+                .env_remove("DOCKER_CONFIG")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            if i == 3 {
+                cmd.args(["--shard-from-env", "--shards", "8"])
+                    .env("JOB_COMPLETION_INDEX", "3");
+            } else {
+                cmd.args(["--shard", &format!("{i}/8")]);
+            }
+            (summary, cmd.spawn().unwrap())
+        })
+        .collect();
+    let schema_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/summary.schema.json");
+    let summary_schema = jsonschema::validator_for(
+        &serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut union: Vec<String> = Vec::new();
+    let mut covered: Vec<String> = Vec::new();
+    for (i, (summary, child)) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "shard {i}: {stderr}"
+        );
+        let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        union.extend(found.iter().map(key));
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+        let errors: Vec<String> = summary_schema
+            .iter_errors(&s)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "shard {i} summary: {errors:#?}");
+        assert_eq!(s["shard"]["index"], i as u64, "{s}");
+        assert_eq!(s["shard"]["count"], 8);
+        let images: Vec<String> = s["shard"]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        // Every finding of a shard is in an image the shard names.
+        for f in &found {
+            let r = f["image"]["reference"].as_str().unwrap();
+            assert!(images.iter().any(|i| i == r), "shard {i}: {r} not named");
+        }
+        assert!(stderr.contains(&format!("shard {i}/8:")), "{stderr}");
+        covered.extend(images);
+    }
+    union.sort();
+    assert_eq!(union, whole, "the shards together differ from one sweep");
+    covered.sort();
+    let n = covered.len();
+    covered.dedup();
+    assert_eq!(n, covered.len(), "an image read by two shards");
+    assert_eq!(covered, all, "images no shard covered");
+
+    // Bad shard arguments are refused up front.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["registry", &reg.host, "--insecure", "--shard", "8/8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not below the shard count"), "{stderr}");
+}

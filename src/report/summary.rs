@@ -42,6 +42,21 @@ pub struct Summary {
     /// is 2).
     pub complete: bool,
     pub exit_code: u8,
+    /// A sharded registry sweep: which shard this run was, and the images
+    /// it covered (no other shard reads them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ShardInfo {
+    /// Counted from 0.
+    pub index: u32,
+    pub count: u32,
+    /// Repositories of the registry (or list) that fell to this shard.
+    pub repositories: Vec<String>,
+    /// Image references swept, in order.
+    pub images: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

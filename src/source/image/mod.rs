@@ -11,11 +11,13 @@
 //! - `local`: `docker save` archives and OCI layouts (directory or tar).
 //! - `registry`: pulls with `oci-client` (auth, TLS, platforms, catalog),
 //!   bridging its async blob streams to the synchronous tar reader.
+//! - `shard`: which repositories one process of a sharded sweep takes.
 
 pub mod layer;
 pub mod local;
 pub mod manifest;
 pub mod registry;
+pub mod shard;
 
 use std::io::Read;
 
