@@ -42,6 +42,8 @@ enum Act {
     Stall,
     /// A 200 with a large Content-Length, then one byte every 100 ms.
     Trickle,
+    /// A 200 without a length, then bytes as fast as they go, without end.
+    Flood,
 }
 
 /// An HTTP proxy on 127.0.0.1 in front of a real registry: requests whose
@@ -143,6 +145,16 @@ fn serve_one(
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+        Some((_, Act::Flood)) => {
+            conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\r\n",
+            )?;
+            let chunk = vec![b' '; 64 * 1024];
+            let until = Instant::now() + Duration::from_secs(120);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                conn.write_all(&chunk)?;
+            }
+        }
         None => {
             let mut up = TcpStream::connect(upstream)?;
             up.write_all(&head)?;
@@ -217,6 +229,35 @@ fn registry_stalling_on_a_manifest_fails_that_image_and_scans_the_others() {
     assert_leaky_findings(&findings, &good, &leaky.layer_digests());
     assert!(
         stderr.contains(&stalled) && stderr.contains("manifest") && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+/// A manifest answer without end (no length, bytes as fast as they go):
+/// abandoned once past the manifest cap, long before the deadline, so its
+/// memory stays bounded; the other image is scanned.
+#[test]
+fn registry_flooding_a_manifest_is_cut_at_the_cap_and_the_others_scanned() {
+    let reg = Registry::start(Mode::Plain);
+    let leaky = TestImage::leaky();
+    reg.push(&leaky, "team/app", "v1");
+    reg.push(&other_image(), "team/flood", "v1");
+    let proxy = Proxy::start(
+        &reg.host,
+        vec![("/v2/team/flood/manifests/".into(), Act::Flood)],
+    );
+    let flooded = format!("{}/team/flood:v1", proxy.host());
+    let good = format!("{}/team/app:v1", proxy.host());
+    // A deadline far past the bound: only the cap can end this in time.
+    let (code, findings, stderr, elapsed) = timed(
+        &["image", &flooded, &good, "--insecure", "--timeout", "60"],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_leaky_findings(&findings, &good, &leaky.layer_digests());
+    assert!(
+        stderr.contains(&flooded) && stderr.contains("larger than 4194304 bytes"),
         "{stderr}"
     );
     assert_bounded(elapsed, &stderr);

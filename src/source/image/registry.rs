@@ -43,6 +43,10 @@ pub const MIN_LAYER_RATE: f64 = 1024.0;
 const CHUNKS_IN_FLIGHT: usize = 16;
 /// Largest image config accepted (JSON of a few KiB in practice).
 const MAX_CONFIG: usize = 16 << 20;
+/// Largest manifest or index read (real ones are a few KiB; an index of
+/// every platform of a large image stays far below this). A longer answer
+/// is abandoned as it arrives, never held whole.
+pub const MAX_MANIFEST: usize = 4 << 20;
 
 /// User name and password given explicitly (flags or environment).
 #[derive(Clone, Debug)]
@@ -70,9 +74,14 @@ pub struct RegistryOptions {
 pub struct Registry {
     rt: tokio::runtime::Runtime,
     client: Client,
+    /// For manifests, read with a size cap (oci-client reads them whole).
+    http: reqwest::Client,
     opts: RegistryOptions,
     timeout: Duration,
     auths: Mutex<HashMap<String, RegistryAuth>>,
+    /// Bearer tokens for manifest pulls by `host/repository` (`None`: the
+    /// registry wants none, or basic credentials).
+    tokens: Mutex<HashMap<String, Option<String>>>,
 }
 
 /// Why a registry request failed: the registry's answer, or no (whole)
@@ -114,12 +123,19 @@ impl Registry {
         // aws-lc, which needs cmake and a long C build); install ring once.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut extra = Vec::new();
+        let mut http =
+            reqwest::Client::builder().connect_timeout(opts.timeout.unwrap_or(DEFAULT_TIMEOUT));
         for path in &opts.ca_certs {
             let data = std::fs::read(path).map_err(|source| ImageError::Io {
                 image: "--ca-cert".into(),
                 what: path.display().to_string(),
                 source,
             })?;
+            for cert in reqwest::Certificate::from_pem_bundle(&data)
+                .map_err(|e| reg_err("--ca-cert", format!("{}: {e}", path.display())))?
+            {
+                http = http.add_root_certificate(cert);
+            }
             extra.push(Certificate {
                 encoding: CertificateEncoding::Pem,
                 data,
@@ -141,6 +157,7 @@ impl Registry {
             ..ClientConfig::default()
         };
         let client = Client::try_from(config).map_err(|e| reg_err("registry client", e))?;
+        let http = http.build().map_err(|e| reg_err("registry client", e))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -153,9 +170,11 @@ impl Registry {
         Ok(Registry {
             rt,
             client,
+            http,
             opts,
             timeout,
             auths: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -220,7 +239,7 @@ impl Registry {
         let r = Self::parse_ref(reference)?;
         let auth = self.auth_for(r.resolve_registry())?;
         let (data, digest) = self
-            .call(|| self.client.pull_manifest_raw(&r, &auth, manifest::ACCEPTED))
+            .call(|| self.manifest(&r, &auth))
             .map_err(|e| reg_err(reference, format!("manifest: {e}")))?;
         let repository = format!("{}/{}", r.registry(), r.repository());
         match manifest::parse_manifest(reference, None, &data)? {
@@ -246,10 +265,7 @@ impl Registry {
                         d.digest.clone(),
                     );
                     let (data, digest) = self
-                        .call(|| {
-                            self.client
-                                .pull_manifest_raw(&pr, &auth, manifest::ACCEPTED)
-                        })
+                        .call(|| self.manifest(&pr, &auth))
                         .map_err(|e| reg_err(&name, format!("manifest {}: {e}", d.digest)))?;
                     match manifest::parse_manifest(&name, Some(&d.media_type), &data)? {
                         Manifest::Image { config, layers } => out.push(self.image(
@@ -272,6 +288,109 @@ impl Registry {
                 Ok(out)
             }
         }
+    }
+
+    /// A manifest or index and its digest, read with a size cap: the body
+    /// is abandoned once past `MAX_MANIFEST` (a hostile registry once made
+    /// a whole-body read grow to 5 GB). oci-client does the token dance;
+    /// the token is kept per repository and renewed once on a 401.
+    async fn manifest(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<(Vec<u8>, String), OciDistributionError> {
+        let scheme = if self.opts.insecure { "http" } else { "https" };
+        let tag = r.digest().or(r.tag()).unwrap_or("latest");
+        let url = format!(
+            "{scheme}://{}/v2/{}/manifests/{tag}",
+            r.resolve_registry(),
+            r.repository()
+        );
+        let mut renewed = false;
+        loop {
+            let token = self.token(r, auth, renewed).await?;
+            let mut req = self
+                .http
+                .get(&url)
+                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
+            req = match (token.as_ref(), auth) {
+                (Some(t), _) | (None, RegistryAuth::Bearer(t)) => req.bearer_auth(t),
+                (None, RegistryAuth::Basic(user, password)) => req.basic_auth(user, Some(password)),
+                (None, RegistryAuth::Anonymous) => req,
+            };
+            let mut res = req.send().await?;
+            let status = res.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
+                renewed = true;
+                continue;
+            }
+            let too_large = || {
+                OciDistributionError::GenericError(Some(format!(
+                    "the answer is larger than {MAX_MANIFEST} bytes, more than any manifest; \
+                     abandoned"
+                )))
+            };
+            if res
+                .content_length()
+                .is_some_and(|n| n > MAX_MANIFEST as u64)
+            {
+                return Err(too_large());
+            }
+            let header = res
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut body = Vec::new();
+            while let Some(chunk) = res.chunk().await? {
+                if body.len() + chunk.len() > MAX_MANIFEST {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            answer_error(status, &body, &url)?;
+            let digest = super::sha256_digest(&body);
+            for (what, want) in [
+                ("the reference's", r.digest()),
+                ("the registry's", header.as_deref()),
+            ] {
+                if let Some(want) = want
+                    && want.starts_with("sha256:")
+                    && want != digest
+                {
+                    return Err(OciDistributionError::DigestError(
+                        oci_client::errors::DigestError::VerificationError {
+                            expected: want.to_string(),
+                            actual: format!("{digest} (not {what} digest)"),
+                        },
+                    ));
+                }
+            }
+            return Ok((body, digest));
+        }
+    }
+
+    /// The bearer token for pulls from `r`'s repository, from the cache
+    /// unless `renew`.
+    async fn token(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+        renew: bool,
+    ) -> Result<Option<String>, OciDistributionError> {
+        let key = format!("{}/{}", r.resolve_registry(), r.repository());
+        if !renew && let Some(t) = self.tokens.lock().expect("token cache lock").get(&key) {
+            return Ok(t.clone());
+        }
+        let t = self
+            .client
+            .auth(r, auth, oci_client::RegistryOperation::Pull)
+            .await?;
+        self.tokens
+            .lock()
+            .expect("token cache lock")
+            .insert(key, t.clone());
+        Ok(t)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -427,6 +546,40 @@ impl LayerStore for Registry {
             chunk: bytes::Bytes::new(),
             failed: None,
         }))
+    }
+}
+
+/// A registry's error answer as oci-client reports it: 401 unauthorized, a
+/// 4xx with the OCI error envelope, else the status and the body's start.
+fn answer_error(
+    status: reqwest::StatusCode,
+    body: &[u8],
+    url: &str,
+) -> Result<(), OciDistributionError> {
+    let start = || String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+    match status {
+        s if s.is_success() => Ok(()),
+        reqwest::StatusCode::UNAUTHORIZED => Err(OciDistributionError::UnauthorizedError {
+            url: url.to_string(),
+        }),
+        s if s.is_client_error() => Err(
+            match serde_json::from_slice::<oci_client::errors::OciEnvelope>(body) {
+                Ok(envelope) => OciDistributionError::RegistryError {
+                    envelope,
+                    url: url.to_string(),
+                },
+                Err(_) => OciDistributionError::ServerError {
+                    code: s.as_u16(),
+                    url: url.to_string(),
+                    message: start(),
+                },
+            },
+        ),
+        s => Err(OciDistributionError::ServerError {
+            code: s.as_u16(),
+            url: url.to_string(),
+            message: start(),
+        }),
     }
 }
 
