@@ -263,6 +263,32 @@ fn registry_flooding_a_manifest_is_cut_at_the_cap_and_the_others_scanned() {
     assert_bounded(elapsed, &stderr);
 }
 
+/// An image config answered without end: cut at the size its manifest
+/// declares, named, exit 2; the other image is scanned.
+#[test]
+fn registry_flooding_an_image_config_is_cut_at_its_declared_size() {
+    let reg = Registry::start(Mode::Plain);
+    let leaky = TestImage::leaky();
+    let other = other_image();
+    reg.push(&leaky, "team/app", "v1");
+    reg.push(&other, "team/flood", "v1");
+    let config = sha256(&other.config);
+    let proxy = Proxy::start(&reg.host, vec![(format!("/blobs/{config}"), Act::Flood)]);
+    let flooded = format!("{}/team/flood:v1", proxy.host());
+    let good = format!("{}/team/app:v1", proxy.host());
+    let (code, findings, stderr, elapsed) = timed(
+        &["image", &flooded, &good, "--insecure", "--timeout", "60"],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_leaky_findings(&findings, &good, &leaky.layer_digests());
+    assert!(
+        stderr.contains(&flooded) && stderr.contains("bytes its manifest declares"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
 /// A sweep in which one image's layer stalls (`Stall`) or trickles forever
 /// (`Trickle`): that layer is abandoned and named, every other image is
 /// scanned and reported, exit 2.

@@ -415,11 +415,15 @@ impl Registry {
                 self.client
                     .store_auth_if_needed(r.resolve_registry(), auth)
                     .await;
-                let mut data = Vec::new();
+                // At most the declared size: a longer body is cut there.
+                let mut data = Capped {
+                    data: Vec::new(),
+                    cap: config.size as usize,
+                };
                 self.client
                     .pull_blob(r, config.digest.as_str(), &mut data)
                     .await
-                    .map(|_| data)
+                    .map(|_| data.data)
             })
             .map_err(|e| reg_err(name, format!("config {}: {e}", config.digest)))?;
         let pullable = format!("{repository}@{digest}");
@@ -546,6 +550,43 @@ impl LayerStore for Registry {
             chunk: bytes::Bytes::new(),
             failed: None,
         }))
+    }
+}
+
+/// An in-memory body that refuses to grow past `cap` bytes.
+struct Capped {
+    data: Vec<u8>,
+    cap: usize,
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        if self.data.len() + buf.len() > self.cap {
+            let cap = self.cap;
+            return std::task::Poll::Ready(Err(io::Error::other(format!(
+                "the blob is longer than the {cap} bytes its manifest declares; cut there"
+            ))));
+        }
+        self.data.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
