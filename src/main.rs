@@ -34,6 +34,16 @@ pub(crate) const EXIT_FINDINGS: u8 = 1;
 pub(crate) const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    // Relay mode: this binary stands between gix and `ssh` (see
+    // source::ssh_relay), before any parsing or set-up.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == leakhound::source::ssh_relay::ARG)
+    {
+        let code = leakhound::source::ssh_relay::run(&args[2..]);
+        return ExitCode::from(u8::try_from(code).unwrap_or(255));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(io::stderr)

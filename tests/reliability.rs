@@ -471,12 +471,49 @@ fn ssh_server_that_accepts_and_says_nothing_times_out() {
     let url = format!("ssh://git@127.0.0.1:{}/repo.git", silent.port);
     let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
     assert_eq!(code, Some(2), "{stderr}");
+    // ssh's ConnectTimeout or the relay's deadline, whichever fires first.
     assert!(
-        stderr.contains(&url) && stderr.contains("timed out"),
+        stderr.contains(&url) && (stderr.contains("timed out") || stderr.contains("--timeout")),
         "{stderr}"
     );
     assert_bounded(elapsed, &stderr);
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+/// An ssh connection that is up (the command runs) but whose server then
+/// says nothing, or sends a byte every 100 ms forever: `ssh`'s keep-alives
+/// cannot tell, the relay does. The ssh command is the user's own
+/// (GIT_SSH_COMMAND), which runs behind the relay too.
+#[test]
+fn ssh_server_silent_or_trickling_after_the_handshake_is_abandoned() {
+    for (name, body) in [
+        ("silent", "exec sleep 600\n"),
+        ("trickle", "while :; do printf a || exit; sleep 0.1; done\n"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let ssh = bin.path().join("ssh");
+        std::fs::write(&ssh, format!("#!/bin/sh\n{body}")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let url = "ssh://git@example.invalid/repo.git";
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["git", url, "--timeout", TIMEOUT])
+            .env("TMPDIR", tmp.path())
+            .env("GIT_SSH_COMMAND", &ssh)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(url) && stderr.contains("less than 1024 bytes/s (--timeout)"),
+            "{name}: {stderr}"
+        );
+        assert_bounded(start.elapsed(), &stderr);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "{name}");
+    }
 }
 
 #[test]

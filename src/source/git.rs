@@ -97,8 +97,9 @@ pub fn is_url(s: &str) -> bool {
 /// Gives the connection a deadline for connecting and for each read:
 /// `git://` gets our own TCP stream with socket timeouts in place of gix's
 /// (which has none), http(s) a reqwest client whose connect and per-read
-/// timeouts are `timeout`. ssh relies on the `ssh` program's own
-/// `ConnectTimeout` and `ServerAlive*` options (see `ssh_command`).
+/// timeouts are `timeout`. ssh runs behind `source::ssh_relay`, which
+/// watches the server's side of the pipe, with the `ssh` program's own
+/// `ConnectTimeout` and `ServerAlive*` options for the connection.
 fn set_deadlines(
     conn: &mut gix::remote::Connection<
         '_,
@@ -173,32 +174,59 @@ fn set_deadlines(
         gix::url::Scheme::Ssh => {
             use gix::protocol::transport::client::blocking_io::ssh;
             let options = conn.remote().repo().ssh_connect_options()?;
-            // A command of the user's own (GIT_SSH_COMMAND, core.sshCommand)
-            // is left as it is; the default `ssh` gets deadlines: for the
-            // TCP connection and the banner, then keep-alives every
-            // `timeout` that end a connection whose peer stopped answering.
-            if options.command.is_none() {
-                let secs = timeout.as_secs_f64().ceil().max(1.0) as u64;
-                let command = format!(
-                    "ssh -o ConnectTimeout={secs} -o ServerAliveInterval={secs} -o ServerAliveCountMax=1"
-                );
-                let transport = ssh::connect(
-                    url,
-                    gix::protocol::transport::Protocol::V2,
-                    ssh::connect::Options {
-                        command: Some(command.into()),
-                        disallow_shell: false,
-                        kind: Some(ssh::ProgramKind::Ssh),
-                    },
-                    false,
-                )
-                .map_err(ErrorExt::raise)?;
-                *conn.transport_mut() = Box::new(transport);
-            }
+            let secs = timeout.as_secs_f64().ceil().max(1.0) as u64;
+            // The default `ssh` gets deadlines for the TCP connection and
+            // the banner, and keep-alives that end a connection whose peer
+            // stopped answering; a command of the user's own (GIT_SSH_COMMAND,
+            // core.sshCommand) is kept as it is. Either runs behind this
+            // binary's relay, which abandons a server that goes silent or
+            // trickles after the handshake (source::ssh_relay).
+            let (inner, kind) = match &options.command {
+                Some(user) => {
+                    let text = user.to_string_lossy().into_owned();
+                    let first = text.split_whitespace().next().unwrap_or("ssh").to_string();
+                    let kind = match ssh::ProgramKind::from(std::ffi::OsStr::new(&first)) {
+                        ssh::ProgramKind::Simple => options.kind,
+                        k => Some(k),
+                    };
+                    (text, kind)
+                }
+                None => (
+                    format!(
+                        "ssh -o ConnectTimeout={secs} -o ServerAliveInterval={secs} \
+                         -o ServerAliveCountMax=1"
+                    ),
+                    Some(ssh::ProgramKind::Ssh),
+                ),
+            };
+            let exe = std::env::current_exe().map_err(ErrorExt::raise)?;
+            let command = format!(
+                "{} {} {} {inner}",
+                shell_quote(&exe.to_string_lossy()),
+                super::ssh_relay::ARG,
+                timeout.as_secs_f64()
+            );
+            let transport = ssh::connect(
+                url,
+                gix::protocol::transport::Protocol::V2,
+                ssh::connect::Options {
+                    command: Some(command.into()),
+                    disallow_shell: false,
+                    kind,
+                },
+                false,
+            )
+            .map_err(ErrorExt::raise)?;
+            *conn.transport_mut() = Box::new(transport);
         }
         _ => {}
     }
     Ok(())
+}
+
+/// `s` as one word for `sh`: single-quoted, inner quotes escaped.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// A socket with read/write timeouts whose timeout errors say who stalled,
