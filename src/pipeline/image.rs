@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{Counters, Outcome, SkipList, contained, counted_candidates};
+use super::{Counters, Outcome, SkipList, contained, counted_scan};
 use crate::blob::{Blob, ImageMeta, Origin, image_identity};
 use crate::engine::{Scanner, Scratch, fingerprint};
 use crate::finding::Finding;
@@ -55,12 +55,11 @@ struct Work {
     data: Vec<u8>,
 }
 
-/// A finding in a layer before it is attributed to images, with the
-/// secret kept (in memory only) to fingerprint it for each image.
+/// A finding in a layer before it is attributed to images (its raw secret,
+/// kept in memory only, fingerprints it for each image).
 struct LayerHit {
     unique: usize,
     finding: Finding,
-    secret: Vec<u8>,
 }
 
 /// Counts bytes in flight; readers wait when the workers fall behind.
@@ -218,16 +217,12 @@ pub fn scan_images(
                     scratch,
                     &skipped,
                     |scratch| {
-                        let cands = counted_candidates(scanner, &blob, scratch, counters, &skipped);
-                        // Each hit keeps its own secret for the per-repository
-                        // fingerprint; allowlists may have dropped some candidates.
-                        scanner
-                            .findings_indexed(&blob.origin, &blob.data, &cands)
+                        counted_scan(scanner, &blob, scratch, counters, &skipped)
+                            .findings
                             .into_iter()
-                            .map(|(i, finding)| LayerHit {
+                            .map(|finding| LayerHit {
                                 unique: w.unique,
                                 finding,
-                                secret: cands[i].secret(&blob.data).to_vec(),
                             })
                             .collect()
                     },
@@ -267,8 +262,8 @@ pub fn scan_images(
                 },
                 part.data,
             );
-            let cands = counted_candidates(scanner, &blob, &mut scratch, counters, &skipped);
-            findings.extend(scanner.findings(&blob, &cands));
+            findings
+                .extend(counted_scan(scanner, &blob, &mut scratch, counters, &skipped).findings);
         }
         let whiteouts: Vec<&[Whiteout]> = img
             .layers
@@ -286,7 +281,7 @@ pub fn scan_images(
                     .find(|&j| whiteouts[j].iter().any(|w| w.hides(&path)));
                 f.fingerprint = fingerprint(
                     &f.rule_id,
-                    &hit.secret,
+                    &hit.finding.raw_secret,
                     &image_identity(&img.repository, &path),
                 );
                 f.image = Some(ImageMeta {

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::blob::{Blob, Origin};
 use crate::decode::archive;
-use crate::engine::{Scanner, Scratch};
+use crate::engine::{ScanResult, Scanner, Scratch, Silenced};
 use crate::finding::Finding;
 use crate::notice::{Notice, NoticeKind};
 use crate::source::fs::{self, Entry, WalkOptions};
@@ -47,6 +47,8 @@ pub struct Outcome {
     pub layers: u64,
     /// Images scanned (`image`, `registry`).
     pub images: u64,
+    /// Findings allowlists and inline markers silenced.
+    pub silenced: Silenced,
 }
 
 impl Outcome {
@@ -63,6 +65,9 @@ pub struct Counters {
     pub files: AtomicU64,
     pub bytes: AtomicU64,
     pub binary: AtomicU64,
+    /// Findings silenced by inline markers and by allowlists.
+    pub inline: AtomicU64,
+    pub allowlist: AtomicU64,
 }
 
 fn is_binary(data: &[u8]) -> bool {
@@ -118,33 +123,30 @@ pub(crate) fn test_panic(origin: &Origin) {
     let _ = origin;
 }
 
-/// Candidates of a blob and of what decodes out of it, counted in the
+/// Scans a unit (the engine's one entry point) and counts it in the
 /// scan's statistics; what could not be decoded goes to the skip list.
-fn counted_candidates(
+fn counted_scan(
     scanner: &Scanner,
     blob: &Blob,
     scratch: &mut Scratch,
     c: &Counters,
     skipped: &SkipList<'_>,
-) -> Vec<crate::engine::Candidate> {
+) -> ScanResult {
     test_panic(&blob.origin);
-    let mut notes = Vec::new();
-    let cands = scanner.candidates_deep(&blob.data, scratch, &mut notes);
-    notes.sort();
-    notes.dedup();
-    for reason in notes {
-        skipped.push(Notice {
-            path: blob.origin.to_string(),
-            reason,
-            kind: NoticeKind::DecodeLimit,
-        });
+    let mut result = scanner.scan(&blob.origin, &blob.data, scratch);
+    for n in std::mem::take(&mut result.notices) {
+        skipped.push(n);
     }
     c.files.fetch_add(1, Ordering::Relaxed);
     c.bytes.fetch_add(blob.data.len() as u64, Ordering::Relaxed);
-    if !scratch.had_keyword_hits() && is_binary(&blob.data) {
+    c.inline
+        .fetch_add(result.silenced.inline, Ordering::Relaxed);
+    c.allowlist
+        .fetch_add(result.silenced.allowlist, Ordering::Relaxed);
+    if !result.keyword_hits && is_binary(&blob.data) {
         c.binary.fetch_add(1, Ordering::Relaxed);
     }
-    cands
+    result
 }
 
 fn scan_blob(
@@ -154,8 +156,7 @@ fn scan_blob(
     c: &Counters,
     skipped: &SkipList<'_>,
 ) -> Vec<Finding> {
-    let cands = counted_candidates(scanner, blob, scratch, c, skipped);
-    scanner.findings(blob, &cands)
+    counted_scan(scanner, blob, scratch, c, skipped).findings
 }
 
 /// Scans the entries of an archive as they are read, each as a file named
@@ -232,6 +233,10 @@ impl Outcome {
             elapsed: start.elapsed(),
             layers: 0,
             images: 0,
+            silenced: Silenced {
+                inline: counters.inline.load(Ordering::Relaxed),
+                allowlist: counters.allowlist.load(Ordering::Relaxed),
+            },
         }
     }
 }
@@ -304,9 +309,9 @@ pub fn scan_git(
                             );
                             return (i, visit.findings);
                         }
-                        let mut cands =
-                            counted_candidates(scanner, &blob, scratch, counters, &skipped);
-                        if !cands.is_empty() && !task.previous.is_empty() {
+                        let mut found =
+                            counted_scan(scanner, &blob, scratch, counters, &skipped).findings;
+                        if !found.is_empty() && !task.previous.is_empty() {
                             // Only secrets this change added: drop those the same
                             // path already held in a parent.
                             let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
@@ -314,18 +319,19 @@ pub fn scan_git(
                                 if let Ok(p) =
                                     git::read_blob(repo, *prev, &task.origin, max_file_size)
                                 {
-                                    let mut notes = Vec::new();
-                                    for c in scanner.candidates_deep(&p.data, scratch, &mut notes) {
+                                    for c in scanner.scan(&p.origin, &p.data, scratch).candidates {
                                         old.push((c.rule, c.secret(&p.data).to_vec()));
                                     }
                                 }
                             }
-                            cands.retain(|c| {
-                                !old.iter()
-                                    .any(|(r, s)| *r == c.rule && s[..] == *c.secret(&blob.data))
+                            let rules = scanner.rules();
+                            found.retain(|f| {
+                                !old.iter().any(|(r, s)| {
+                                    rules.rule(*r).spec.id == f.rule_id && *s == f.raw_secret
+                                })
                             });
                         }
-                        (i, scanner.findings(&blob, &cands))
+                        (i, found)
                     },
                 )
             },
@@ -347,18 +353,17 @@ pub fn scan_git(
     // pasted into a commit message is as leaked as one in a file.
     let mut scratch = Scratch::default();
     for m in &plan.messages {
-        let mut notes = Vec::new();
-        let cands = scanner.candidates_deep(&m.data, &mut scratch, &mut notes);
-        notes.sort();
-        notes.dedup();
-        for reason in notes {
-            skipped.push(Notice::new(
-                NoticeKind::DecodeLimit,
-                m.origin.to_string(),
-                reason,
-            ));
+        let result = scanner.scan(&m.origin, &m.data, &mut scratch);
+        for n in result.notices {
+            skipped.push(n);
         }
-        findings.extend(scanner.findings(m, &cands));
+        counters
+            .inline
+            .fetch_add(result.silenced.inline, Ordering::Relaxed);
+        counters
+            .allowlist
+            .fetch_add(result.silenced.allowlist, Ordering::Relaxed);
+        findings.extend(result.findings);
     }
     Outcome::finish(findings, counters, skipped, start)
 }
