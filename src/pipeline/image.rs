@@ -4,7 +4,7 @@
 //! finding is attributed to every image and layer index that ships it,
 //! with `removed_in_layer` from that image's later whiteouts.
 //!
-//! Memory is bounded by `HANDOFF_BYTES` of files being read or waiting to
+//! Memory is bounded by the run loop's `HANDOFF_BYTES` of files being read or waiting to
 //! be scanned (a single larger file, at most `--max-file-size`, goes
 //! alone), whatever the layer sizes and however many layers are read at
 //! once.
@@ -12,21 +12,18 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{Counters, Outcome, SkipList, contained, counted_scan};
+use super::{Budget, Counters, Outcome, SkipList, contained, counted_scan, scan_or_open};
 use crate::blob::{Blob, ImageMeta, Origin, image_identity};
 use crate::engine::{Scanner, Scratch, fingerprint};
 use crate::finding::Finding;
 use crate::notice::{Notice, NoticeKind};
 use crate::source::image::layer::{LayerItem, LayerRead, Whiteout, read_layer};
 use crate::source::image::{Image, LayerStore};
-
-/// Bytes of layer files read but not yet scanned, across all readers.
-const HANDOFF_BYTES: u64 = 64 << 20;
 
 /// An image to scan and the store its layers are read from.
 pub struct ImageJob {
@@ -60,27 +57,6 @@ struct Work {
 struct LayerHit {
     unique: usize,
     finding: Finding,
-}
-
-/// Counts bytes in flight; readers wait when the workers fall behind.
-struct Budget {
-    used: Mutex<u64>,
-    freed: Condvar,
-}
-
-impl Budget {
-    fn acquire(&self, n: u64) {
-        let mut used = self.used.lock().expect("budget lock");
-        // A file larger than the whole budget still goes, alone.
-        while *used > 0 && *used + n > HANDOFF_BYTES {
-            used = self.freed.wait(used).expect("budget lock");
-        }
-        *used += n;
-    }
-    fn release(&self, n: u64) {
-        *self.used.lock().expect("budget lock") -= n;
-        self.freed.notify_all();
-    }
 }
 
 /// Names a layer in messages: image, index and digest.
@@ -127,10 +103,7 @@ pub fn scan_images(
         }
     }
     let reads: Vec<Mutex<LayerRead>> = uniques.iter().map(|_| Mutex::default()).collect();
-    let budget = Budget {
-        used: Mutex::new(0),
-        freed: Condvar::new(),
-    };
+    let budget = Budget::new();
     let next = AtomicUsize::new(0);
     let (tx, rx) = sync_channel::<Work>(256);
     let hits: Vec<LayerHit> = std::thread::scope(|s| {
@@ -217,8 +190,21 @@ pub fn scan_images(
                     scratch,
                     &skipped,
                     |scratch| {
-                        counted_scan(scanner, &blob, scratch, counters, &skipped)
-                            .findings
+                        // Archives in layers are opened like files on disk.
+                        let limits = crate::decode::archive::ArchiveLimits {
+                            max_entry: opts.max_file_size,
+                            ..Default::default()
+                        };
+                        let (found, _) = scan_or_open(
+                            scanner,
+                            &blob.origin,
+                            &blob.data,
+                            Some(limits),
+                            scratch,
+                            counters,
+                            &skipped,
+                        );
+                        found
                             .into_iter()
                             .map(|finding| LayerHit {
                                 unique: w.unique,
@@ -262,8 +248,17 @@ pub fn scan_images(
                 },
                 part.data,
             );
-            findings
-                .extend(counted_scan(scanner, &blob, &mut scratch, counters, &skipped).findings);
+            findings.extend(
+                counted_scan(
+                    scanner,
+                    &blob.origin,
+                    &blob.data,
+                    &mut scratch,
+                    counters,
+                    &skipped,
+                )
+                .findings,
+            );
         }
         let whiteouts: Vec<&[Whiteout]> = img
             .layers

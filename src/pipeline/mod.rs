@@ -3,19 +3,20 @@
 //! scanned and skipped. Output order is made deterministic here.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::blob::{Blob, Origin};
+use crate::blob::Origin;
 use crate::decode::archive;
 use crate::engine::{ScanResult, Scanner, Scratch, Silenced};
 use crate::finding::Finding;
 use crate::notice::{Notice, NoticeKind};
-use crate::source::fs::{self, Entry, WalkOptions};
-use crate::source::git;
+use crate::source::fs::{self, WalkOptions};
+use crate::source::{Emit, Found, Source, Unit, git};
 
 pub mod image;
 pub mod stream;
@@ -90,18 +91,23 @@ pub(crate) fn contained<T: Default>(
         Ok(v) => v,
         Err(payload) => {
             *scratch = Scratch::default();
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown cause".into());
-            skipped.push(Notice {
-                path: unit(),
-                reason: format!("{INTERNAL_ERROR}: {message}"),
-                kind: NoticeKind::Internal,
-            });
+            skipped.push(internal_error(unit(), payload));
             T::default()
         }
+    }
+}
+
+/// The notice of a unit whose scan panicked.
+fn internal_error(unit: String, payload: Box<dyn std::any::Any + Send>) -> Notice {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into());
+    Notice {
+        path: unit,
+        reason: format!("{INTERNAL_ERROR}: {message}"),
+        kind: NoticeKind::Internal,
     }
 }
 
@@ -127,70 +133,27 @@ pub(crate) fn test_panic(origin: &Origin) {
 /// scan's statistics; what could not be decoded goes to the skip list.
 fn counted_scan(
     scanner: &Scanner,
-    blob: &Blob,
+    origin: &Origin,
+    data: &[u8],
     scratch: &mut Scratch,
     c: &Counters,
     skipped: &SkipList<'_>,
 ) -> ScanResult {
-    test_panic(&blob.origin);
-    let mut result = scanner.scan(&blob.origin, &blob.data, scratch);
+    test_panic(origin);
+    let mut result = scanner.scan(origin, data, scratch);
     for n in std::mem::take(&mut result.notices) {
         skipped.push(n);
     }
     c.files.fetch_add(1, Ordering::Relaxed);
-    c.bytes.fetch_add(blob.data.len() as u64, Ordering::Relaxed);
+    c.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
     c.inline
         .fetch_add(result.silenced.inline, Ordering::Relaxed);
     c.allowlist
         .fetch_add(result.silenced.allowlist, Ordering::Relaxed);
-    if !result.keyword_hits && is_binary(&blob.data) {
+    if !result.keyword_hits && is_binary(data) {
         c.binary.fetch_add(1, Ordering::Relaxed);
     }
     result
-}
-
-fn scan_blob(
-    scanner: &Scanner,
-    blob: &Blob,
-    scratch: &mut Scratch,
-    c: &Counters,
-    skipped: &SkipList<'_>,
-) -> Vec<Finding> {
-    counted_scan(scanner, blob, scratch, c, skipped).findings
-}
-
-/// Scans the entries of an archive as they are read, each as a file named
-/// `archive!entry`.
-struct ArchiveScan<'a, 's> {
-    scanner: &'a Scanner,
-    scratch: &'a mut Scratch,
-    counters: &'a Counters,
-    skipped: &'a SkipList<'s>,
-    /// The origin of an entry, from its `archive!entry` path.
-    origin: &'a dyn Fn(String) -> Origin,
-    findings: Vec<Finding>,
-}
-
-impl archive::Visitor for ArchiveScan<'_, '_> {
-    fn entry(&mut self, path: String, data: Vec<u8>) {
-        let blob = Blob::new((self.origin)(path), data);
-        let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
-        let found = contained(
-            || blob.origin.to_string(),
-            self.scratch,
-            skipped,
-            |scratch| scan_blob(scanner, &blob, scratch, counters, skipped),
-        );
-        self.findings.extend(found);
-    }
-
-    fn skip(&mut self, path: String, reason: String) {
-        self.skipped.push(Notice {
-            path,
-            reason,
-            kind: NoticeKind::ArchiveLimit,
-        });
-    }
 }
 
 /// Skipped inputs: told to the caller as they happen, kept for the outcome.
@@ -207,7 +170,7 @@ impl<'a> SkipList<'a> {
         }
     }
 
-    fn push(&self, s: Notice) {
+    pub(crate) fn push(&self, s: Notice) {
         (self.on_skip)(&s);
         self.list.lock().expect("skip list lock").push(s);
     }
@@ -241,119 +204,186 @@ impl Outcome {
     }
 }
 
-/// Scans what a Git plan lists: blobs in parallel (each worker with its own
-/// repository handle and scratch), then commit and tag messages.
-pub fn scan_git(
+/// Bytes of units read but not yet scanned, across all producers.
+const HANDOFF_BYTES: u64 = 64 << 20;
+
+/// Units waiting for a worker (beyond the byte budget).
+const HANDOFF_UNITS: usize = 256;
+
+/// Counts bytes in flight; producers wait when the workers fall behind.
+pub(crate) struct Budget {
+    used: Mutex<u64>,
+    freed: Condvar,
+}
+
+impl Budget {
+    pub(crate) fn new() -> Budget {
+        Budget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn acquire(&self, n: u64) {
+        let mut used = self.used.lock().expect("budget lock");
+        // A unit larger than the whole budget still goes, alone.
+        while *used > 0 && *used + n > HANDOFF_BYTES {
+            used = self.freed.wait(used).expect("budget lock");
+        }
+        *used += n;
+    }
+    pub(crate) fn release(&self, n: u64) {
+        *self.used.lock().expect("budget lock") -= n;
+        self.freed.notify_all();
+    }
+}
+
+/// The run loop's side of `Emit`: a bounded hand-off to the workers.
+struct Handoff<'a, 's, T> {
+    tx: SyncSender<(usize, Unit<T>)>,
+    seq: AtomicUsize,
+    budget: &'a Budget,
+    skipped: &'a SkipList<'s>,
+}
+
+impl<T: Send> Emit<T> for Handoff<'_, '_, T> {
+    fn unit(&self, unit: Unit<T>) {
+        let n = unit.data.len() as u64;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send((seq, unit)).is_err() {
+            self.budget.release(n);
+        }
+    }
+    fn notice(&self, notice: Notice) {
+        self.skipped.push(notice);
+    }
+    fn reserve(&self, n: u64) {
+        self.budget.acquire(n);
+    }
+    fn release(&self, n: u64) {
+        self.budget.release(n);
+    }
+}
+
+/// Scans an archive's entries as they are read, each as a unit with the
+/// archive's provenance and the entry's path.
+struct ArchiveScan<'a, 's> {
+    scanner: &'a Scanner,
+    scratch: &'a mut Scratch,
+    counters: &'a Counters,
+    skipped: &'a SkipList<'s>,
+    parent: &'a Origin,
+    findings: Vec<Finding>,
+}
+
+impl archive::Visitor for ArchiveScan<'_, '_> {
+    fn entry(&mut self, path: String, data: Vec<u8>) {
+        let origin = self.parent.with_path(path);
+        let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
+        let found = contained(
+            || origin.to_string(),
+            self.scratch,
+            skipped,
+            |scratch| counted_scan(scanner, &origin, &data, scratch, counters, skipped).findings,
+        );
+        self.findings.extend(found);
+    }
+
+    fn skip(&mut self, path: String, reason: String) {
+        self.skipped.push(Notice {
+            path,
+            reason,
+            kind: NoticeKind::ArchiveLimit,
+        });
+    }
+}
+
+/// Scans a unit's bytes, or, when `archives` allows it and they are an
+/// archive, each entry in it (true: it was opened).
+pub(crate) fn scan_or_open(
     scanner: &Scanner,
-    repo: &gix::Repository,
-    plan: git::Plan,
-    max_file_size: u64,
+    origin: &Origin,
+    data: &[u8],
+    archives: Option<archive::ArchiveLimits>,
+    scratch: &mut Scratch,
+    counters: &Counters,
+    skipped: &SkipList<'_>,
+) -> (Vec<Finding>, bool) {
+    if let Some(limits) = archives
+        && archive::kind(data).is_some()
+    {
+        let name = match origin.display_path() {
+            Some(p) => p.to_string(),
+            None => origin.to_string(),
+        };
+        let mut visit = ArchiveScan {
+            scanner,
+            scratch,
+            counters,
+            skipped,
+            parent: origin,
+            findings: Vec::new(),
+        };
+        archive::walk(&name, data, &limits, &mut visit);
+        return (visit.findings, true);
+    }
+    let found = counted_scan(scanner, origin, data, scratch, counters, skipped).findings;
+    (found, false)
+}
+
+/// The run loop, the same for every source: the source yields units on a
+/// thread of its own into a hand-off bounded by bytes, rayon workers load
+/// and scan them (archives opened and decodings followed alike for every
+/// source), each unit under `contained`; the source then turns the
+/// findings into its report order and provenance.
+pub fn run<S: Source>(
+    source: &S,
+    scanner: &Scanner,
     on_skip: &(dyn Fn(&Notice) + Sync),
     counters: &Counters,
 ) -> Outcome {
     let start = Instant::now();
     let skipped = SkipList::new(on_skip);
-    for p in plan.problems {
-        skipped.push(p);
-    }
-    let shared = repo.clone().into_sync();
-    let mut indexed: Vec<(usize, Vec<Finding>)> = plan
-        .blobs
-        .par_iter()
-        .enumerate()
-        .map_init(
-            || (shared.to_thread_local(), Scratch::default()),
-            |(repo, scratch), (i, task)| {
-                contained(
-                    || task.origin.to_string(),
-                    scratch,
-                    &skipped,
-                    |scratch| {
-                        let blob = match git::read_blob(repo, task.id, &task.origin, max_file_size)
-                        {
-                            Ok(blob) => blob,
-                            Err(s) => {
-                                skipped.push(s);
-                                return (i, Vec::new());
-                            }
-                        };
-                        if archive::kind(&blob.data).is_some() {
-                            // Entries of a committed archive, each at `path!entry`
-                            // with the blob's commit (all of them, in diff scopes
-                            // too: entries are not compared with older versions).
-                            let entry_origin = |path: String| match &blob.origin {
-                                Origin::GitBlob { blob, commit, .. } => Origin::GitBlob {
-                                    blob: blob.clone(),
-                                    path: Some(path),
-                                    commit: commit.clone(),
-                                },
-                                _ => Origin::File { path },
-                            };
-                            let mut visit = ArchiveScan {
-                                scanner,
-                                scratch,
-                                counters,
-                                skipped: &skipped,
-                                origin: &entry_origin,
-                                findings: Vec::new(),
-                            };
-                            let limits = archive::ArchiveLimits {
-                                max_entry: max_file_size,
-                                ..Default::default()
-                            };
-                            archive::walk(
-                                &blob.origin.to_string(),
-                                &blob.data,
-                                &limits,
-                                &mut visit,
-                            );
-                            return (i, visit.findings);
-                        }
-                        let mut found =
-                            counted_scan(scanner, &blob, scratch, counters, &skipped).findings;
-                        if !found.is_empty() && !task.previous.is_empty() {
-                            // Only secrets this change added: drop those the same
-                            // path already held in a parent.
-                            let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
-                            for prev in &task.previous {
-                                if let Ok(p) =
-                                    git::read_blob(repo, *prev, &task.origin, max_file_size)
-                                {
-                                    for c in scanner.scan(&p.origin, &p.data, scratch).candidates {
-                                        old.push((c.rule, c.secret(&p.data).to_vec()));
-                                    }
-                                }
-                            }
-                            let rules = scanner.rules();
-                            found.retain(|f| {
-                                !old.iter().any(|(r, s)| {
-                                    rules.rule(*r).spec.id == f.rule_id && *s == f.raw_secret
-                                })
-                            });
-                        }
-                        (i, found)
-                    },
-                )
-            },
-        )
-        .filter(|(_, f)| !f.is_empty())
-        .collect();
-    // Blobs are listed in topological order of the commits that introduced
-    // them: when later versions of a file still hold the same secret, keep
-    // only the first (the fingerprint is rule, secret and path), as a person
-    // reviewing history wants the commit that added it, once.
-    indexed.sort_by_key(|(i, _)| *i);
-    let mut seen = std::collections::HashSet::new();
-    let mut findings: Vec<Finding> = indexed
-        .into_iter()
-        .flat_map(|(_, f)| f)
-        .filter(|f| seen.insert(f.fingerprint.clone()))
-        .collect();
-    // Messages are decoded like blobs: a base64 or percent-encoded token
-    // pasted into a commit message is as leaked as one in a file.
+    let budget = Budget::new();
+    let (tx, rx) = sync_channel::<(usize, Unit<S::Tag>)>(HANDOFF_UNITS);
+    let found: Vec<Found<S::Tag>> = std::thread::scope(|s| {
+        let handoff = Handoff {
+            tx,
+            seq: AtomicUsize::new(0),
+            budget: &budget,
+            skipped: &skipped,
+        };
+        s.spawn(move || source.units(&handoff));
+        rx.into_iter()
+            .par_bridge()
+            .map_init(
+                || (source.worker(), Scratch::default()),
+                |(worker, scratch), (seq, mut unit)| {
+                    let held = unit.data.len() as u64;
+                    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        scan_unit(
+                            source, &mut unit, worker, scanner, scratch, counters, &skipped,
+                        )
+                    }));
+                    let findings = caught.unwrap_or_else(|payload| {
+                        *scratch = Scratch::default();
+                        skipped.push(internal_error(source.describe(&unit), payload));
+                        Vec::new()
+                    });
+                    budget.release(held);
+                    (!findings.is_empty()).then_some(Found {
+                        seq,
+                        tag: unit.tag,
+                        findings,
+                    })
+                },
+            )
+            .flatten()
+            .collect()
+    });
     let mut scratch = Scratch::default();
-    for m in &plan.messages {
-        let result = scanner.scan(&m.origin, &m.data, &mut scratch);
+    let mut side = |origin: &Origin, data: &[u8]| {
+        let result = scanner.scan(origin, data, &mut scratch);
         for n in result.notices {
             skipped.push(n);
         }
@@ -363,9 +393,67 @@ pub fn scan_git(
         counters
             .allowlist
             .fetch_add(result.silenced.allowlist, Ordering::Relaxed);
-        findings.extend(result.findings);
-    }
+        result.findings
+    };
+    let findings = source.finish(found, scanner, &mut side);
     Outcome::finish(findings, counters, skipped, start)
+}
+
+/// One unit: loaded, then opened as an archive or scanned, then reviewed.
+fn scan_unit<S: Source>(
+    source: &S,
+    unit: &mut Unit<S::Tag>,
+    worker: &mut S::Worker,
+    scanner: &Scanner,
+    scratch: &mut Scratch,
+    counters: &Counters,
+    skipped: &SkipList<'_>,
+) -> Vec<Finding> {
+    if let Origin::File { path } = &unit.origin
+        && scanner.policy().skips_path(path)
+    {
+        skipped.push(Notice {
+            path: path.clone(),
+            reason: ALLOWLISTED_PATH.into(),
+            kind: NoticeKind::Allowlisted,
+        });
+        return Vec::new();
+    }
+    if let Err(n) = source.load(unit, worker) {
+        skipped.push(n);
+        return Vec::new();
+    }
+    let archives = source.archives(unit);
+    let (mut findings, opened) = scan_or_open(
+        scanner,
+        &unit.origin,
+        &unit.data,
+        archives,
+        scratch,
+        counters,
+        skipped,
+    );
+    if opened {
+        return findings;
+    }
+    if !findings.is_empty() {
+        source.review(unit, &mut findings, worker, scanner, scratch);
+    }
+    findings
+}
+
+/// Scans what a Git plan lists: blobs in parallel (each worker with its own
+/// repository handle), then commit and tag messages.
+pub fn scan_git(
+    scanner: &Scanner,
+    repo: &gix::Repository,
+    plan: git::Plan,
+    max_file_size: u64,
+    on_skip: &(dyn Fn(&Notice) + Sync),
+    counters: &Counters,
+) -> Outcome {
+    let source = git::GitSource::new(repo, plan, max_file_size);
+    run(&source, scanner, on_skip, counters)
 }
 
 /// Scans files and directories (`-` is standard input). `on_skip` is told
@@ -377,75 +465,6 @@ pub fn scan_paths(
     on_skip: &(dyn Fn(&Notice) + Sync),
     counters: &Counters,
 ) -> Outcome {
-    let start = Instant::now();
-    let skipped = SkipList::new(on_skip);
-    let skip = |s: Notice| skipped.push(s);
-    let mut findings: Vec<Finding> = Vec::new();
-
-    let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        roots.iter().partition(|p| p.as_os_str() == "-");
-    if !stdin.is_empty() {
-        match fs::read_stdin(opts.max_file_size) {
-            Ok(blob) => findings.extend(contained(
-                || "-".into(),
-                &mut Scratch::default(),
-                &skipped,
-                |scratch| scan_blob(scanner, &blob, scratch, counters, &skipped),
-            )),
-            Err(s) => skip(s),
-        }
-    }
-    if !paths.is_empty() {
-        let paths: Vec<PathBuf> = paths.into_iter().cloned().collect();
-        let per_file: Vec<Vec<Finding>> = fs::walk(&paths, opts)
-            .par_bridge()
-            .map_init(Scratch::default, |scratch, entry| match entry {
-                Entry::Skipped(s) => {
-                    skip(s);
-                    Vec::new()
-                }
-                Entry::File { path, .. } if scanner.policy().skips_path(&fs::display(&path)) => {
-                    skip(Notice {
-                        path: fs::display(&path),
-                        reason: ALLOWLISTED_PATH.into(),
-                        kind: NoticeKind::Allowlisted,
-                    });
-                    Vec::new()
-                }
-                Entry::File { path, size } => contained(
-                    || fs::display(&path),
-                    scratch,
-                    &skipped,
-                    |scratch| match fs::read(&path, size, opts.max_file_size) {
-                        Ok(blob) if archive::kind(&blob.data).is_some() => {
-                            let mut visit = ArchiveScan {
-                                scanner,
-                                scratch,
-                                counters,
-                                skipped: &skipped,
-                                origin: &|path| Origin::File { path },
-                                findings: Vec::new(),
-                            };
-                            let name = blob.origin.to_string();
-                            let limits = archive::ArchiveLimits {
-                                max_entry: opts.max_file_size,
-                                ..Default::default()
-                            };
-                            archive::walk(&name, &blob.data, &limits, &mut visit);
-                            visit.findings
-                        }
-                        Ok(blob) => scan_blob(scanner, &blob, scratch, counters, &skipped),
-                        Err(s) => {
-                            skip(s);
-                            Vec::new()
-                        }
-                    },
-                ),
-            })
-            .filter(|v| !v.is_empty())
-            .collect();
-        findings.extend(per_file.into_iter().flatten());
-    }
-
-    Outcome::finish(findings, counters, skipped, start)
+    let source = fs::FsSource { roots, opts };
+    run(&source, scanner, on_skip, counters)
 }
