@@ -16,6 +16,7 @@ pub mod layer;
 pub mod local;
 pub mod manifest;
 pub mod registry;
+pub mod scan;
 
 use std::io::Read;
 
