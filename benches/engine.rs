@@ -84,7 +84,16 @@ pub fn corpus(size: usize) -> Vec<u8> {
 
 fn engine_throughput(c: &mut Criterion) {
     let data = corpus(scaled(CORPUS, 256 << 10));
-    let scanner = Scanner::new(RuleSet::embedded().expect("pack"), EngineOptions::default());
+    // The matching core alone: no decoding.
+    let options = EngineOptions {
+        decode: leakhound::decode::Limits {
+            max_depth: 0,
+            ..Default::default()
+        },
+        ..EngineOptions::default()
+    };
+    let scanner = Scanner::new(RuleSet::embedded().expect("pack"), options);
+    let origin = leakhound::Origin::Stdin;
     let mut g = c.benchmark_group("engine");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(data.len() as u64));
@@ -93,7 +102,7 @@ fn engine_throughput(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0;
             for blob in data.chunks(BLOB) {
-                n += scanner.candidates(blob, &mut scratch).len();
+                n += scanner.scan(&origin, blob, &mut scratch).candidates.len();
             }
             n
         })

@@ -136,6 +136,28 @@ impl Origin {
         }
     }
 
+    /// The same provenance for another path: an entry of an archive found
+    /// at this origin (`path` is then `archive!entry`).
+    pub fn with_path(&self, path: String) -> Origin {
+        match self {
+            Origin::File { .. } | Origin::Stdin | Origin::GitMessage { .. } => {
+                Origin::File { path }
+            }
+            Origin::GitBlob { blob, commit, .. } => Origin::GitBlob {
+                blob: blob.clone(),
+                path: Some(path),
+                commit: commit.clone(),
+            },
+            Origin::Image {
+                repository, image, ..
+            } => Origin::Image {
+                repository: repository.clone(),
+                path,
+                image: image.clone(),
+            },
+        }
+    }
+
     /// Identity of the origin used in fingerprints: stable across runs and
     /// independent of offsets, so a finding keeps its fingerprint when lines
     /// move. A file and a Git blob are identified by their path alone

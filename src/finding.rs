@@ -66,6 +66,12 @@ pub struct Finding {
     /// absent for secrets outside Kubernetes manifests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<crate::blob::KubernetesRef>,
+    /// Byte range of the secret in the unit that was scanned (its encoded
+    /// form for a decoded secret), never serialised: streaming sources
+    /// place findings in their stream with it, and the cross-source parity
+    /// test compares positions with it.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
 }
 
 impl Finding {

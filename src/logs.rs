@@ -52,11 +52,16 @@ impl Reporter {
 }
 
 /// The reporter shared with the signal thread.
-struct Shared(Arc<Mutex<Reporter>>);
+struct Shared {
+    reporter: Arc<Mutex<Reporter>>,
+    /// Masks what notices quote.
+    scanner: Arc<leakhound::Scanner>,
+    quiet: bool,
+}
 
 impl StreamSink for Shared {
     fn finding(&mut self, f: &Finding) -> io::Result<()> {
-        let mut r = self.0.lock().expect("reporter lock");
+        let mut r = self.reporter.lock().expect("reporter lock");
         let color = r.color;
         match r.format {
             Format::Jsonl => json::write_line(f, &mut r.out)?,
@@ -72,8 +77,19 @@ impl StreamSink for Shared {
         r.out.flush()
     }
 
+    fn notice(&mut self, n: &leakhound::Notice) -> io::Result<()> {
+        if !self.quiet {
+            let line = format!("{}: {}", n.path, n.reason);
+            eprintln!(
+                "leakhound: skipped: {}",
+                text::escape_controls(&self.scanner.masked_text(&line))
+            );
+        }
+        Ok(())
+    }
+
     fn passthrough(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let mut r = self.0.lock().expect("reporter lock");
+        let mut r = self.reporter.lock().expect("reporter lock");
         if let Some(out) = &mut r.passthrough {
             let res = out.write_all(bytes).and_then(|_| out.flush());
             if let Err(e) = &res
@@ -189,7 +205,11 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     } else {
         args.files.clone()
     };
-    let mut sink = Shared(reporter.clone());
+    let mut sink = Shared {
+        reporter: reporter.clone(),
+        scanner: scanner.clone(),
+        quiet: common.quiet,
+    };
     let mut errors = 0;
     for path in &inputs {
         let (origin, mut reader) = if path.as_os_str() == "-" {
@@ -258,7 +278,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     } else {
         exit_code(&st)
     };
-    let (inline, allowlisted) = scanner.suppressed();
+    let (inline, allowlisted) = (st.silenced.inline, st.silenced.allowlist);
     let start = crate::run_start();
     crate::write_summary(
         common,

@@ -769,7 +769,7 @@ pub(crate) fn report_outcome(
             outcome.findings.len()
         );
     }
-    let (inline, allowlisted) = scanner.suppressed();
+    let (inline, allowlisted) = (outcome.silenced.inline, outcome.silenced.allowlist);
     if !quiet {
         let counts = text::SummaryCounts {
             files: outcome.files,

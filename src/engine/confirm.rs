@@ -7,7 +7,7 @@ use regex_automata::Input;
 
 use super::context::{self, Judgement};
 use super::{Candidate, entropy, filters};
-use crate::rules::{Confidence, KeywordScope, Rule, RuleId, Verdict};
+use crate::rules::{Confidence, Rule, RuleId, Verdict};
 
 /// What a search is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +59,7 @@ pub fn confirm_blob(rule: &Rule, id: RuleId, data: &[u8], mode: Mode, out: &mut 
 
 /// The oracle: the rule's regex over all of `data`, with the same
 /// keyword condition, computed without the prefilter.
+#[cfg(test)]
 pub fn confirm_naive(rule: &Rule, id: RuleId, data: &[u8], out: &mut Vec<Candidate>) {
     let lower = data.to_ascii_lowercase();
     let mut hits: Vec<(usize, usize)> = Vec::new();
@@ -67,7 +68,7 @@ pub fn confirm_naive(rule: &Rule, id: RuleId, data: &[u8], out: &mut Vec<Candida
         hits.extend(finder.find_iter(&lower).map(|s| (s, s + k.len())));
     }
     hits.sort_unstable();
-    if rule.spec.scope == KeywordScope::Blob {
+    if rule.spec.scope == crate::rules::KeywordScope::Blob {
         if rule.keywords.is_empty() || !hits.is_empty() {
             confirm_blob(rule, id, data, Mode::Report, out);
         }

@@ -26,14 +26,14 @@ mod prefilter;
 pub mod selftest;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use crate::allow::{Policy, Subject, Suppressed};
-use crate::blob::{Blob, KubernetesRef, Origin};
+use crate::blob::{KubernetesRef, Origin};
 use crate::decode::{self, Limits, View};
 use crate::finding::Finding;
+use crate::notice::{Notice, NoticeKind};
 use crate::rules::{Confidence, KeywordScope, RuleId, RuleSet};
 use location::LineIndex;
 pub use prefilter::Hits;
@@ -88,13 +88,6 @@ pub struct Scratch {
     hits_seen: bool,
 }
 
-impl Scratch {
-    /// True if the last blob scanned with this scratch held any keyword.
-    pub fn had_keyword_hits(&self) -> bool {
-        self.hits_seen
-    }
-}
-
 /// What the engine is asked to report.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -121,14 +114,38 @@ pub struct Scanner {
     rules: RuleSet,
     options: EngineOptions,
     policy: Policy,
-    suppressed: SuppressedCounts,
 }
 
-/// Findings not reported because an inline marker or an allowlist said so.
+/// Findings of one unit not reported because an inline marker or an
+/// allowlist said so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Silenced {
+    pub inline: u64,
+    pub allowlist: u64,
+}
+
+impl Silenced {
+    pub fn add(&mut self, other: Silenced) {
+        self.inline += other.inline;
+        self.allowlist += other.allowlist;
+    }
+}
+
+/// What the engine found in one unit: the engine's one answer.
 #[derive(Debug, Default)]
-pub struct SuppressedCounts {
-    pub inline: AtomicU64,
-    pub allowlist: AtomicU64,
+pub struct ScanResult {
+    /// Findings in offset order, allowlists and inline markers applied.
+    pub findings: Vec<Finding>,
+    /// What could not be decoded, and why (kind `DecodeLimit`).
+    pub notices: Vec<Notice>,
+    /// Every confirmed match before allowlists (spans in the unit, decoded
+    /// secrets among them): what `--redact` hides and what Git's parent
+    /// comparison needs.
+    pub candidates: Vec<Candidate>,
+    /// Findings silenced, by cause.
+    pub silenced: Silenced,
+    /// True if the unit's raw bytes held any rule keyword.
+    pub keyword_hits: bool,
 }
 
 impl Scanner {
@@ -137,7 +154,6 @@ impl Scanner {
             rules,
             options,
             policy: Policy::default(),
-            suppressed: SuppressedCounts::default(),
         }
     }
 
@@ -157,12 +173,8 @@ impl Scanner {
         &self.policy
     }
 
-    /// How many findings allowlists and inline markers have silenced so far.
-    pub fn suppressed(&self) -> (u64, u64) {
-        (
-            self.suppressed.inline.load(Ordering::Relaxed),
-            self.suppressed.allowlist.load(Ordering::Relaxed),
-        )
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
     }
 
     /// Why a finding of `rule` is not to be reported, if it is not. `path`
@@ -204,8 +216,10 @@ impl Scanner {
         self.rules
     }
 
-    /// Candidate secrets in `data`, overlaps resolved, sorted by offset.
-    pub fn candidates(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
+    /// Candidate secrets in `data`'s raw bytes (no decoding), overlaps
+    /// resolved, sorted by offset: the matching core the property tests
+    /// compare with `candidates_naive`.
+    pub(crate) fn candidates(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
         let c = self.run_rules(data, None, self.options.min_confidence, scratch);
         scratch.hits_seen = !scratch.hits.touched().is_empty();
         c
@@ -260,45 +274,9 @@ impl Scanner {
         resolve_overlaps(&self.rules, data, &mut scratch.candidates)
     }
 
-    /// Candidates in `data` and in its decoded views (JSON/JS escapes), all
-    /// with spans in `data`'s coordinates.
-    pub fn candidates_decoded(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
-        let mut all = self.candidates(data, scratch);
-        if self.options.decode.max_depth == 0 {
-            return all;
-        }
-        let Some(view) = crate::decode::escapes::unescape(data) else {
-            return all;
-        };
-        let raw_hits = scratch.hits_seen;
-        let inner = self.candidates(&view.data, scratch);
-        // `had_keyword_hits` stays about the raw bytes.
-        scratch.hits_seen = raw_hits;
-        for c in inner {
-            let (start, end) = view.original_span(c.start, c.end);
-            if all
-                .iter()
-                .any(|r| r.rule == c.rule && r.start == start && r.end == end)
-            {
-                continue;
-            }
-            all.push(Candidate {
-                start,
-                end,
-                decoded: Some(Box::new(DecodedSecret {
-                    steps: vec![view.step.to_string()],
-                    secret: view.data[c.start..c.end].to_vec(),
-                    kubernetes: None,
-                })),
-                ..c
-            });
-        }
-        resolve_overlaps(&self.rules, data, &mut all)
-    }
-
     /// Candidates of the rules that run only in `context`, in `data` (a
     /// text a decoder built for them).
-    pub fn candidates_in_context(
+    fn candidates_in_context(
         &self,
         data: &[u8],
         context: crate::rules::RuleContext,
@@ -315,7 +293,7 @@ impl Scanner {
     /// A secret found again in a later view (the generic base64 decode of
     /// a Secret's value, the raw `stringData` line) at an overlapping place
     /// is reported once, with the Kubernetes provenance if either had it.
-    pub fn candidates_deep(
+    fn candidates_deep(
         &self,
         data: &[u8],
         scratch: &mut Scratch,
@@ -368,13 +346,7 @@ impl Scanner {
         if !repeats.is_empty() {
             all.retain(|c| !repeats.iter().any(|&(s, e)| s <= c.start && c.end <= e));
         }
-        // A last-applied copy of the object's own value: reported once, at
-        // the object's key, not again from the annotation's raw text.
-        let repeats: Vec<(usize, usize)> = views.iter().flat_map(|v| v.repeats.clone()).collect();
-        if !repeats.is_empty() {
-            all.retain(|c| !repeats.iter().any(|&(s, e)| s <= c.start && c.end <= e));
-        }
-        // `had_keyword_hits` stays about the raw bytes.
+        // `keyword_hits` stays about the raw bytes.
         scratch.hits_seen = raw_hits;
         all.sort_by_key(|c| (c.start, c.end, c.rule));
         all
@@ -382,7 +354,8 @@ impl Scanner {
 
     /// Reference implementation for tests: every rule's regex over the whole
     /// input, no prefilter, no windows. The fast path must agree with it.
-    pub fn candidates_naive(&self, data: &[u8]) -> Vec<Candidate> {
+    #[cfg(test)]
+    pub(crate) fn candidates_naive(&self, data: &[u8]) -> Vec<Candidate> {
         let mut out = Vec::new();
         for (i, r) in self.rules.rules().iter().enumerate() {
             if r.spec.confidence < self.options.min_confidence || r.spec.context.is_some() {
@@ -394,34 +367,43 @@ impl Scanner {
         resolve_overlaps(&self.rules, data, &mut out)
     }
 
-    /// Scans a blob and returns its findings in offset order.
-    pub fn scan(&self, blob: &Blob, scratch: &mut Scratch) -> Vec<Finding> {
-        let cands = self.candidates(&blob.data, scratch);
-        self.findings(blob, &cands)
-    }
-
-    /// Turns candidates of `blob` into findings (line/column, snippet, fingerprint).
-    pub fn findings(&self, blob: &Blob, cands: &[Candidate]) -> Vec<Finding> {
-        self.findings_in(&blob.origin, &blob.data, cands)
-    }
-
-    /// Like `findings`, for bytes that are not held in a `Blob` (a window of
-    /// a stream).
-    pub fn findings_in(&self, origin: &Origin, data: &[u8], cands: &[Candidate]) -> Vec<Finding> {
-        self.findings_indexed(origin, data, cands)
+    /// Scans one unit: its raw bytes and, as the options' decoding policy
+    /// says, every view the decoders find in it (Kubernetes Secrets, Helm
+    /// releases, base64, hex, percent-encoding, escapes, gzip), with
+    /// allowlists and inline markers applied. The one entry point every
+    /// source's units go through.
+    ///
+    /// `origin` says where `data` came from: allowlists, fingerprints and
+    /// the provenance findings carry depend on it.
+    pub fn scan(&self, origin: &Origin, data: &[u8], scratch: &mut Scratch) -> ScanResult {
+        let mut notes = Vec::new();
+        let candidates = self.candidates_deep(data, scratch, &mut notes);
+        notes.sort();
+        notes.dedup();
+        let notices = notes
             .into_iter()
-            .map(|(_, f)| f)
-            .collect()
+            .map(|reason| Notice::new(NoticeKind::DecodeLimit, origin.to_string(), reason))
+            .collect();
+        let mut silenced = Silenced::default();
+        let findings = self.findings(origin, data, &candidates, &mut silenced);
+        ScanResult {
+            findings,
+            notices,
+            candidates,
+            silenced,
+            keyword_hits: scratch.hits_seen,
+        }
     }
 
-    /// Like `findings_in`, each finding with the index of its candidate
-    /// (allowlists and inline markers drop some candidates).
-    pub fn findings_indexed(
+    /// Turns candidates of `data` into findings (line/column, snippet,
+    /// fingerprint), dropping what allowlists and inline markers silence.
+    fn findings(
         &self,
         origin: &Origin,
         data: &[u8],
         cands: &[Candidate],
-    ) -> Vec<(usize, Finding)> {
+        silenced: &mut Silenced,
+    ) -> Vec<Finding> {
         if cands.is_empty() {
             return Vec::new();
         }
@@ -433,18 +415,17 @@ impl Scanner {
         let mut masks = LineMasks::default();
         cands
             .iter()
-            .enumerate()
-            .filter_map(|(i, c)| {
+            .filter_map(|c| {
                 let rule = self.rules.rule(c.rule);
                 let secret = c.secret(data);
                 let lines = &data[index.line_of(c.start).0..index.line_end(data, c.end)];
                 match self.suppression(rule, rel_path.as_deref(), commit_id, secret, lines) {
                     Some(Suppressed::Inline) => {
-                        self.suppressed.inline.fetch_add(1, Ordering::Relaxed);
+                        silenced.inline += 1;
                         return None;
                     }
                     Some(Suppressed::Allowlist) => {
-                        self.suppressed.allowlist.fetch_add(1, Ordering::Relaxed);
+                        silenced.allowlist += 1;
                         return None;
                     }
                     Some(Suppressed::OutOfScope) => return None,
@@ -452,36 +433,34 @@ impl Scanner {
                 }
                 let (line, column) = index.position(data, c.start);
                 let (end_line, end_column) = index.position(data, c.end);
-                Some((
-                    i,
-                    Finding {
-                        rule_id: rule.spec.id.clone(),
-                        rule_name: rule.spec.name.clone(),
-                        severity: rule.spec.severity,
-                        confidence: c.confidence,
-                        path: origin.display_path().map(str::to_string),
-                        line,
-                        column,
-                        end_line,
-                        end_column,
-                        snippet: self.snippet(data, &index, cands, c, &mut masks),
-                        secret: self
-                            .options
-                            .show_secrets
-                            .then(|| String::from_utf8_lossy(secret).into_owned()),
-                        fingerprint: fingerprint(&rule.spec.id, secret, &identity),
-                        raw_secret: secret.to_vec(),
-                        entropy: (c.entropy * 1000.0).round() / 1000.0,
-                        decoded: c
-                            .decoded
-                            .as_ref()
-                            .map(|d| d.steps.clone())
-                            .unwrap_or_default(),
-                        commit: commit.clone(),
-                        image: origin.image().cloned(),
-                        kubernetes: c.kubernetes().map(|k| (**k).clone()),
-                    },
-                ))
+                Some(Finding {
+                    rule_id: rule.spec.id.clone(),
+                    rule_name: rule.spec.name.clone(),
+                    severity: rule.spec.severity,
+                    confidence: c.confidence,
+                    path: origin.display_path().map(str::to_string),
+                    line,
+                    column,
+                    end_line,
+                    end_column,
+                    snippet: self.snippet(data, &index, cands, c, &mut masks),
+                    secret: self
+                        .options
+                        .show_secrets
+                        .then(|| String::from_utf8_lossy(secret).into_owned()),
+                    fingerprint: fingerprint(&rule.spec.id, secret, &identity),
+                    raw_secret: secret.to_vec(),
+                    entropy: (c.entropy * 1000.0).round() / 1000.0,
+                    decoded: c
+                        .decoded
+                        .as_ref()
+                        .map(|d| d.steps.clone())
+                        .unwrap_or_default(),
+                    commit: commit.clone(),
+                    image: origin.image().cloned(),
+                    kubernetes: c.kubernetes().map(|k| (**k).clone()),
+                    span: c.start..c.end,
+                })
             })
             .collect()
     }

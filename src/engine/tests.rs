@@ -134,16 +134,18 @@ fn placeholders_and_low_entropy_values_are_dropped() {
 #[test]
 fn findings_carry_positions_masked_snippet_and_stable_fingerprint() {
     let s = scanner(set(TWO_RULES));
-    let blob = Blob::new(
-        crate::Origin::File {
-            path: "a/b.env".into(),
-        },
-        "x\n  é tok_Ab3dE5fG7hI9jK1lM3nO end\n".into(),
-    );
-    let f = s.scan(&blob, &mut Scratch::default());
-    assert_eq!(f.len(), 1);
-    let f = &f[0];
+    let origin = crate::Origin::File {
+        path: "a/b.env".into(),
+    };
+    let data = "x\n  é tok_Ab3dE5fG7hI9jK1lM3nO end\n";
+    let f = s.scan(&origin, data.as_bytes(), &mut Scratch::default());
+    assert_eq!(f.findings.len(), 1);
+    let f = &f.findings[0];
     assert_eq!((f.line, f.column, f.end_line, f.end_column), (2, 5, 2, 29));
+    assert_eq!(
+        &data.as_bytes()[f.span.clone()],
+        b"tok_Ab3dE5fG7hI9jK1lM3nO"
+    );
     assert!(
         !f.snippet.contains("Ab3dE5"),
         "snippet leaks: {}",
@@ -151,12 +153,11 @@ fn findings_carry_positions_masked_snippet_and_stable_fingerprint() {
     );
     assert!(f.secret.is_none());
     // Moving the secret down keeps the fingerprint.
-    let moved = Blob::new(
-        blob.origin.clone(),
-        "\n\n\nx\n tok_Ab3dE5fG7hI9jK1lM3nO\n".into(),
-    );
+    let moved = "\n\n\nx\n tok_Ab3dE5fG7hI9jK1lM3nO\n";
     assert_eq!(
-        s.scan(&moved, &mut Scratch::default())[0].fingerprint,
+        s.scan(&origin, moved.as_bytes(), &mut Scratch::default())
+            .findings[0]
+            .fingerprint,
         f.fingerprint
     );
 }

@@ -3,19 +3,20 @@
 //! scanned and skipped. Output order is made deterministic here.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::blob::{Blob, Origin};
+use crate::blob::Origin;
 use crate::decode::archive;
-use crate::engine::{Scanner, Scratch};
+use crate::engine::{ScanResult, Scanner, Scratch, Silenced};
 use crate::finding::Finding;
 use crate::notice::{Notice, NoticeKind};
-use crate::source::fs::{self, Entry, WalkOptions};
-use crate::source::git;
+use crate::source::fs::{self, WalkOptions};
+use crate::source::{Emit, Found, Source, Unit, git};
 
 pub mod image;
 pub mod stream;
@@ -47,6 +48,8 @@ pub struct Outcome {
     pub layers: u64,
     /// Images scanned (`image`, `registry`).
     pub images: u64,
+    /// Findings allowlists and inline markers silenced.
+    pub silenced: Silenced,
 }
 
 impl Outcome {
@@ -63,6 +66,9 @@ pub struct Counters {
     pub files: AtomicU64,
     pub bytes: AtomicU64,
     pub binary: AtomicU64,
+    /// Findings silenced by inline markers and by allowlists.
+    pub inline: AtomicU64,
+    pub allowlist: AtomicU64,
 }
 
 fn is_binary(data: &[u8]) -> bool {
@@ -85,18 +91,23 @@ pub(crate) fn contained<T: Default>(
         Ok(v) => v,
         Err(payload) => {
             *scratch = Scratch::default();
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown cause".into());
-            skipped.push(Notice {
-                path: unit(),
-                reason: format!("{INTERNAL_ERROR}: {message}"),
-                kind: NoticeKind::Internal,
-            });
+            skipped.push(internal_error(unit(), payload));
             T::default()
         }
+    }
+}
+
+/// The notice of a unit whose scan panicked.
+fn internal_error(unit: String, payload: Box<dyn std::any::Any + Send>) -> Notice {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into());
+    Notice {
+        path: unit,
+        reason: format!("{INTERNAL_ERROR}: {message}"),
+        kind: NoticeKind::Internal,
     }
 }
 
@@ -118,74 +129,31 @@ pub(crate) fn test_panic(origin: &Origin) {
     let _ = origin;
 }
 
-/// Candidates of a blob and of what decodes out of it, counted in the
+/// Scans a unit (the engine's one entry point) and counts it in the
 /// scan's statistics; what could not be decoded goes to the skip list.
-fn counted_candidates(
+fn counted_scan(
     scanner: &Scanner,
-    blob: &Blob,
+    origin: &Origin,
+    data: &[u8],
     scratch: &mut Scratch,
     c: &Counters,
     skipped: &SkipList<'_>,
-) -> Vec<crate::engine::Candidate> {
-    test_panic(&blob.origin);
-    let mut notes = Vec::new();
-    let cands = scanner.candidates_deep(&blob.data, scratch, &mut notes);
-    notes.sort();
-    notes.dedup();
-    for reason in notes {
-        skipped.push(Notice {
-            path: blob.origin.to_string(),
-            reason,
-            kind: NoticeKind::DecodeLimit,
-        });
+) -> ScanResult {
+    test_panic(origin);
+    let mut result = scanner.scan(origin, data, scratch);
+    for n in std::mem::take(&mut result.notices) {
+        skipped.push(n);
     }
     c.files.fetch_add(1, Ordering::Relaxed);
-    c.bytes.fetch_add(blob.data.len() as u64, Ordering::Relaxed);
-    if !scratch.had_keyword_hits() && is_binary(&blob.data) {
+    c.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+    c.inline
+        .fetch_add(result.silenced.inline, Ordering::Relaxed);
+    c.allowlist
+        .fetch_add(result.silenced.allowlist, Ordering::Relaxed);
+    if !result.keyword_hits && is_binary(data) {
         c.binary.fetch_add(1, Ordering::Relaxed);
     }
-    cands
-}
-
-fn scan_blob(
-    scanner: &Scanner,
-    blob: &Blob,
-    scratch: &mut Scratch,
-    c: &Counters,
-    skipped: &SkipList<'_>,
-) -> Vec<Finding> {
-    let cands = counted_candidates(scanner, blob, scratch, c, skipped);
-    scanner.findings(blob, &cands)
-}
-
-/// Scans the entries of an archive as they are read, each as a file named
-/// `archive!entry`.
-struct ArchiveScan<'a, 's> {
-    scanner: &'a Scanner,
-    scratch: &'a mut Scratch,
-    counters: &'a Counters,
-    skipped: &'a SkipList<'s>,
-    /// The origin of an entry, from its `archive!entry` path.
-    origin: &'a dyn Fn(String) -> Origin,
-    findings: Vec<Finding>,
-}
-
-impl archive::Visitor for ArchiveScan<'_, '_> {
-    fn entry(&mut self, path: String, data: Vec<u8>) {
-        let blob = Blob::new((self.origin)(path), data);
-        let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
-        let found = contained(
-            || blob.origin.to_string(),
-            self.scratch,
-            skipped,
-            |scratch| scan_blob(scanner, &blob, scratch, counters, skipped),
-        );
-        self.findings.extend(found);
-    }
-
-    fn notice(&mut self, notice: Notice) {
-        self.skipped.push(notice);
-    }
+    result
 }
 
 /// Skipped inputs: told to the caller as they happen, kept for the outcome.
@@ -202,7 +170,7 @@ impl<'a> SkipList<'a> {
         }
     }
 
-    fn push(&self, s: Notice) {
+    pub(crate) fn push(&self, s: Notice) {
         (self.on_skip)(&s);
         self.list.lock().expect("skip list lock").push(s);
     }
@@ -228,12 +196,284 @@ impl Outcome {
             elapsed: start.elapsed(),
             layers: 0,
             images: 0,
+            silenced: Silenced {
+                inline: counters.inline.load(Ordering::Relaxed),
+                allowlist: counters.allowlist.load(Ordering::Relaxed),
+            },
         }
     }
 }
 
+/// Bytes of units read but not yet scanned, across all producers.
+const HANDOFF_BYTES: u64 = 64 << 20;
+
+/// Batches of units waiting for a worker (beyond the byte budget).
+const HANDOFF_BATCHES: usize = 16;
+
+/// Units handed over at once: one channel message (and one wake-up) per
+/// unit cost 10% of a scan of many small files in context switches.
+const BATCH: usize = 64;
+
+/// Counts bytes in flight; producers wait when the workers fall behind.
+pub(crate) struct Budget {
+    used: Mutex<u64>,
+    freed: Condvar,
+}
+
+impl Budget {
+    pub(crate) fn new() -> Budget {
+        Budget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn acquire(&self, n: u64) {
+        let mut used = self.used.lock().expect("budget lock");
+        // A unit larger than the whole budget still goes, alone.
+        while *used > 0 && *used + n > HANDOFF_BYTES {
+            used = self.freed.wait(used).expect("budget lock");
+        }
+        *used += n;
+    }
+    pub(crate) fn release(&self, n: u64) {
+        *self.used.lock().expect("budget lock") -= n;
+        self.freed.notify_all();
+    }
+}
+
+/// The run loop's side of `Emit`: a bounded hand-off to the workers, in
+/// batches of units (a unit holding bytes goes at once).
+struct Handoff<'a, 's, T> {
+    tx: SyncSender<Vec<(usize, Unit<T>)>>,
+    pending: Mutex<Vec<(usize, Unit<T>)>>,
+    seq: AtomicUsize,
+    budget: &'a Budget,
+    skipped: &'a SkipList<'s>,
+}
+
+impl<T: Send> Handoff<'_, '_, T> {
+    fn flush(&self, batch: Vec<(usize, Unit<T>)>) {
+        if let Err(e) = self.tx.send(batch) {
+            for (_, u) in e.0 {
+                self.budget.release(u.data.len() as u64);
+            }
+        }
+    }
+
+    /// Hands over what is pending (the source is done).
+    fn finish(&self) {
+        let batch = std::mem::take(&mut *self.pending.lock().expect("hand-off lock"));
+        if !batch.is_empty() {
+            self.flush(batch);
+        }
+    }
+}
+
+impl<T: Send> Emit<T> for Handoff<'_, '_, T> {
+    fn unit(&self, unit: Unit<T>) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let holds_bytes = !unit.data.is_empty();
+        let full = {
+            let mut pending = self.pending.lock().expect("hand-off lock");
+            pending.push((seq, unit));
+            (holds_bytes || pending.len() >= BATCH).then(|| std::mem::take(&mut *pending))
+        };
+        if let Some(batch) = full {
+            self.flush(batch);
+        }
+    }
+    fn notice(&self, notice: Notice) {
+        self.skipped.push(notice);
+    }
+    fn reserve(&self, n: u64) {
+        self.budget.acquire(n);
+    }
+    fn release(&self, n: u64) {
+        self.budget.release(n);
+    }
+}
+
+/// Scans an archive's entries as they are read, each as a unit with the
+/// archive's provenance and the entry's path.
+struct ArchiveScan<'a, 's> {
+    scanner: &'a Scanner,
+    scratch: &'a mut Scratch,
+    counters: &'a Counters,
+    skipped: &'a SkipList<'s>,
+    parent: &'a Origin,
+    findings: Vec<Finding>,
+}
+
+impl archive::Visitor for ArchiveScan<'_, '_> {
+    fn entry(&mut self, path: String, data: Vec<u8>) {
+        let origin = self.parent.with_path(path);
+        let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
+        let found = contained(
+            || origin.to_string(),
+            self.scratch,
+            skipped,
+            |scratch| counted_scan(scanner, &origin, &data, scratch, counters, skipped).findings,
+        );
+        self.findings.extend(found);
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        self.skipped.push(notice);
+    }
+}
+
+/// Scans a unit's bytes, or, when `archives` allows it and they are an
+/// archive, each entry in it (true: it was opened).
+pub(crate) fn scan_or_open(
+    scanner: &Scanner,
+    origin: &Origin,
+    data: &[u8],
+    archives: Option<archive::ArchiveLimits>,
+    scratch: &mut Scratch,
+    counters: &Counters,
+    skipped: &SkipList<'_>,
+) -> (Vec<Finding>, bool) {
+    if let Some(limits) = archives
+        && archive::kind(data).is_some()
+    {
+        let name = match origin.display_path() {
+            Some(p) => p.to_string(),
+            None => origin.to_string(),
+        };
+        let mut visit = ArchiveScan {
+            scanner,
+            scratch,
+            counters,
+            skipped,
+            parent: origin,
+            findings: Vec::new(),
+        };
+        archive::walk(&name, data, &limits, &mut visit);
+        return (visit.findings, true);
+    }
+    let found = counted_scan(scanner, origin, data, scratch, counters, skipped).findings;
+    (found, false)
+}
+
+/// The run loop, the same for every source: the source yields units on a
+/// thread of its own into a hand-off bounded by bytes, rayon workers load
+/// and scan them (archives opened and decodings followed alike for every
+/// source), each unit under `contained`; the source then turns the
+/// findings into its report order and provenance.
+pub fn run<S: Source>(
+    source: &S,
+    scanner: &Scanner,
+    on_skip: &(dyn Fn(&Notice) + Sync),
+    counters: &Counters,
+) -> Outcome {
+    let start = Instant::now();
+    let skipped = SkipList::new(on_skip);
+    let budget = Budget::new();
+    let (tx, rx) = sync_channel::<Vec<(usize, Unit<S::Tag>)>>(HANDOFF_BATCHES);
+    let found: Vec<Found<S::Tag>> = std::thread::scope(|s| {
+        let handoff = Handoff {
+            tx,
+            pending: Mutex::new(Vec::new()),
+            seq: AtomicUsize::new(0),
+            budget: &budget,
+            skipped: &skipped,
+        };
+        s.spawn(move || {
+            source.units(&handoff);
+            handoff.finish();
+        });
+        rx.into_iter()
+            .flatten()
+            .par_bridge()
+            .map_init(
+                || (source.worker(), Scratch::default()),
+                |(worker, scratch), (seq, mut unit)| {
+                    let held = unit.data.len() as u64;
+                    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        scan_unit(
+                            source, &mut unit, worker, scanner, scratch, counters, &skipped,
+                        )
+                    }));
+                    let findings = caught.unwrap_or_else(|payload| {
+                        *scratch = Scratch::default();
+                        skipped.push(internal_error(source.describe(&unit), payload));
+                        Vec::new()
+                    });
+                    budget.release(held);
+                    (!findings.is_empty()).then_some(Found {
+                        seq,
+                        tag: unit.tag,
+                        findings,
+                    })
+                },
+            )
+            .flatten()
+            .collect()
+    });
+    let mut scratch = Scratch::default();
+    let mut side = |origin: &Origin, data: &[u8]| {
+        let result = scanner.scan(origin, data, &mut scratch);
+        for n in result.notices {
+            skipped.push(n);
+        }
+        counters
+            .inline
+            .fetch_add(result.silenced.inline, Ordering::Relaxed);
+        counters
+            .allowlist
+            .fetch_add(result.silenced.allowlist, Ordering::Relaxed);
+        result.findings
+    };
+    let findings = source.finish(found, scanner, &mut side);
+    Outcome::finish(findings, counters, skipped, start)
+}
+
+/// One unit: loaded, then opened as an archive or scanned, then reviewed.
+fn scan_unit<S: Source>(
+    source: &S,
+    unit: &mut Unit<S::Tag>,
+    worker: &mut S::Worker,
+    scanner: &Scanner,
+    scratch: &mut Scratch,
+    counters: &Counters,
+    skipped: &SkipList<'_>,
+) -> Vec<Finding> {
+    if let Origin::File { path } = &unit.origin
+        && scanner.policy().skips_path(path)
+    {
+        skipped.push(Notice {
+            path: path.clone(),
+            reason: ALLOWLISTED_PATH.into(),
+            kind: NoticeKind::Allowlisted,
+        });
+        return Vec::new();
+    }
+    if let Err(n) = source.load(unit, worker) {
+        skipped.push(n);
+        return Vec::new();
+    }
+    let archives = source.archives(unit);
+    let (mut findings, opened) = scan_or_open(
+        scanner,
+        &unit.origin,
+        &unit.data,
+        archives,
+        scratch,
+        counters,
+        skipped,
+    );
+    if opened {
+        return findings;
+    }
+    if !findings.is_empty() {
+        source.review(unit, &mut findings, worker, scanner, scratch);
+    }
+    findings
+}
+
 /// Scans what a Git plan lists: blobs in parallel (each worker with its own
-/// repository handle and scratch), then commit and tag messages.
+/// repository handle), then commit and tag messages.
 pub fn scan_git(
     scanner: &Scanner,
     repo: &gix::Repository,
@@ -242,121 +482,8 @@ pub fn scan_git(
     on_skip: &(dyn Fn(&Notice) + Sync),
     counters: &Counters,
 ) -> Outcome {
-    let start = Instant::now();
-    let skipped = SkipList::new(on_skip);
-    for p in plan.problems {
-        skipped.push(p);
-    }
-    let shared = repo.clone().into_sync();
-    let mut indexed: Vec<(usize, Vec<Finding>)> = plan
-        .blobs
-        .par_iter()
-        .enumerate()
-        .map_init(
-            || (shared.to_thread_local(), Scratch::default()),
-            |(repo, scratch), (i, task)| {
-                contained(
-                    || task.origin.to_string(),
-                    scratch,
-                    &skipped,
-                    |scratch| {
-                        let blob = match git::read_blob(repo, task.id, &task.origin, max_file_size)
-                        {
-                            Ok(blob) => blob,
-                            Err(s) => {
-                                skipped.push(s);
-                                return (i, Vec::new());
-                            }
-                        };
-                        if archive::kind(&blob.data).is_some() {
-                            // Entries of a committed archive, each at `path!entry`
-                            // with the blob's commit (all of them, in diff scopes
-                            // too: entries are not compared with older versions).
-                            let entry_origin = |path: String| match &blob.origin {
-                                Origin::GitBlob { blob, commit, .. } => Origin::GitBlob {
-                                    blob: blob.clone(),
-                                    path: Some(path),
-                                    commit: commit.clone(),
-                                },
-                                _ => Origin::File { path },
-                            };
-                            let mut visit = ArchiveScan {
-                                scanner,
-                                scratch,
-                                counters,
-                                skipped: &skipped,
-                                origin: &entry_origin,
-                                findings: Vec::new(),
-                            };
-                            let limits = archive::ArchiveLimits {
-                                max_entry: max_file_size,
-                                ..Default::default()
-                            };
-                            archive::walk(
-                                &blob.origin.to_string(),
-                                &blob.data,
-                                &limits,
-                                &mut visit,
-                            );
-                            return (i, visit.findings);
-                        }
-                        let mut cands =
-                            counted_candidates(scanner, &blob, scratch, counters, &skipped);
-                        if !cands.is_empty() && !task.previous.is_empty() {
-                            // Only secrets this change added: drop those the same
-                            // path already held in a parent.
-                            let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
-                            for prev in &task.previous {
-                                if let Ok(p) =
-                                    git::read_blob(repo, *prev, &task.origin, max_file_size)
-                                {
-                                    let mut notes = Vec::new();
-                                    for c in scanner.candidates_deep(&p.data, scratch, &mut notes) {
-                                        old.push((c.rule, c.secret(&p.data).to_vec()));
-                                    }
-                                }
-                            }
-                            cands.retain(|c| {
-                                !old.iter()
-                                    .any(|(r, s)| *r == c.rule && s[..] == *c.secret(&blob.data))
-                            });
-                        }
-                        (i, scanner.findings(&blob, &cands))
-                    },
-                )
-            },
-        )
-        .filter(|(_, f)| !f.is_empty())
-        .collect();
-    // Blobs are listed in topological order of the commits that introduced
-    // them: when later versions of a file still hold the same secret, keep
-    // only the first (the fingerprint is rule, secret and path), as a person
-    // reviewing history wants the commit that added it, once.
-    indexed.sort_by_key(|(i, _)| *i);
-    let mut seen = std::collections::HashSet::new();
-    let mut findings: Vec<Finding> = indexed
-        .into_iter()
-        .flat_map(|(_, f)| f)
-        .filter(|f| seen.insert(f.fingerprint.clone()))
-        .collect();
-    // Messages are decoded like blobs: a base64 or percent-encoded token
-    // pasted into a commit message is as leaked as one in a file.
-    let mut scratch = Scratch::default();
-    for m in &plan.messages {
-        let mut notes = Vec::new();
-        let cands = scanner.candidates_deep(&m.data, &mut scratch, &mut notes);
-        notes.sort();
-        notes.dedup();
-        for reason in notes {
-            skipped.push(Notice::new(
-                NoticeKind::DecodeLimit,
-                m.origin.to_string(),
-                reason,
-            ));
-        }
-        findings.extend(scanner.findings(m, &cands));
-    }
-    Outcome::finish(findings, counters, skipped, start)
+    let source = git::GitSource::new(repo, plan, max_file_size);
+    run(&source, scanner, on_skip, counters)
 }
 
 /// Scans files and directories (`-` is standard input). `on_skip` is told
@@ -368,75 +495,6 @@ pub fn scan_paths(
     on_skip: &(dyn Fn(&Notice) + Sync),
     counters: &Counters,
 ) -> Outcome {
-    let start = Instant::now();
-    let skipped = SkipList::new(on_skip);
-    let skip = |s: Notice| skipped.push(s);
-    let mut findings: Vec<Finding> = Vec::new();
-
-    let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        roots.iter().partition(|p| p.as_os_str() == "-");
-    if !stdin.is_empty() {
-        match fs::read_stdin(opts.max_file_size) {
-            Ok(blob) => findings.extend(contained(
-                || "-".into(),
-                &mut Scratch::default(),
-                &skipped,
-                |scratch| scan_blob(scanner, &blob, scratch, counters, &skipped),
-            )),
-            Err(s) => skip(s),
-        }
-    }
-    if !paths.is_empty() {
-        let paths: Vec<PathBuf> = paths.into_iter().cloned().collect();
-        let per_file: Vec<Vec<Finding>> = fs::walk(&paths, opts)
-            .par_bridge()
-            .map_init(Scratch::default, |scratch, entry| match entry {
-                Entry::Skipped(s) => {
-                    skip(s);
-                    Vec::new()
-                }
-                Entry::File { path, .. } if scanner.policy().skips_path(&fs::display(&path)) => {
-                    skip(Notice {
-                        path: fs::display(&path),
-                        reason: ALLOWLISTED_PATH.into(),
-                        kind: NoticeKind::Allowlisted,
-                    });
-                    Vec::new()
-                }
-                Entry::File { path, size } => contained(
-                    || fs::display(&path),
-                    scratch,
-                    &skipped,
-                    |scratch| match fs::read(&path, size, opts.max_file_size) {
-                        Ok(blob) if archive::kind(&blob.data).is_some() => {
-                            let mut visit = ArchiveScan {
-                                scanner,
-                                scratch,
-                                counters,
-                                skipped: &skipped,
-                                origin: &|path| Origin::File { path },
-                                findings: Vec::new(),
-                            };
-                            let name = blob.origin.to_string();
-                            let limits = archive::ArchiveLimits {
-                                max_entry: opts.max_file_size,
-                                ..Default::default()
-                            };
-                            archive::walk(&name, &blob.data, &limits, &mut visit);
-                            visit.findings
-                        }
-                        Ok(blob) => scan_blob(scanner, &blob, scratch, counters, &skipped),
-                        Err(s) => {
-                            skip(s);
-                            Vec::new()
-                        }
-                    },
-                ),
-            })
-            .filter(|v| !v.is_empty())
-            .collect();
-        findings.extend(per_file.into_iter().flatten());
-    }
-
-    Outcome::finish(findings, counters, skipped, start)
+    let source = fs::FsSource { roots, opts };
+    run(&source, scanner, on_skip, counters)
 }

@@ -10,8 +10,9 @@ use std::io::{self, Write};
 
 use crate::blob::Origin;
 use crate::engine::location::char_count;
-use crate::engine::{Candidate, Scanner, Scratch};
+use crate::engine::{ScanResult, Scanner, Scratch, Silenced};
 use crate::finding::Finding;
+use crate::notice::Notice;
 use crate::source::stream::StreamReader;
 
 /// Distinct secrets whose repeats are counted; beyond this the table is
@@ -47,6 +48,8 @@ pub struct StreamStats {
     pub bytes: u64,
     pub findings: u64,
     pub repeats: u64,
+    /// Findings allowlists and inline markers silenced.
+    pub silenced: Silenced,
     /// Findings reported, by rule id and by severity.
     pub by_rule: std::collections::BTreeMap<String, u64>,
     severities: [u64; 4],
@@ -77,6 +80,10 @@ impl StreamStats {
 pub trait StreamSink {
     fn finding(&mut self, f: &Finding) -> io::Result<()>;
     fn passthrough(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Something not scanned wholly (a decoding limit): told as it happens.
+    fn notice(&mut self, _: &Notice) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Windows larger than this are split at line boundaries and the parts
@@ -84,9 +91,16 @@ pub trait StreamSink {
 /// thread alone scanned a 500 MB log at half the speed of the file scan.
 const PART: usize = 256 * 1024;
 
-/// Candidates of a window (offsets in the window). Small windows, the
-/// common case of a live stream, are scanned at once on this thread.
-fn scan_parts(scanner: &Scanner, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
+/// Scans a window (positions in the window). Small windows, the common
+/// case of a live stream, are scanned at once on this thread; larger ones
+/// in parts cut at line boundaries, each part's findings moved to the
+/// window's lines and offsets.
+fn scan_parts(
+    scanner: &Scanner,
+    origin: &Origin,
+    data: &[u8],
+    scratch: &mut Scratch,
+) -> ScanResult {
     use rayon::prelude::*;
     let mut bounds = vec![0];
     while data.len() - bounds[bounds.len() - 1] > PART {
@@ -98,20 +112,40 @@ fn scan_parts(scanner: &Scanner, data: &[u8], scratch: &mut Scratch) -> Vec<Cand
     }
     bounds.push(data.len());
     if bounds.len() == 2 {
-        return scanner.candidates_decoded(data, scratch);
+        return scanner.scan(origin, data, scratch);
     }
-    bounds
+    // Lines before each part.
+    let mut lines_before = vec![0usize];
+    for w in bounds.windows(2) {
+        let n = memchr::memchr_iter(b'\n', &data[w[0]..w[1]]).count();
+        lines_before.push(lines_before[lines_before.len() - 1] + n);
+    }
+    let parts: Vec<ScanResult> = bounds
         .par_windows(2)
-        .map_init(Scratch::default, |scratch, w| {
-            let mut c = scanner.candidates_decoded(&data[w[0]..w[1]], scratch);
-            for c in &mut c {
+        .enumerate()
+        .map_init(Scratch::default, |scratch, (k, w)| {
+            let mut r = scanner.scan(origin, &data[w[0]..w[1]], scratch);
+            for c in &mut r.candidates {
                 c.start += w[0];
                 c.end += w[0];
             }
-            c
+            for f in &mut r.findings {
+                f.span = f.span.start + w[0]..f.span.end + w[0];
+                f.line += lines_before[k];
+                f.end_line += lines_before[k];
+            }
+            r
         })
-        .flatten_iter()
-        .collect()
+        .collect();
+    let mut all = ScanResult::default();
+    for r in parts {
+        all.findings.extend(r.findings);
+        all.candidates.extend(r.candidates);
+        all.notices.extend(r.notices);
+        all.silenced.add(r.silenced);
+        all.keyword_hits |= r.keyword_hits;
+    }
+    all
 }
 
 /// Position of the reader inside the stream.
@@ -168,14 +202,19 @@ pub fn scan_stream(
         // window is withheld (never passed through unredacted) and named.
         let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             super::test_panic(origin);
-            let cands: Vec<Candidate> = scan_parts(scanner, data, &mut scratch)
-                .into_iter()
-                .filter(|c| c.start < w.emit)
-                .collect();
-            let findings = scanner.findings_in(origin, data, &cands);
-            (cands, findings)
+            let mut r = scan_parts(scanner, origin, data, &mut scratch);
+            r.candidates.retain(|c| c.start < w.emit);
+            r.findings.retain(|f| f.span.start < w.emit);
+            r
         }));
-        let Ok((cands, mut findings)) = scanned else {
+        let Ok(ScanResult {
+            candidates: cands,
+            mut findings,
+            notices,
+            silenced,
+            ..
+        }) = scanned
+        else {
             scratch = Scratch::default();
             let lines = memchr::memchr_iter(b'\n', &data[..w.emit]).count();
             unscanned.push((cursor.line, cursor.line + lines.saturating_sub(1)));
@@ -193,8 +232,14 @@ pub fn scan_stream(
         };
         // A secret across the cut of a long line is emitted whole now.
         let emit = cands.iter().map(|c| c.end).fold(w.emit, usize::max);
+        // (`silenced` counts the whole window: a silenced secret in the
+        // overlap of a cut long line is counted in both windows.)
+        for n in &notices {
+            sink.notice(n)?;
+        }
         {
             let mut st = stats.lock().expect("stats lock");
+            st.silenced.add(silenced);
             st.bytes += emit as u64;
             st.lines += memchr::memchr_iter(b'\n', &data[..emit]).count() as u64;
             for f in &mut findings {

@@ -290,3 +290,81 @@ pub fn read_stdin(max: u64) -> Result<Blob, Notice> {
     }
     Ok(Blob::new(Origin::Stdin, data))
 }
+
+/// Files and directories as a source: the walk on the source's thread,
+/// each file read by the worker that scans it. `-` is standard input
+/// (read whole first; archives in it are not opened).
+pub struct FsSource<'a> {
+    pub roots: &'a [PathBuf],
+    pub opts: &'a WalkOptions,
+}
+
+/// What the walk noted about a file.
+#[derive(Debug)]
+pub enum FileTag {
+    /// To be read by the worker (`size` as the walk saw it).
+    Read { path: PathBuf, size: u64 },
+    /// Standard input, already read.
+    Stdin,
+}
+
+impl super::Source for FsSource<'_> {
+    type Tag = FileTag;
+    type Worker = ();
+
+    fn worker(&self) {}
+
+    fn units(&self, out: &dyn super::Emit<FileTag>) {
+        let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
+            self.roots.iter().partition(|p| p.as_os_str() == "-");
+        if !stdin.is_empty() {
+            match read_stdin(self.opts.max_file_size) {
+                Ok(blob) => {
+                    out.reserve(blob.data.len() as u64);
+                    out.unit(super::Unit {
+                        origin: blob.origin,
+                        data: blob.data,
+                        tag: FileTag::Stdin,
+                    });
+                }
+                Err(n) => out.notice(n),
+            }
+        }
+        if paths.is_empty() {
+            return;
+        }
+        let paths: Vec<PathBuf> = paths.into_iter().cloned().collect();
+        for entry in walk(&paths, self.opts) {
+            match entry {
+                Entry::Skipped(n) => out.notice(n),
+                Entry::File { path, size } => out.unit(super::Unit {
+                    origin: Origin::File {
+                        path: display(&path),
+                    },
+                    data: Vec::new(),
+                    tag: FileTag::Read { path, size },
+                }),
+            }
+        }
+    }
+
+    fn load(&self, unit: &mut super::Unit<FileTag>, _: &mut ()) -> Result<(), Notice> {
+        if let FileTag::Read { path, size } = &unit.tag {
+            unit.data = read(path, *size, self.opts.max_file_size)?.data;
+        }
+        Ok(())
+    }
+
+    fn archives(
+        &self,
+        unit: &super::Unit<FileTag>,
+    ) -> Option<crate::decode::archive::ArchiveLimits> {
+        match unit.tag {
+            FileTag::Stdin => None,
+            FileTag::Read { .. } => Some(crate::decode::archive::ArchiveLimits {
+                max_entry: self.opts.max_file_size,
+                ..Default::default()
+            }),
+        }
+    }
+}

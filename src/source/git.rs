@@ -1026,3 +1026,137 @@ pub fn uncommitted(repo: &gix::Repository) -> Result<Vec<std::path::PathBuf>, Gi
     out.sort();
     Ok(out)
 }
+
+/// A Git plan as a source: blobs read by the workers (each with its own
+/// repository handle), secrets a parent version of the file already held
+/// dropped (diff scopes), findings kept for the commit that introduced
+/// them first, then commit and tag messages.
+pub struct GitSource {
+    repo: gix::ThreadSafeRepository,
+    blobs: std::sync::Mutex<Vec<BlobTask>>,
+    messages: Vec<Blob>,
+    problems: std::sync::Mutex<Vec<Notice>>,
+    max_file_size: u64,
+}
+
+impl GitSource {
+    pub fn new(repo: &gix::Repository, plan: Plan, max_file_size: u64) -> GitSource {
+        GitSource {
+            repo: repo.clone().into_sync(),
+            blobs: std::sync::Mutex::new(plan.blobs),
+            messages: plan.messages,
+            problems: std::sync::Mutex::new(plan.problems),
+            max_file_size,
+        }
+    }
+}
+
+/// A blob to read, and the versions its path had in the parents.
+#[derive(Debug)]
+pub struct BlobTag {
+    id: ObjectId,
+    previous: Vec<ObjectId>,
+}
+
+impl super::Source for GitSource {
+    type Tag = BlobTag;
+    type Worker = gix::Repository;
+
+    fn worker(&self) -> gix::Repository {
+        self.repo.to_thread_local()
+    }
+
+    fn units(&self, out: &dyn super::Emit<BlobTag>) {
+        for p in std::mem::take(&mut *self.problems.lock().expect("git plan lock")) {
+            out.notice(p);
+        }
+        let blobs = std::mem::take(&mut *self.blobs.lock().expect("git plan lock"));
+        for task in blobs {
+            out.unit(super::Unit {
+                origin: task.origin,
+                data: Vec::new(),
+                tag: BlobTag {
+                    id: task.id,
+                    previous: task.previous,
+                },
+            });
+        }
+    }
+
+    fn load(
+        &self,
+        unit: &mut super::Unit<BlobTag>,
+        repo: &mut gix::Repository,
+    ) -> Result<(), Notice> {
+        unit.data = read_blob(repo, unit.tag.id, &unit.origin, self.max_file_size)?.data;
+        Ok(())
+    }
+
+    fn archives(&self, _: &super::Unit<BlobTag>) -> Option<crate::decode::archive::ArchiveLimits> {
+        // Entries of a committed archive, each at `path!entry` with the
+        // blob's commit (all of them, in diff scopes too: entries are not
+        // compared with older versions).
+        Some(crate::decode::archive::ArchiveLimits {
+            max_entry: self.max_file_size,
+            ..Default::default()
+        })
+    }
+
+    fn review(
+        &self,
+        unit: &super::Unit<BlobTag>,
+        findings: &mut Vec<crate::finding::Finding>,
+        repo: &mut gix::Repository,
+        scanner: &crate::engine::Scanner,
+        scratch: &mut crate::engine::Scratch,
+    ) {
+        if unit.tag.previous.is_empty() {
+            return;
+        }
+        // Only secrets this change added: drop those the same path already
+        // held in a parent.
+        let mut old: Vec<(crate::rules::RuleId, Vec<u8>)> = Vec::new();
+        for prev in &unit.tag.previous {
+            if let Ok(p) = read_blob(repo, *prev, &unit.origin, self.max_file_size) {
+                for c in scanner.scan(&p.origin, &p.data, scratch).candidates {
+                    old.push((c.rule, c.secret(&p.data).to_vec()));
+                }
+            }
+        }
+        let rules = scanner.rules();
+        findings.retain(|f| {
+            !old.iter()
+                .any(|(r, s)| rules.rule(*r).spec.id == f.rule_id && *s == f.raw_secret)
+        });
+    }
+
+    fn unit_name(&self, unit: &super::Unit<BlobTag>) -> String {
+        unit.tag.id.to_string()
+    }
+
+    fn finish(
+        &self,
+        mut found: Vec<super::Found<BlobTag>>,
+        _: &crate::engine::Scanner,
+        scan: &mut dyn FnMut(&Origin, &[u8]) -> Vec<crate::finding::Finding>,
+    ) -> Vec<crate::finding::Finding> {
+        // Blobs are listed in topological order of the commits that
+        // introduced them: when later versions of a file still hold the
+        // same secret, keep only the first (the fingerprint is rule, secret
+        // and path), as a person reviewing history wants the commit that
+        // added it, once.
+        found.sort_by_key(|f| f.seq);
+        let mut seen = HashSet::new();
+        let mut findings: Vec<crate::finding::Finding> = found
+            .into_iter()
+            .flat_map(|f| f.findings)
+            .filter(|f| seen.insert(f.fingerprint.clone()))
+            .collect();
+        // Messages are decoded like blobs: a base64 or percent-encoded
+        // token pasted into a commit message is as leaked as one in a file.
+        for m in &self.messages {
+            findings.extend(scan(&m.origin, &m.data));
+        }
+        findings
+    }
+}

@@ -17,6 +17,7 @@ pub mod layer;
 pub mod local;
 pub mod manifest;
 pub mod registry;
+pub mod scan;
 pub mod shard;
 
 use std::io::Read;
