@@ -2,8 +2,7 @@
 //! and maps the outcome to an exit code (0 clean, 1 findings, 2 error).
 
 mod cli;
-mod images;
-mod logs;
+mod cmd;
 mod progress;
 
 use std::fs::File;
@@ -186,10 +185,10 @@ fn run(cli: &Cli) -> Result<u8> {
     }
     match &cli.command {
         Command::Scan(args) => scan(&cli.common, args),
-        Command::Logs(args) => logs::run(&cli.common, args),
+        Command::Logs(args) => cmd::logs::run(&cli.common, args),
         Command::Git(args) => git(&cli.common, args),
-        Command::Image(args) => images::image(&cli.common, args),
-        Command::Registry(args) => images::registry_sweep(&cli.common, args),
+        Command::Image(args) => cmd::image::image(&cli.common, args),
+        Command::Registry(args) => cmd::image::registry_sweep(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
