@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// Output format [default: text; jsonl for `logs`].
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_parser = format_parser())]
     pub format: Option<Format>,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', global = true, value_name = "FILE")]
@@ -121,6 +121,19 @@ pub enum ConfidenceArg {
     Low,
     Medium,
     High,
+}
+
+/// `--format`'s values (the library's `Format` knows no clap).
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["text", "json", "jsonl", "sarif"]).map(|s| {
+        match s.as_str() {
+            "json" => Format::Json,
+            "jsonl" => Format::Jsonl,
+            "sarif" => Format::Sarif,
+            _ => Format::Text,
+        }
+    })
 }
 
 impl From<ConfidenceArg> for Confidence {

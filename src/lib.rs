@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod platform;
 pub mod report;
 pub mod rules;
+pub mod settings;
 pub mod source;
 
 pub use blob::{Blob, Origin};
@@ -24,3 +25,4 @@ pub use engine::{EngineOptions, Scanner};
 pub use finding::Finding;
 pub use notice::{Notice, NoticeKind};
 pub use rules::{Rule, RuleSet};
+pub use settings::{Overrides, Settings};

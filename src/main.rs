@@ -2,8 +2,7 @@
 //! and maps the outcome to an exit code (0 clean, 1 findings, 2 error).
 
 mod cli;
-mod images;
-mod logs;
+mod cmd;
 mod progress;
 
 use std::fs::File;
@@ -17,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, CommonArgs, GitArgs, RulesCommand, ScanArgs};
-use leakhound::allow::Policy;
+use leakhound::Scanner;
 use leakhound::config;
 use leakhound::engine::selftest::check_examples;
 use leakhound::notice::NoticeKind;
@@ -28,7 +27,6 @@ use leakhound::report::summary::{
 use leakhound::report::{self, Format, RunInfo, baseline, text};
 use leakhound::rules::{self, Confidence, RuleSet};
 use leakhound::source::fs::WalkOptions;
-use leakhound::{EngineOptions, Scanner};
 
 pub(crate) const EXIT_FINDINGS: u8 = 1;
 pub(crate) const EXIT_ERROR: u8 = 2;
@@ -223,10 +221,10 @@ fn run(cli: &Cli) -> Result<u8> {
     }
     match &cli.command {
         Command::Scan(args) => scan(&cli.common, args),
-        Command::Logs(args) => logs::run(&cli.common, args),
+        Command::Logs(args) => cmd::logs::run(&cli.common, args),
         Command::Git(args) => git(&cli.common, args),
-        Command::Image(args) => images::image(&cli.common, args),
-        Command::Registry(args) => images::registry_sweep(&cli.common, args),
+        Command::Image(args) => cmd::image::image(&cli.common, args),
+        Command::Registry(args) => cmd::image::registry_sweep(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
@@ -276,131 +274,16 @@ fn man(dir: Option<&Path>) -> Result<u8> {
     Ok(0)
 }
 
-/// What a scan runs with: the scanner (rules, options, allowlists) and the
-/// settings that came from the command line or the config file.
-pub(crate) struct Settings {
-    pub scanner: Scanner,
-    pub max_file_size: u64,
-    /// The confidence findings must reach to be reported.
-    pub min_confidence: Confidence,
-}
+pub(crate) use leakhound::settings::Settings;
 
-const DEFAULT_MAX_FILE_SIZE: u64 = 100 << 20;
-
-/// The config file for a scan rooted at `root`: `--config`, or
-/// `.leakhound.toml` in the root (a directory, or a file's directory).
-fn find_config(common: &CommonArgs, root: Option<&Path>) -> Result<Option<config::Loaded>> {
-    if common.no_config {
-        return Ok(None);
-    }
-    if let Some(p) = &common.config {
-        return Ok(Some(config::load(p)?));
-    }
-    let Some(root) = root else { return Ok(None) };
-    let dir = if root.is_dir() {
-        root
-    } else {
-        match root.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        }
-    };
-    Ok(match config::discover(dir) {
-        Some(p) => Some(config::load(&p)?),
-        None => None,
-    })
-}
-
-/// Builds the scanner: the default pack, rules from the config file and
-/// `--rules`, an imported gitleaks config, minus disabled rules; allowlists
-/// from the config and the import; CLI options over config settings.
+/// The library's settings for a scan rooted at `root`, from the command
+/// line (`max_file_size`: the subcommand's `--max-file-size`); warnings
+/// about the config are printed unless `--quiet`.
 pub(crate) fn settings(
     common: &CommonArgs,
     root: Option<&Path>,
     max_file_size: Option<u64>,
 ) -> Result<Settings> {
-    let loaded = find_config(common, root)?;
-    let cfg = loaded.as_ref().map(|l| &l.config);
-    let mut specs = rules::pack_specs()?;
-    let mut user = Vec::new();
-    let mut rule_paths: Vec<PathBuf> = Vec::new();
-    if let Some(l) = &loaded {
-        rule_paths.extend(l.config.rules.iter().map(|p| l.resolve(p)));
-    }
-    rule_paths.extend(common.rules.iter().cloned());
-    for p in &rule_paths {
-        user.extend(rules::load_path(p)?);
-    }
-    let mut allowlists = Vec::new();
-    let gitleaks = match (&common.gitleaks_config, &loaded) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(l)) => l.config.gitleaks_config.as_ref().map(|p| l.resolve(p)),
-        _ => None,
-    };
-    if let Some(p) = gitleaks {
-        let text = std::fs::read_to_string(&p)
-            .with_context(|| format!("cannot read gitleaks config {}", p.display()))?;
-        let imported = rules::gitleaks::import(&p.display().to_string(), &text)?;
-        if !common.quiet {
-            for u in &imported.unsupported {
-                eprintln!("leakhound: warning: {}: {u}", p.display());
-            }
-        }
-        user.extend(imported.rules);
-        allowlists.extend(imported.allowlists);
-    }
-    if !user.is_empty() {
-        RuleSet::new(user.clone(), true)?;
-        specs.extend(user);
-    }
-    if let Some(c) = cfg {
-        for id in &c.disabled_rules {
-            if !specs.iter().any(|(_, s)| &s.id == id) {
-                bail!(
-                    "{}: disabled_rules names `{id}`, which is not a rule (see `leakhound rules list`)",
-                    loaded
-                        .as_ref()
-                        .map(|l| l.path.display().to_string())
-                        .unwrap_or_default()
-                );
-            }
-        }
-        specs.retain(|(_, s)| !c.disabled_rules.contains(&s.id));
-    }
-    if let Some(l) = &loaded {
-        let name = l.path.display().to_string();
-        for (i, a) in l.config.allowlist.iter().enumerate() {
-            allowlists.push(
-                leakhound::allow::Allowlist::new(a, &format!(" #{} in {name}", i + 1))
-                    .map_err(anyhow::Error::from)?,
-            );
-        }
-    }
-    let min_confidence = common
-        .min_confidence
-        .map(Confidence::from)
-        .or(cfg.and_then(|c| c.min_confidence))
-        .unwrap_or(Confidence::Medium);
-    let max_file_size = match max_file_size {
-        Some(m) => m,
-        None => match &loaded {
-            Some(l) => l.max_file_size()?.unwrap_or(DEFAULT_MAX_FILE_SIZE),
-            None => DEFAULT_MAX_FILE_SIZE,
-        },
-    };
-    let base = root.map(|r| {
-        if r.is_dir() {
-            r.to_path_buf()
-        } else {
-            r.parent().map(Path::to_path_buf).unwrap_or_default()
-        }
-    });
-    let policy = Policy {
-        allowlists,
-        base,
-        ignore_inline_markers: cfg.and_then(|c| c.ignore_inline_markers).unwrap_or(false),
-    };
-    let decoding = !common.no_decode && cfg.and_then(|c| c.decoders).unwrap_or(true);
     if common.decode_depth > leakhound::decode::MAX_DEPTH {
         bail!(
             "--decode-depth {}: at most {} decoding steps are followed",
@@ -408,24 +291,27 @@ pub(crate) fn settings(
             leakhound::decode::MAX_DEPTH
         );
     }
-    let decode = leakhound::decode::Limits {
-        max_depth: if decoding { common.decode_depth } else { 0 },
-        max_bytes: usize::try_from(common.max_decoded_size).unwrap_or(usize::MAX),
-    };
-    let scanner = Scanner::new(
-        RuleSet::new(specs, false)?,
-        EngineOptions {
-            show_secrets: common.show_secrets,
-            min_confidence,
-            decode,
-        },
-    )
-    .with_policy(policy);
-    Ok(Settings {
-        scanner,
+    let overrides = leakhound::settings::Overrides {
+        no_config: common.no_config,
+        config: common.config.clone(),
+        rules: common.rules.clone(),
+        gitleaks_config: common.gitleaks_config.clone(),
+        min_confidence: common.min_confidence.map(Confidence::from),
         max_file_size,
-        min_confidence,
-    })
+        no_decode: common.no_decode,
+        decode: leakhound::decode::Limits {
+            max_depth: common.decode_depth,
+            max_bytes: usize::try_from(common.max_decoded_size).unwrap_or(usize::MAX),
+        },
+        show_secrets: common.show_secrets,
+    };
+    let settings = leakhound::settings::build(&overrides, root)?;
+    if !common.quiet {
+        for (path, w) in &settings.warnings {
+            eprintln!("leakhound: warning: {}: {w}", path.display());
+        }
+    }
+    Ok(settings)
 }
 
 /// The rules in effect (for `rules list|check`), with the config in the

@@ -13,8 +13,8 @@ use std::path::Path;
 use crate::finding::Finding;
 use crate::rules::RuleSet;
 
-/// Output formats of `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Report formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,

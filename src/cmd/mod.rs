@@ -1,0 +1,5 @@
+//! Subcommand handlers: each turns its command line into a source, runs
+//! it, and reports. `main.rs` dispatches here.
+
+pub mod image;
+pub mod logs;
