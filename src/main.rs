@@ -185,7 +185,7 @@ fn report_failure(common: &CommonArgs, scanner: Option<&Scanner>, message: &str)
         errors: vec![error.clone()],
         complete: false,
         exit_code: EXIT_ERROR,
-        shard: images::SHARD.get().cloned(),
+        shard: cmd::image::SHARD.get().cloned(),
     };
     if let Err(e) = write_summary(common, &s) {
         eprintln!("leakhound: error: {e:#}");
@@ -712,7 +712,7 @@ pub(crate) fn report_outcome(
             errors: run.errors.clone(),
             complete: complete && code != EXIT_ERROR,
             exit_code: code,
-            shard: images::SHARD.get().cloned(),
+            shard: cmd::image::SHARD.get().cloned(),
         },
     )?;
     if code == EXIT_ERROR {
