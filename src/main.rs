@@ -2,6 +2,7 @@
 //! and maps the outcome to an exit code (0 clean, 1 findings, 2 error).
 
 mod cli;
+mod cluster;
 mod images;
 mod logs;
 mod progress;
@@ -191,6 +192,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Git(args) => git(&cli.common, args),
         Command::Image(args) => images::image(&cli.common, args),
         Command::Registry(args) => images::registry_sweep(&cli.common, args),
+        Command::Cluster(args) => cluster::run(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
@@ -628,6 +630,8 @@ pub(crate) enum Units {
     Blobs,
     /// Files in image layers (layers and images are counted apart).
     LayerFiles,
+    /// Objects a cluster's API listed.
+    Objects,
 }
 
 /// Writes the report and summary, and maps the outcome to an exit code.
@@ -760,6 +764,7 @@ pub(crate) fn report_outcome(
     match units {
         Units::Files | Units::LayerFiles => scanned.files = outcome.files,
         Units::Blobs => scanned.blobs = outcome.files,
+        Units::Objects => scanned.objects = outcome.files,
     }
     write_summary(
         common,

@@ -18,6 +18,7 @@ use crate::source::fs::{self, Entry, WalkOptions};
 use crate::source::git;
 
 pub mod image;
+pub mod memory;
 pub mod stream;
 
 /// The reason of a `Notice` for a file every finding of which an allowlist

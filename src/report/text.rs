@@ -88,6 +88,12 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
             if let Some(key) = &k.key {
                 what.push_str(&format!(" key {key}"));
             }
+            if let Some(c) = &k.container {
+                what.push_str(&format!(" container {c}"));
+            }
+            if let Some(env) = &k.env {
+                what.push_str(&format!(" env {env}"));
+            }
             if let Some(path) = &k.path {
                 what.push_str(&format!(" at {path}"));
             }

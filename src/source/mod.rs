@@ -1,5 +1,6 @@
 //! Sources enumerate blobs and nothing else.
 
+pub mod cluster;
 pub mod fs;
 pub mod git;
 pub mod image;
