@@ -64,9 +64,19 @@ impl Api {
 
     /// Like `start`, with paths the server answers only after 30 s.
     fn start_stalling(lists: Value, forbidden: &[&str], stall: &[&str]) -> Api {
+        Api::launch(
+            json!({"lists": lists, "forbidden": forbidden, "stall": stall}),
+            |_| {},
+        )
+    }
+
+    /// Starts the stub with `state` (the token added), after `prepare` has
+    /// run in its directory (where the CA and server certificate are).
+    fn launch(mut state: Value, prepare: impl FnOnce(&Path)) -> Api {
         let dir = tempfile::tempdir().unwrap();
         server::make_certs(dir.path());
-        let state = json!({"token": TOKEN, "lists": lists, "forbidden": forbidden, "stall": stall});
+        prepare(dir.path());
+        state["token"] = TOKEN.into();
         std::fs::write(dir.path().join("state.json"), state.to_string()).unwrap();
         let port = server::free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kube_api.py");
@@ -866,4 +876,107 @@ fn a_stalled_or_oversized_answer_is_named_and_the_rest_is_audited() {
         !paths.is_empty() && paths.iter().all(|p| p.starts_with("Deployment/api:")),
         "{paths:?}"
     );
+}
+
+#[test]
+fn a_client_certificate_from_kubeconfig_data_authenticates() {
+    // A client key as kubeadm writes it (PKCS#1 RSA), signed by the CA the
+    // server trusts for clients; no token.
+    let api = Api::launch(
+        json!({"lists": cluster_lists(), "client_ca": "ca.pem"}),
+        |d| {
+            let p = |f: &str| d.join(f).display().to_string();
+            server::run(Command::new("openssl").args([
+                "genrsa",
+                "-traditional",
+                "-out",
+                &p("client.key"),
+                "2048",
+            ]));
+            server::run(Command::new("openssl").args([
+                "req",
+                "-new",
+                "-key",
+                &p("client.key"),
+                "-subj",
+                "/O=system:masters/CN=auditor",
+                "-out",
+                &p("client.csr"),
+            ]));
+            std::fs::write(d.join("client.cnf"), "extendedKeyUsage=clientAuth\n").unwrap();
+            server::run(Command::new("openssl").args([
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &p("client.csr"),
+                "-CA",
+                &p("ca.pem"),
+                "-CAkey",
+                &p("ca.key"),
+                "-CAcreateserial",
+                "-extfile",
+                &p("client.cnf"),
+                "-out",
+                &p("client.pem"),
+            ]));
+        },
+    );
+    let d = api.dir.path();
+    let data = |f: &str| b64(&std::fs::read(d.join(f)).unwrap());
+    assert!(
+        std::fs::read_to_string(d.join("client.key"))
+            .unwrap()
+            .contains("BEGIN RSA PRIVATE KEY")
+    );
+    let kubeconfig = d.join("cert-kubeconfig");
+    let text = std::fs::read_to_string(api.kubeconfig(TOKEN))
+        .unwrap()
+        .replace(
+            &format!("    token: {TOKEN}\n"),
+            &format!(
+                "    client-certificate-data: {}\n    client-key-data: {}\n",
+                data("client.pem"),
+                data("client.key")
+            ),
+        );
+    std::fs::write(&kubeconfig, text).unwrap();
+    let out = leakhound(
+        &[
+            "--format",
+            "json",
+            "cluster",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--kinds",
+            "deployments",
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        findings(&out)
+            .iter()
+            .any(|f| f["path"] == "Deployment/api:containers[app].args")
+    );
+
+    // Without the certificate the same server says 401.
+    let out = leakhound(
+        &[
+            "cluster",
+            "--kubeconfig",
+            api.kubeconfig("none").to_str().unwrap(),
+            "--kinds",
+            "deployments",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
 }

@@ -17,7 +17,8 @@ answers GETs of list endpoints in the API's real shapes:
 usage: kube_api.py PORT CERT_DIR STATE_JSON LOG_FILE
 STATE_JSON: {"token": "...", "lists": {"/api/v1/secrets": {"kind":
 "SecretList", "apiVersion": "v1", "items": [...]}, ...}, "forbidden":
-["/apis/apps/v1/daemonsets", ...], "stall": [paths answered only after 30 s]}.
+["/apis/apps/v1/daemonsets", ...], "stall": [paths answered only after 30 s], "client_ca": PEM file
+(in CERT_DIR) whose client certificates authenticate}.
 Each request is appended to LOG_FILE
 as one JSON line: {"path", "query", "auth"}.
 """
@@ -76,8 +77,8 @@ def selected(item, selector):
     return True
 
 
-def answer(path, query, auth):
-    if auth != "Bearer " + state["token"]:
+def answer(path, query, auth, client_cert):
+    if auth != "Bearer " + state["token"] and not client_cert:
         return status(401, "Unauthorized", "Unauthorized")
     m = NAMESPACED.match(path)
     ns = None
@@ -146,7 +147,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # A server that accepted the request and does not answer (for
             # 30 s at most: the test's client gives up long before).
             time.sleep(30)
-        code, body = answer(url.path, query, auth)
+        # With "client_ca" set, a client certificate the CA signed
+        # authenticates as a token does (the handshake verified it).
+        client_cert = bool(self.connection.getpeercert())
+        code, body = answer(url.path, query, auth, client_cert)
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -161,6 +165,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(CERTS + "/server.pem", CERTS + "/server.key")
+if state.get("client_ca"):
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(CERTS + "/" + state["client_ca"])
 server.socket = ctx.wrap_socket(server.socket, server_side=True)
 print("ready", flush=True)
 server.serve_forever()
