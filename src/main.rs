@@ -734,6 +734,11 @@ pub(crate) fn report_outcome(
     if !quiet {
         let counts = text::SummaryCounts {
             files: outcome.files,
+            unit: if units == Units::Objects {
+                "object"
+            } else {
+                ""
+            },
             bytes: outcome.bytes,
             // Paths allowlists and ignore files cover were left out on
             // purpose: counted apart.
