@@ -72,6 +72,7 @@ pub fn run(common: &CommonArgs, args: &ClusterArgs) -> Result<u8> {
     } else {
         args.kinds.iter().map(|k| kind(*k)).collect()
     };
+    kinds.sort();
     kinds.dedup();
 
     let on_skip = crate::skip_printer(common, &scanner);
@@ -105,10 +106,20 @@ pub fn run(common: &CommonArgs, args: &ClusterArgs) -> Result<u8> {
                     Err(ApiError::Fatal(why)) if !any_answer => bail!("{why}"),
                     Err(e) => {
                         let fatal = matches!(e, ApiError::Fatal(_));
-                        let reason = if lister.pages > 1 {
-                            format!("listed only in part (page {} failed): {e}", lister.pages)
+                        // Rights granted per namespace (RoleBindings) do
+                        // not cover a cluster-wide list.
+                        let hint = if ns.is_none() && e.to_string().starts_with("HTTP 403") {
+                            " (with rights in some namespaces only, name them with -n)"
                         } else {
-                            format!("not listed: {e}")
+                            ""
+                        };
+                        let reason = if lister.pages > 1 {
+                            format!(
+                                "listed only in part (page {} failed): {e}{hint}",
+                                lister.pages
+                            )
+                        } else {
+                            format!("not listed: {e}{hint}")
                         };
                         let n = Notice::new(NoticeKind::Unreadable, place.clone(), reason);
                         on_skip(&n);

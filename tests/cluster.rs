@@ -393,6 +393,7 @@ fn every_kind_is_audited_page_by_page_and_a_forbidden_list_is_named_with_exit_2(
         "{stderr}"
     );
     assert!(stderr.contains("daemonsets.apps is forbidden"), "{stderr}");
+    assert!(stderr.contains("name them with -n"), "{stderr}");
     assert!(stderr.contains("scanned 16 objects"), "{stderr}");
     assert_no_raw_secret(&out);
     let found = findings(&out);
