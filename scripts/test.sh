@@ -15,11 +15,19 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The ssh clone test runs Debian's sshd on 127.0.0.1 (and ssh-keygen, ssh).
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+# deploy/cluster-audit is rendered with `kubectl kustomize` (the machine
+# image ships kubectl; Debian's kubernetes-client has it too).
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}" >&2
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# ... and its objects validated offline against the Kubernetes schemas
+# (PyPI's kubernetes-validate ships them).
+command -v kubernetes-validate >/dev/null 2>&1 ||
+    python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
 
 cargo test --locked --all-targets
 

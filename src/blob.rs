@@ -52,7 +52,7 @@ pub struct ImageMeta {
 /// The Kubernetes object a secret was found in (`kubernetes` in the JSON
 /// contract): a Secret's key, a Helm release's inner path, or an object kept
 /// in a `last-applied-configuration` annotation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct KubernetesRef {
     /// `Secret`, `ConfigMap` (Helm's ConfigMap storage), ...
     pub kind: String,
@@ -70,6 +70,13 @@ pub struct KubernetesRef {
     /// keeps in that annotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The container of a pod template (`leakhound cluster`) whose literal
+    /// `env` value, `args` or `command` holds the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The container's environment variable holding the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
 }
 
 /// Where a blob's bytes came from.
@@ -104,6 +111,16 @@ pub enum Origin {
         path: String,
         image: Arc<ImageMeta>,
     },
+    /// An object read from a cluster's API (`leakhound cluster`): `path` is
+    /// `Kind/name` for a whole object (a Secret, Helm's ConfigMap storage;
+    /// the Kubernetes decoder names the key) or `Kind/name:field` for one
+    /// field (`ConfigMap/app:data[KEY]`,
+    /// `Deployment/api:containers[app].env[DB_PASSWORD]`); `object` is the
+    /// provenance findings carry when the decoder gives none.
+    Cluster {
+        path: String,
+        object: Arc<KubernetesRef>,
+    },
 }
 
 impl Origin {
@@ -116,6 +133,15 @@ impl Origin {
             Origin::GitBlob { path, .. } => path.as_deref(),
             Origin::GitMessage { .. } => None,
             Origin::Image { path, .. } => Some(path),
+            Origin::Cluster { path, .. } => Some(path),
+        }
+    }
+
+    /// The Kubernetes object a blob read from a cluster belongs to.
+    pub fn kubernetes(&self) -> Option<&KubernetesRef> {
+        match self {
+            Origin::Cluster { object, .. } => Some(object),
+            _ => None,
         }
     }
 
@@ -155,6 +181,10 @@ impl Origin {
                 path,
                 image: image.clone(),
             },
+            Origin::Cluster { object, .. } => Origin::Cluster {
+                path,
+                object: object.clone(),
+            },
         }
     }
 
@@ -181,6 +211,9 @@ impl Origin {
             Origin::Image {
                 repository, path, ..
             } => image_identity(repository, path),
+            Origin::Cluster { path, object } => {
+                format!("k8s:{}/{path}", object.namespace.as_deref().unwrap_or("-"))
+            }
         }
     }
 }
@@ -203,6 +236,10 @@ impl fmt::Display for Origin {
             Origin::Image { path, image, .. } => match image.layer_index {
                 Some(i) => write!(f, "{} layer {i} {path}", image.reference),
                 None => write!(f, "{} {path}", image.reference),
+            },
+            Origin::Cluster { path, object } => match &object.namespace {
+                Some(ns) => write!(f, "{path} (namespace {ns})"),
+                None => f.write_str(path),
             },
             other => f.write_str(other.display_path().unwrap_or("-")),
         }

@@ -108,6 +108,7 @@ impl Command {
             Command::Git(_) => "git",
             Command::Image(_) => "image",
             Command::Registry(_) => "registry",
+            Command::Cluster(_) => "cluster",
             Command::Rules { .. } => "rules",
             Command::Init { .. } => "init",
             Command::Completions { .. } => "completions",
@@ -162,6 +163,11 @@ pub enum Command {
     /// Scan every tagged image of a registry (or under HOST/PREFIX), or the
     /// images listed in a file; layers shared between images are read once.
     Registry(RegistryArgs),
+    /// Audit a live Kubernetes cluster through its API (read-only): Secrets
+    /// (typed Secrets and Helm releases decoded), ConfigMaps, and the pod
+    /// templates of Pods, Deployments, StatefulSets, DaemonSets, Jobs and
+    /// CronJobs (literal env values, args, command).
+    Cluster(ClusterArgs),
     /// List or check rules.
     Rules {
         #[command(subcommand)]
@@ -297,6 +303,53 @@ pub struct RegistryArgs {
     pub shards: Option<u32>,
     #[command(flatten)]
     pub pull: PullArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config, else the
+    /// in-cluster service account].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace to audit (repeatable) [default: the context's namespace].
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Vec<String>,
+    /// Audit every namespace (needs cluster-wide list rights).
+    #[arg(long, short = 'A')]
+    pub all_namespaces: bool,
+    /// Only objects with these labels (`app=api,tier!=cache`, as kubectl).
+    #[arg(long, short = 'l', value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Kinds to audit [default: all].
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND,...")]
+    pub kinds: Vec<ClusterKind>,
+    /// Objects asked for per list request (`limit`; the rest follows with
+    /// `continue`).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page_size: u32,
+    /// Largest API answer read (a page of objects).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_response_size: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterKind {
+    Secrets,
+    Configmaps,
+    Pods,
+    Deployments,
+    Statefulsets,
+    Daemonsets,
+    Jobs,
+    Cronjobs,
 }
 
 /// How images are fetched and read (shared by `image` and `registry`).

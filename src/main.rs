@@ -225,6 +225,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Git(args) => git(&cli.common, args),
         Command::Image(args) => cmd::image::image(&cli.common, args),
         Command::Registry(args) => cmd::image::registry_sweep(&cli.common, args),
+        Command::Cluster(args) => cmd::cluster::run(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
@@ -553,6 +554,8 @@ pub(crate) enum Units {
     Blobs,
     /// Files in image layers (layers and images are counted apart).
     LayerFiles,
+    /// Objects a cluster's API listed.
+    Objects,
 }
 
 /// Writes the report and summary, and maps the outcome to an exit code.
@@ -659,6 +662,11 @@ pub(crate) fn report_outcome(
     if !quiet {
         let counts = text::SummaryCounts {
             files: outcome.files,
+            unit: if units == Units::Objects {
+                "object"
+            } else {
+                ""
+            },
             bytes: outcome.bytes,
             // Paths allowlists and ignore files cover were left out on
             // purpose: counted apart.
@@ -689,6 +697,7 @@ pub(crate) fn report_outcome(
     match units {
         Units::Files | Units::LayerFiles => scanned.files = outcome.files,
         Units::Blobs => scanned.blobs = outcome.files,
+        Units::Objects => scanned.objects = outcome.files,
     }
     write_summary(
         common,

@@ -167,7 +167,7 @@ pub(super) fn join(a: Option<&str>, b: &str) -> String {
 
 /// The entry line for a key and its value: quoted when it is one line, so
 /// the quoted-assignment rules (medium confidence) see it.
-pub(super) fn entry_text(key: &str, value: &[u8]) -> Vec<u8> {
+pub fn entry_text(key: &str, value: &[u8]) -> Vec<u8> {
     let mut t = Vec::with_capacity(key.len() + value.len() + 4);
     t.extend_from_slice(key.as_bytes());
     if memchr::memchr2(b'\n', b'"', value).is_none() {
@@ -387,6 +387,7 @@ pub(super) fn object(
         key: None,
         secret_type: node.str_at(&["type"]).map(str::to_string),
         path: None,
+        ..Default::default()
     };
     match kind {
         "Secret" => secret(node, &obj, cx, out, budget, notes),

@@ -458,7 +458,10 @@ impl Scanner {
                         .unwrap_or_default(),
                     commit: commit.clone(),
                     image: origin.image().cloned(),
-                    kubernetes: c.kubernetes().map(|k| (**k).clone()),
+                    kubernetes: c
+                        .kubernetes()
+                        .map(|k| (**k).clone())
+                        .or_else(|| origin.kubernetes().cloned()),
                     span: c.start..c.end,
                 })
             })

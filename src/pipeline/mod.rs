@@ -19,6 +19,7 @@ use crate::source::fs::{self, WalkOptions};
 use crate::source::{Emit, Found, Source, Unit, git};
 
 pub mod image;
+pub mod memory;
 pub mod stream;
 
 /// The reason of a `Notice` for a file every finding of which an allowlist

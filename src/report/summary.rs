@@ -83,6 +83,8 @@ pub struct Scanned {
     pub layers: u64,
     pub images: u64,
     pub lines: u64,
+    /// Objects a cluster's API listed (`cluster`).
+    pub objects: u64,
     pub bytes: u64,
 }
 

@@ -88,6 +88,12 @@ pub fn write(findings: &[Finding], color: bool, out: &mut dyn Write) -> io::Resu
             if let Some(key) = &k.key {
                 what.push_str(&format!(" key {key}"));
             }
+            if let Some(c) = &k.container {
+                what.push_str(&format!(" container {c}"));
+            }
+            if let Some(env) = &k.env {
+                what.push_str(&format!(" env {env}"));
+            }
             if let Some(path) = &k.path {
                 what.push_str(&format!(" at {path}"));
             }
@@ -119,6 +125,8 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
 #[derive(Clone, Debug, Default)]
 pub struct SummaryCounts {
     pub files: u64,
+    /// What `files` counts, singular (`object` for `cluster`); empty: `file`.
+    pub unit: &'static str,
     pub bytes: u64,
     pub skipped: usize,
     pub errors: usize,
@@ -198,10 +206,11 @@ pub fn write_summary(
     };
     writeln!(
         out,
-        "leakhound: {} finding{}{sev}; scanned {} file{}, {mb:.1} MB in {secs:.2}s ({rate:.0} MB/s); {} skipped, {} error{}{left}",
+        "leakhound: {} finding{}{sev}; scanned {} {}{}, {mb:.1} MB in {secs:.2}s ({rate:.0} MB/s); {} skipped, {} error{}{left}",
         findings.len(),
         plural(findings.len() as u64),
         c.files,
+        if c.unit.is_empty() { "file" } else { c.unit },
         plural(c.files),
         c.skipped,
         c.errors,

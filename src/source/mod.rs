@@ -7,6 +7,7 @@
 //! history plan and parent comparison (`git`), image layers, whiteouts and
 //! attribution (`image`), log windows (`stream`).
 
+pub mod cluster;
 pub mod fs;
 pub mod git;
 pub mod image;
