@@ -70,6 +70,25 @@ pub struct KubernetesRef {
     /// keeps in that annotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// A container's log stream (`leakhound logs --pods-dir`): `kind` is
+    /// `Pod`, `name` the pod, and these fields name the container.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PodLog>,
+}
+
+/// The container a log line came from, as the kubelet's log path
+/// `<namespace>_<pod>_<uid>/<container>/<restart>.log` names it (the
+/// namespace is `KubernetesRef::namespace`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PodLog {
+    pub pod: String,
+    pub pod_uid: String,
+    pub container: String,
+    /// The container's restart count (the log file's number).
+    pub restart: u32,
+    /// `stdout` or `stderr`, as the log line says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 /// Where a blob's bytes came from.
@@ -104,6 +123,12 @@ pub enum Origin {
         path: String,
         image: Arc<ImageMeta>,
     },
+    /// A container's log file under the kubelet's pods directory; `path` is
+    /// the file read (a rotated name when the line was read there).
+    PodLog {
+        path: String,
+        kubernetes: Arc<KubernetesRef>,
+    },
 }
 
 impl Origin {
@@ -116,6 +141,15 @@ impl Origin {
             Origin::GitBlob { path, .. } => path.as_deref(),
             Origin::GitMessage { .. } => None,
             Origin::Image { path, .. } => Some(path),
+            Origin::PodLog { path, .. } => Some(path),
+        }
+    }
+
+    /// The pod and container findings in this blob are attributed to.
+    pub fn kubernetes(&self) -> Option<&KubernetesRef> {
+        match self {
+            Origin::PodLog { kubernetes, .. } => Some(kubernetes),
+            _ => None,
         }
     }
 
@@ -159,6 +193,17 @@ impl Origin {
             Origin::Image {
                 repository, path, ..
             } => image_identity(repository, path),
+            // The container, not the file: rotation and restarts keep the
+            // fingerprint, so a secret logged again is a repeat.
+            Origin::PodLog { kubernetes: k, .. } => format!(
+                "pod-log:{}/{}/{}",
+                k.namespace.as_deref().unwrap_or_default(),
+                k.name.as_deref().unwrap_or_default(),
+                k.log
+                    .as_ref()
+                    .map(|l| l.container.as_str())
+                    .unwrap_or_default()
+            ),
         }
     }
 }

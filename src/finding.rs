@@ -66,6 +66,10 @@ pub struct Finding {
     /// absent for secrets outside Kubernetes manifests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<crate::blob::KubernetesRef>,
+    /// The log line's own timestamp (RFC 3339, as the container runtime
+    /// wrote it), for container logs read by `logs --pods-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
 }
 
 impl Finding {

@@ -4,6 +4,7 @@
 mod cli;
 mod images;
 mod logs;
+mod pods;
 mod progress;
 
 use std::fs::File;

@@ -387,6 +387,7 @@ pub(super) fn object(
         key: None,
         secret_type: node.str_at(&["type"]).map(str::to_string),
         path: None,
+        log: None,
     };
     match kind {
         "Secret" => secret(node, &obj, cx, out, budget, notes),

@@ -540,6 +540,7 @@ fn object(
         key: None,
         secret_type: None,
         path: None,
+        log: None,
     };
     let mut fields: Vec<(usize, bool)> = Vec::new();
     let mut i = 0;

@@ -479,7 +479,11 @@ impl Scanner {
                             .unwrap_or_default(),
                         commit: commit.clone(),
                         image: origin.image().cloned(),
-                        kubernetes: c.kubernetes().map(|k| (**k).clone()),
+                        kubernetes: c
+                            .kubernetes()
+                            .map(|k| (**k).clone())
+                            .or_else(|| origin.kubernetes().cloned()),
+                        timestamp: None,
                     },
                 ))
             })
