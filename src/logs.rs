@@ -165,18 +165,6 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     }));
     let stats = Arc::new(Mutex::new(StreamStats::default()));
     let scanner = Arc::new(scanner);
-    let metrics = args.metrics_addr.map(|_| Arc::new(Metrics::new()));
-    let _server = match (args.metrics_addr, &metrics) {
-        (Some(addr), Some(m)) => {
-            let server = leakhound::metrics::serve(addr, m.clone())
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            if !common.quiet {
-                eprintln!("leakhound: metrics on http://{}/metrics", server.addr);
-            }
-            Some(server)
-        }
-        _ => None,
-    };
     // The pods agent stops on SIGINT/SIGTERM after its current reads and
     // writes its state; the report is finished below.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -208,6 +196,19 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
         .context("installing signal handlers")?;
     }
 
+    // Served once the signal handlers are in place.
+    let metrics = args.metrics_addr.map(|_| Arc::new(Metrics::new()));
+    let _server = match (args.metrics_addr, &metrics) {
+        (Some(addr), Some(m)) => {
+            let server = leakhound::metrics::serve(addr, m.clone())
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            if !common.quiet {
+                eprintln!("leakhound: metrics on http://{}/metrics", server.addr);
+            }
+            Some(server)
+        }
+        _ => None,
+    };
     let opts = StreamOptions {
         min_report,
         report_repeats: args.report_repeats,
