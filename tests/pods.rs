@@ -827,3 +827,51 @@ fn a_simulated_node() {
     check_metrics(&samples_b, &found_b);
     assert!(sum_of(&samples_b, "leakhound_rotations_total") > 0.0);
 }
+
+#[test]
+fn a_checkpoint_whose_file_is_gone_resumes_after_its_time() {
+    // The state names a file that no longer exists under any name (its
+    // inode and first bytes match nothing): lines up to the checkpoint's
+    // time were scanned by the run that wrote it, later ones were not.
+    let root = tempfile::tempdir().unwrap();
+    let logs = root.path().join("pods");
+    let dir = logs.join("ns_p_0000aaaa-1111-4222-8333-000000000001/c");
+    fs::create_dir_all(&dir).unwrap();
+    let mut rng = Rng(5);
+    let secrets: Vec<String> = (0..10).map(|_| fake_github(&mut rng)).collect();
+    let line = |i: usize| format!("2024-05-01T10:00:{i:02}.5Z stdout F token={}\n", secrets[i]);
+    fs::write(dir.join("0.log.20240101-000001.gz"), {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+        for i in 0..6 {
+            enc.write_all(line(i).as_bytes()).unwrap();
+        }
+        enc.finish().unwrap()
+    })
+    .unwrap();
+    fs::write(dir.join("0.log"), (6..10).map(line).collect::<String>()).unwrap();
+    let state = root.path().join("state.json");
+    fs::write(
+        &state,
+        r#"{"version":1,"streams":{"ns_p_0000aaaa-1111-4222-8333-000000000001/c/0":
+           {"dev":1,"ino":1,"offset":90,"line":4,"head_len":16,"head_crc":0,
+            "time":"2024-05-01T10:00:03.5Z"}}}"#,
+    )
+    .unwrap();
+    let agent = Agent::start(
+        &logs,
+        &["--show-secrets", "--state", state.to_str().unwrap()],
+    );
+    let mut found = Vec::new();
+    agent.collect_until(&mut found, Duration::from_secs(120), |f| f.len() >= 6);
+    agent.collect_until(&mut found, Duration::from_secs(1), |_| false);
+    let (_, stderr) = agent.stop(&mut found);
+    let mut got: Vec<(u64, String)> = found
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), secret_of(f)))
+        .collect();
+    got.sort();
+    let want: Vec<(u64, String)> = (4..10)
+        .map(|i| (i as u64 + 1, secrets[i].clone()))
+        .collect();
+    assert_eq!(got, want, "{stderr}");
+}

@@ -388,6 +388,9 @@ impl Tail {
             let mut rest = std::mem::take(&mut self.carry);
             rest.push(b'\n');
             self.ingest(&rest, base, w, lines);
+            lines.complete_pos = lines
+                .complete_pos
+                .map(|p| p.min(base + rest.len() as u64 - 1));
         }
         if self.raw_record.take().is_some() || lines.cur.is_some() {
             let end = match &self.pos {
@@ -412,6 +415,10 @@ impl Tail {
             let mut rest = std::mem::take(&mut self.carry);
             rest.push(b'\n');
             self.ingest(&rest, base, w, lines);
+            // The newline added is not in the file.
+            lines.complete_pos = lines
+                .complete_pos
+                .map(|p| p.min(base + rest.len() as u64 - 1));
             self.flush(w, lines)?;
         }
         let Pos::Open(open) = std::mem::replace(&mut self.pos, Pos::Start) else {
@@ -507,6 +514,16 @@ impl Tail {
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(_) if offset > 0 => {
+                    // Shorter than the checkpoint says (rewritten): it is
+                    // not the file; go by time.
+                    self.skip_through = self
+                        .resume
+                        .take()
+                        .and_then(|cp| cp.time)
+                        .and_then(|t| jiff::Timestamp::from_str(&t).ok());
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
