@@ -152,6 +152,20 @@ fn vm_hwm_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) the process used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th, in clock ticks.
+    let rest = stat.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let tick = 100.0; // USER_HZ on Linux
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / tick
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
         return String::new();
@@ -320,6 +334,7 @@ fn main() {
     }
     let catch_up = Instant::now();
     peak_kib = peak_kib.max(vm_hwm_kib(agent.id()));
+    let cpu = cpu_seconds(agent.id());
     let metrics = http_get(&addr, "/metrics");
     Command::new("kill")
         .args(["-TERM", &agent.id().to_string()])
@@ -355,6 +370,11 @@ fn main() {
         lags.last().copied().unwrap_or(f64::NAN)
     );
     println!("  peak memory (VmHWM): {:.1} MiB", peak_kib as f64 / 1024.0);
+    println!(
+        "  agent CPU: {cpu:.1} s user+system ({:.0} MB per CPU second); load average {}",
+        total as f64 / 1e6 / cpu.max(0.001),
+        fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
     println!(
         "  planted {} secrets, reported {found}, reported more than once {repeated}",
         planted.len()
