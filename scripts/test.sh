@@ -15,19 +15,26 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The ssh clone test runs Debian's sshd on 127.0.0.1 (and ssh-keygen, ssh).
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
-# deploy/cluster-audit is rendered with `kubectl kustomize` (the machine
-# image ships kubectl; Debian's kubernetes-client has it too).
+# deploy/ tests render with `kubectl kustomize` (the machine image ships
+# kubectl with kustomize v5; Debian's kubernetes-client is the fallback).
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}" >&2
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# ... and its objects validated offline against the Kubernetes schemas
-# (PyPI's kubernetes-validate ships them).
-command -v kubernetes-validate >/dev/null 2>&1 ||
-    python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
+# PyPI: the Kubernetes schemas for deploy/ (kubernetes-validate, offline)
+# and the Prometheus client's OpenMetrics parser for the metrics tests.
+need_pip=()
+python3 -c "import kubernetes_validate" >/dev/null 2>&1 || need_pip+=(kubernetes-validate)
+python3 -c 'import prometheus_client' >/dev/null 2>&1 || need_pip+=(prometheus-client)
+if [ ${#need_pip[@]} -gt 0 ]; then
+    echo "installing from PyPI: ${need_pip[*]}" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "${need_pip[@]}" ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${need_pip[@]}"
+fi
 
 cargo test --locked --all-targets
 

@@ -77,6 +77,25 @@ pub struct KubernetesRef {
     /// The container's environment variable holding the secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// A container's log stream (`leakhound logs --pods-dir`): `kind` is
+    /// `Pod`, `name` the pod, and these fields name the container.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PodLog>,
+}
+
+/// The container a log line came from, as the kubelet's log path
+/// `<namespace>_<pod>_<uid>/<container>/<restart>.log` names it (the
+/// namespace is `KubernetesRef::namespace`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PodLog {
+    pub pod: String,
+    pub pod_uid: String,
+    pub container: String,
+    /// The container's restart count (the log file's number).
+    pub restart: u32,
+    /// `stdout` or `stderr`, as the log line says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 /// Where a blob's bytes came from.
@@ -121,6 +140,12 @@ pub enum Origin {
         path: String,
         object: Arc<KubernetesRef>,
     },
+    /// A container's log file under the kubelet's pods directory; `path` is
+    /// the file read (a rotated name when the line was read there).
+    PodLog {
+        path: String,
+        kubernetes: Arc<KubernetesRef>,
+    },
 }
 
 impl Origin {
@@ -134,13 +159,16 @@ impl Origin {
             Origin::GitMessage { .. } => None,
             Origin::Image { path, .. } => Some(path),
             Origin::Cluster { path, .. } => Some(path),
+            Origin::PodLog { path, .. } => Some(path),
         }
     }
 
-    /// The Kubernetes object a blob read from a cluster belongs to.
+    /// The Kubernetes object a blob read from a cluster belongs to, or the
+    /// pod and container of a log line.
     pub fn kubernetes(&self) -> Option<&KubernetesRef> {
         match self {
             Origin::Cluster { object, .. } => Some(object),
+            Origin::PodLog { kubernetes, .. } => Some(kubernetes),
             _ => None,
         }
     }
@@ -185,6 +213,10 @@ impl Origin {
                 path,
                 object: object.clone(),
             },
+            Origin::PodLog { kubernetes, .. } => Origin::PodLog {
+                path,
+                kubernetes: kubernetes.clone(),
+            },
         }
     }
 
@@ -214,6 +246,17 @@ impl Origin {
             Origin::Cluster { path, object } => {
                 format!("k8s:{}/{path}", object.namespace.as_deref().unwrap_or("-"))
             }
+            // The container, not the file: rotation and restarts keep the
+            // fingerprint, so a secret logged again is a repeat.
+            Origin::PodLog { kubernetes: k, .. } => format!(
+                "pod-log:{}/{}/{}",
+                k.namespace.as_deref().unwrap_or_default(),
+                k.name.as_deref().unwrap_or_default(),
+                k.log
+                    .as_ref()
+                    .map(|l| l.container.as_str())
+                    .unwrap_or_default()
+            ),
         }
     }
 }

@@ -262,6 +262,33 @@ pub struct LogsArgs {
     /// Report every occurrence of a secret, not only the first.
     #[arg(long)]
     pub report_repeats: bool,
+    /// Node agent: follow every container log under the kubelet's pods
+    /// directory (DIR/<namespace>_<pod>_<uid>/<container>/<N>.log; CRI or
+    /// Docker json-file records) through rotations, new and deleted pods,
+    /// until SIGTERM [default DIR: /var/log/pods].
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "/var/log/pods",
+          conflicts_with_all = ["files", "follow", "redact"])]
+    pub pods_dir: Option<PathBuf>,
+    /// With --pods-dir: do not follow this pod's logs (NAMESPACE/POD;
+    /// repeatable), e.g. the agent's own, which holds its findings.
+    #[arg(long, value_name = "NAMESPACE/POD", requires = "pods_dir")]
+    pub exclude_pod: Vec<String>,
+    /// With --pods-dir: keep each log's position in FILE (written
+    /// atomically every --state-interval and on shutdown); a restarted
+    /// agent resumes there, rotated files included.
+    #[arg(long, value_name = "FILE", requires = "pods_dir")]
+    pub state: Option<PathBuf>,
+    /// Seconds between two writes of the --state file.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
+    pub state_interval: std::time::Duration,
+    /// Seconds between two full listings of --pods-dir (new pods are also
+    /// found at once through file events).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
+    pub rescan_interval: std::time::Duration,
+    /// Serve Prometheus metrics on HOST:PORT (`/metrics`) and a liveness
+    /// probe (`/healthz`) while the scan runs.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

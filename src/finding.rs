@@ -72,6 +72,10 @@ pub struct Finding {
     /// test compares positions with it.
     #[serde(skip)]
     pub span: std::ops::Range<usize>,
+    /// The log line's own timestamp (RFC 3339, as the container runtime
+    /// wrote it), for container logs read by `logs --pods-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
 }
 
 impl Finding {

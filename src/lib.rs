@@ -12,6 +12,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod finding;
+pub mod metrics;
 pub mod notice;
 pub mod pipeline;
 pub mod platform;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod pods;
 mod progress;
 
 use std::fs::File;

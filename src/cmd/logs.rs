@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use leakhound::blob::Origin;
 use leakhound::engine::MAX_MATCH;
 use leakhound::finding::Finding;
+use leakhound::metrics::Metrics;
 use leakhound::pipeline::stream::{Mask, StreamOptions, StreamSink, StreamStats, scan_stream};
 use leakhound::report::summary::{self, FindingCounts, Item, Scanned, Summary, SuppressedCounts};
 use leakhound::report::{Format, RunInfo, json, sarif, text};
@@ -51,16 +52,21 @@ impl Reporter {
     }
 }
 
-/// The reporter shared with the signal thread.
+/// The reporter shared with the signal thread, and the metrics.
 struct Shared {
     reporter: Arc<Mutex<Reporter>>,
     /// Masks what notices quote.
     scanner: Arc<leakhound::Scanner>,
     quiet: bool,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl StreamSink for Shared {
     fn finding(&mut self, f: &Finding) -> io::Result<()> {
+        if let Some(m) = &self.metrics {
+            let ns = f.kubernetes.as_ref().and_then(|k| k.namespace.as_deref());
+            m.finding(&f.rule_id, f.severity.as_str(), ns);
+        }
         let mut r = self.reporter.lock().expect("reporter lock");
         let color = r.color;
         match r.format {
@@ -86,6 +92,12 @@ impl StreamSink for Shared {
             );
         }
         Ok(())
+    }
+
+    fn scanned(&mut self, lines: u64, bytes: u64) {
+        if let Some(m) = &self.metrics {
+            m.scanned(lines, bytes);
+        }
     }
 
     fn passthrough(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -170,10 +182,20 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     }));
     let stats = Arc::new(Mutex::new(StreamStats::default()));
     let scanner = Arc::new(scanner);
+    // The pods agent stops on SIGINT/SIGTERM after its current reads and
+    // writes its state; the report is finished below.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if args.pods_dir.is_some() {
+        let stop = stop.clone();
+        leakhound::platform::on_termination(move || {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst)
+        })
+        .context("installing signal handlers")?;
+    }
 
     // SIGINT/SIGTERM: finish the report (SARIF/JSON closing), print the
     // summary and exit; findings so far were already written.
-    {
+    if args.pods_dir.is_none() {
         let (reporter, stats, scanner) = (reporter.clone(), stats.clone(), scanner.clone());
         let quiet = common.quiet;
         leakhound::platform::on_termination(move || {
@@ -191,6 +213,19 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
         .context("installing signal handlers")?;
     }
 
+    // Served once the signal handlers are in place.
+    let metrics = args.metrics_addr.map(|_| Arc::new(Metrics::new()));
+    let _server = match (args.metrics_addr, &metrics) {
+        (Some(addr), Some(m)) => {
+            let server = leakhound::metrics::serve(addr, m.clone())
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            if !common.quiet {
+                eprintln!("leakhound: metrics on http://{}/metrics", server.addr);
+            }
+            Some(server)
+        }
+        _ => None,
+    };
     let opts = StreamOptions {
         min_report,
         report_repeats: args.report_repeats,
@@ -200,17 +235,42 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
         }),
     };
     let max_line = args.max_line as usize;
-    let inputs: Vec<PathBuf> = if args.files.is_empty() {
+    let shared = || Shared {
+        reporter: reporter.clone(),
+        scanner: scanner.clone(),
+        quiet: common.quiet,
+        metrics: metrics.clone(),
+    };
+    let mut sink = shared();
+    let mut errors = 0;
+    if let Some(root) = &args.pods_dir {
+        errors += crate::pods::run(
+            root,
+            common,
+            args,
+            &scanner,
+            &opts,
+            &stats,
+            &|| Box::new(shared()),
+            |item| {
+                reporter
+                    .lock()
+                    .expect("reporter lock")
+                    .run
+                    .errors
+                    .push(item)
+            },
+            metrics.as_deref(),
+            &stop,
+        )?;
+    }
+    let inputs: Vec<PathBuf> = if args.pods_dir.is_some() {
+        Vec::new()
+    } else if args.files.is_empty() {
         vec![PathBuf::from("-")]
     } else {
         args.files.clone()
     };
-    let mut sink = Shared {
-        reporter: reporter.clone(),
-        scanner: scanner.clone(),
-        quiet: common.quiet,
-    };
-    let mut errors = 0;
     for path in &inputs {
         let (origin, mut reader) = if path.as_os_str() == "-" {
             (Origin::Stdin, StreamReader::stdin(max_line, MAX_MATCH))

@@ -463,6 +463,7 @@ impl Scanner {
                         .map(|k| (**k).clone())
                         .or_else(|| origin.kubernetes().cloned()),
                     span: c.start..c.end,
+                    timestamp: None,
                 })
             })
             .collect()

@@ -84,6 +84,8 @@ pub trait StreamSink {
     fn notice(&mut self, _: &Notice) -> io::Result<()> {
         Ok(())
     }
+    /// Lines and bytes of a window just scanned (for metrics).
+    fn scanned(&mut self, _lines: u64, _bytes: u64) {}
 }
 
 /// Windows larger than this are split at line boundaries and the parts
@@ -180,31 +182,64 @@ impl Cursor {
     }
 }
 
-/// Scans one stream to its end. `stats` is shared so a signal handler can
-/// print the summary mid-stream.
-pub fn scan_stream(
-    scanner: &Scanner,
-    origin: &Origin,
-    reader: &mut StreamReader,
-    opts: &StreamOptions,
-    stats: &std::sync::Mutex<StreamStats>,
-    sink: &mut dyn StreamSink,
-) -> io::Result<()> {
-    let mut scratch = Scratch::default();
-    let mut cursor = Cursor { line: 1, column: 0 };
-    let mut out = Vec::new();
-    let mut redactor = crate::report::redact::Redactor::default();
-    // Lines of windows whose scan panicked (a bug): named at the end.
-    let mut unscanned: Vec<(usize, usize)> = Vec::new();
-    while let Some(w) = reader.next_window()? {
-        let data = &reader.data()[..w.len];
+/// The windowed scan of one stream: where it is (line and column of the
+/// next byte), what it masks in passthrough, and windows that could not be
+/// scanned. `scan_stream` drives one from a `StreamReader`; the pods agent
+/// (`source::pods`) drives one per container log from its own buffers.
+pub struct StreamScan {
+    cursor: Cursor,
+    out: Vec<u8>,
+    redactor: crate::report::redact::Redactor,
+    /// Lines of windows whose scan panicked (a bug): named at the end.
+    unscanned: Vec<(usize, usize)>,
+}
+
+impl Default for StreamScan {
+    fn default() -> Self {
+        Self::starting_at(1)
+    }
+}
+
+impl StreamScan {
+    /// A scan whose first byte is at the start of 1-based line `line`.
+    pub fn starting_at(line: usize) -> Self {
+        StreamScan {
+            cursor: Cursor { line, column: 0 },
+            out: Vec::new(),
+            redactor: Default::default(),
+            unscanned: Vec::new(),
+        }
+    }
+
+    /// The 1-based line of the next byte.
+    pub fn line(&self) -> usize {
+        self.cursor.line
+    }
+
+    /// Scans one window `data` (see `source::stream::Window`): findings of
+    /// candidates that start before `emit` go to `sink`, with lines counted
+    /// from the stream's start. Returns how many bytes are done: `emit`, or
+    /// more when a secret crosses the cut of a long line (it is reported
+    /// whole now). The caller drops that many bytes from its buffer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn window(
+        &mut self,
+        scanner: &Scanner,
+        origin: &Origin,
+        data: &[u8],
+        emit: usize,
+        scratch: &mut Scratch,
+        opts: &StreamOptions,
+        stats: &std::sync::Mutex<StreamStats>,
+        sink: &mut dyn StreamSink,
+    ) -> io::Result<usize> {
         // Each window is a unit of work: a panic in it is contained, the
         // window is withheld (never passed through unredacted) and named.
         let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             super::test_panic(origin);
-            let mut r = scan_parts(scanner, origin, data, &mut scratch);
-            r.candidates.retain(|c| c.start < w.emit);
-            r.findings.retain(|f| f.span.start < w.emit);
+            let mut r = scan_parts(scanner, origin, data, scratch);
+            r.candidates.retain(|c| c.start < emit);
+            r.findings.retain(|f| f.span.start < emit);
             r
         }));
         let Ok(ScanResult {
@@ -215,38 +250,39 @@ pub fn scan_stream(
             ..
         }) = scanned
         else {
-            scratch = Scratch::default();
-            let lines = memchr::memchr_iter(b'\n', &data[..w.emit]).count();
-            unscanned.push((cursor.line, cursor.line + lines.saturating_sub(1)));
+            *scratch = Scratch::default();
+            let lines = memchr::memchr_iter(b'\n', &data[..emit]).count();
+            let line = self.cursor.line;
+            self.unscanned.push((line, line + lines.saturating_sub(1)));
             if opts.redact.is_some() {
                 writeln!(
-                    out_marker(&mut out),
-                    "[leakhound: {} bytes withheld, not scanned: internal error]",
-                    w.emit
+                    out_marker(&mut self.out),
+                    "[leakhound: {emit} bytes withheld, not scanned: internal error]",
                 )?;
-                sink.passthrough(&out)?;
+                sink.passthrough(&self.out)?;
             }
-            cursor.advance(&data[..w.emit]);
-            reader.consume(w.emit);
-            continue;
+            self.cursor.advance(&data[..emit]);
+            return Ok(emit);
         };
         // A secret across the cut of a long line is emitted whole now.
-        let emit = cands.iter().map(|c| c.end).fold(w.emit, usize::max);
+        let emit = cands.iter().map(|c| c.end).fold(emit, usize::max);
         // (`silenced` counts the whole window: a silenced secret in the
         // overlap of a cut long line is counted in both windows.)
         for n in &notices {
             sink.notice(n)?;
         }
+        let lines = memchr::memchr_iter(b'\n', &data[..emit]).count() as u64;
+        sink.scanned(lines, emit as u64);
         {
             let mut st = stats.lock().expect("stats lock");
             st.silenced.add(silenced);
             st.bytes += emit as u64;
-            st.lines += memchr::memchr_iter(b'\n', &data[..emit]).count() as u64;
+            st.lines += lines;
             for f in &mut findings {
                 if f.confidence < opts.min_report {
                     continue;
                 }
-                cursor.shift(f);
+                self.cursor.shift(f);
                 if st.seen.len() >= MAX_TRACKED {
                     st.seen.clear();
                 }
@@ -261,12 +297,13 @@ pub fn scan_stream(
                 st.findings += 1;
                 *st.by_rule.entry(f.rule_id.clone()).or_insert(0) += 1;
                 st.severities[f.severity as usize] += 1;
-                redactor.learn(std::iter::once(&*f));
-                redactor.apply(f);
+                self.redactor.learn(std::iter::once(&*f));
+                self.redactor.apply(f);
                 sink.finding(f)?;
             }
         }
         if let Some(mask) = &opts.redact {
+            let out = &mut self.out;
             out.clear();
             let mut at = 0;
             for (start, end, rule) in scanner.redaction_spans(&data[..emit], &cands) {
@@ -284,13 +321,20 @@ pub fn scan_stream(
                 at = end.min(emit);
             }
             out.extend_from_slice(&data[at..emit]);
-            sink.passthrough(&out)?;
+            sink.passthrough(out)?;
         }
-        cursor.advance(&data[..emit]);
-        reader.consume(emit);
+        self.cursor.advance(&data[..emit]);
+        Ok(emit)
     }
-    if !unscanned.is_empty() {
-        let lines: Vec<String> = unscanned
+
+    /// Ends the scan: an error naming the lines a contained panic left
+    /// unscanned, if any.
+    pub fn finish(self) -> io::Result<()> {
+        if self.unscanned.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = self
+            .unscanned
             .iter()
             .map(|(a, b)| {
                 if a == b {
@@ -300,12 +344,40 @@ pub fn scan_stream(
                 }
             })
             .collect();
-        return Err(io::Error::other(format!(
+        Err(io::Error::other(format!(
             "line(s) {} not scanned: internal error (a bug in leakhound; please report it)",
             lines.join(", ")
-        )));
+        )))
     }
-    Ok(())
+}
+
+/// Scans one stream to its end. `stats` is shared so a signal handler can
+/// print the summary mid-stream.
+pub fn scan_stream(
+    scanner: &Scanner,
+    origin: &Origin,
+    reader: &mut StreamReader,
+    opts: &StreamOptions,
+    stats: &std::sync::Mutex<StreamStats>,
+    sink: &mut dyn StreamSink,
+) -> io::Result<()> {
+    let mut scratch = Scratch::default();
+    let mut scan = StreamScan::default();
+    while let Some(w) = reader.next_window()? {
+        let data = &reader.data()[..w.len];
+        let done = scan.window(
+            scanner,
+            origin,
+            data,
+            w.emit,
+            &mut scratch,
+            opts,
+            stats,
+            sink,
+        )?;
+        reader.consume(done);
+    }
+    scan.finish()
 }
 
 /// The redaction buffer, emptied for a marker line.

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod fs;
 pub mod git;
 pub mod image;
+pub mod pods;
 pub mod ssh_relay;
 pub mod stream;
 

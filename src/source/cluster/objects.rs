@@ -481,6 +481,7 @@ mod tests {
                 ..KubernetesRef::default()
             }),
             span: 0..1,
+            timestamp: None,
         };
         place(&mut f);
         assert_eq!(
