@@ -27,29 +27,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use leakhound::rules::validate::base62_crc32;
-
 const ROTATE_AT: u64 = 10 << 20;
 const KEEP_ROTATED: u32 = 4;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
-fn fake_github(rng: &mut Rng) -> String {
-    const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let random: String = (0..30)
-        .map(|_| ALNUM[(rng.next() % 62) as usize] as char)
-        .collect();
-    format!("ghp_{random}{}", base62_crc32(random.as_bytes())) // leakhound:allow (generated fake)
-}
+#[path = "../tests/support/fake.rs"]
+mod fake;
+use fake::{Rng, fake_github};
 
 /// Messages of ordinary log lines (no secrets).
 fn pool() -> Vec<String> {

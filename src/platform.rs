@@ -8,9 +8,7 @@
 //! - a larger pipe buffer for standard input: Linux only, skipped elsewhere;
 //! - running a closure on SIGINT/SIGTERM ([`on_termination`]): a signal
 //!   thread on Unix, `signal-hook`'s portable flags elsewhere;
-//! - naming a file type that is neither a file nor a directory
-//!   ([`special_file_kind`]): FIFOs, devices and sockets on Unix, "special
-//!   file" elsewhere;
+//! - telling a socket from other special files ([`is_socket`]): Unix only;
 //! - telling whether a path still names an open file ([`file_identity`]):
 //!   device and inode on Unix; elsewhere none, so `--follow` notices
 //!   truncation but not a rename.
@@ -227,27 +225,18 @@ pub fn on_termination(handler: impl FnOnce() + Send + 'static) -> io::Result<()>
     Ok(())
 }
 
-/// What a file that is neither a regular file nor a directory is, for
-/// messages; `None` for files, directories and symbolic links.
+/// True for a Unix domain socket, which cannot be opened as a file (a
+/// named pipe or a device can: they are read as streams). `false` where
+/// there are none.
 #[cfg(unix)]
-pub fn special_file_kind(t: &std::fs::FileType) -> Option<&'static str> {
+pub fn is_socket(t: &std::fs::FileType) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    if t.is_fifo() {
-        Some("a pipe")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else {
-        None
-    }
+    t.is_socket()
 }
 
 #[cfg(not(unix))]
-pub fn special_file_kind(t: &std::fs::FileType) -> Option<&'static str> {
-    (!t.is_file() && !t.is_dir() && !t.is_symlink()).then_some("a special file")
+pub fn is_socket(_t: &std::fs::FileType) -> bool {
+    false
 }
 
 /// What identifies a file whatever its name: (device, inode) on Unix;
@@ -261,21 +250,6 @@ pub fn file_identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
 #[cfg(not(unix))]
 pub fn file_identity(_m: &std::fs::Metadata) -> Option<(u64, u64)> {
     None
-}
-
-/// A file's identity on its file system, `(device, inode)`, which a rename
-/// keeps: the pods agent tells a rotated log from its successor by it.
-/// Elsewhere `(0, 0)`: files are then told apart by their first bytes only.
-#[cfg(unix)]
-pub fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (m.dev(), m.ino())
-}
-
-/// See the Unix `file_id`.
-#[cfg(not(unix))]
-pub fn file_id(_: &std::fs::Metadata) -> (u64, u64) {
-    (0, 0)
 }
 
 #[cfg(test)]

@@ -49,13 +49,17 @@ fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-fn scan(root: &Path) -> (Vec<Value>, String) {
+/// `leakhound scan .` in `root` (JSON, secrets shown, at most 120 s):
+/// exit code, findings, stderr.
+fn scan(root: &Path) -> (Option<i32>, Vec<Value>, String) {
     let out = leakhound()
         .current_dir(root)
         .args(["--format", "json", "--show-secrets", "scan", "."])
+        .timeout(std::time::Duration::from_secs(120))
         .output()
         .unwrap();
     (
+        out.status.code(),
         serde_json::from_slice(&out.stdout).unwrap(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -98,7 +102,7 @@ fn entries_of_every_format_are_scanned_with_their_inner_paths() {
     w("bundle.zip", zip(&[("inner.tar.gz", &inner)]));
     w("plain.tar", tar(&[("x/y.py", py.as_bytes())]));
 
-    let (findings, stderr) = scan(dir.path());
+    let (_, findings, stderr) = scan(dir.path());
     for (path, line, rule, secret) in [
         (
             "./app.jar!config/settings.py",
@@ -159,16 +163,9 @@ fn bombs_deep_nesting_and_broken_archives_are_skipped_and_the_rest_scanned() {
     w("truncated.tgz", tgz[..tgz.len() / 2].to_vec());
     w("fine.py", py.clone().into_bytes());
 
-    let out = leakhound()
-        .current_dir(dir.path())
-        .args(["--format", "json", "--show-secrets", "scan", "."])
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .unwrap();
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, findings, stderr) = scan(dir.path());
     // The truncated archive was not scanned whole: exit 2 over 1.
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
     for note in [
         "./bomb.zip!zeros.bin: expands more than 100:1 (67108864 bytes",
         "./bomb.gz: expands more than 100:1",
@@ -218,15 +215,8 @@ fn what_fails_to_open_as_an_archive_is_scanned_raw_and_exits_2() {
     let gz = gzip(first.as_bytes());
     w("cut.py.gz", gz[..gz.len() / 2].to_vec());
 
-    let out = leakhound()
-        .current_dir(dir.path())
-        .args(["--format", "json", "--show-secrets", "scan", "."])
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .unwrap();
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, findings, stderr) = scan(dir.path());
+    assert_eq!(code, Some(2), "{stderr}");
     for name in ["bzip2.txt", "gzip.txt", "zstd.txt", "zip.txt", "tar.txt"] {
         let path = format!("./{name}");
         assert!(
@@ -284,15 +274,8 @@ fn refused_bomb_entries_do_not_hide_the_entries_after_them() {
     let bytes = w.finish().unwrap().into_inner();
     std::fs::write(dir.path().join("bombs.zip"), &bytes).unwrap();
 
-    let out = leakhound()
-        .current_dir(dir.path())
-        .args(["--format", "json", "--show-secrets", "scan", "."])
-        .timeout(std::time::Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, findings, stderr) = scan(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         findings
             .iter()

@@ -15,34 +15,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use leakhound::rules::validate::base62_crc32;
 use serde_json::Value;
 
-/// Seeded generator: fake tokens that belong to no account.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn pick(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n)
-            .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char)
-            .collect()
-    }
-}
-
-const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// A format-valid fake GitHub token (checksum right, random part seeded).
-fn fake_github(rng: &mut Rng) -> String {
-    let random = rng.pick(ALNUM, 30);
-    format!("ghp_{random}{}", base62_crc32(random.as_bytes()))
-}
+#[path = "support/fake.rs"]
+mod fake;
+use fake::{Rng, fake_github};
 
 fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()

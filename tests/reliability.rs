@@ -209,84 +209,66 @@ fn registry_stalling_on_the_catalog_ends_with_exit_2_naming_it() {
     assert_bounded(elapsed, &stderr);
 }
 
-#[test]
-fn registry_stalling_on_a_manifest_fails_that_image_and_scans_the_others() {
+/// `leakhound image BAD GOOD` through a proxy that answers requests whose
+/// path holds `pattern(bad image)` with `act`: exit 2 within the bound,
+/// every finding of the good image, and stderr naming the bad image and
+/// each of `said`.
+fn one_bad_image(pattern: fn(&TestImage) -> String, act: Act, timeout: &str, said: &[&str]) {
     let reg = Registry::start(Mode::Plain);
     let leaky = TestImage::leaky();
+    let other = other_image();
     reg.push(&leaky, "team/app", "v1");
-    reg.push(&other_image(), "team/stall", "v1");
-    let proxy = Proxy::start(
-        &reg.host,
-        vec![("/v2/team/stall/manifests/".into(), Act::Stall)],
-    );
-    let stalled = format!("{}/team/stall:v1", proxy.host());
+    reg.push(&other, "team/bad", "v1");
+    let proxy = Proxy::start(&reg.host, vec![(pattern(&other), act)]);
+    let bad = format!("{}/team/bad:v1", proxy.host());
     let good = format!("{}/team/app:v1", proxy.host());
     let (code, findings, stderr, elapsed) = timed(
-        &["image", &stalled, &good, "--insecure", "--timeout", TIMEOUT],
+        &["image", &bad, &good, "--insecure", "--timeout", timeout],
         &[],
     );
     assert_eq!(code, Some(2), "{stderr}");
     assert_leaky_findings(&findings, &good, &leaky.layer_digests());
     assert!(
-        stderr.contains(&stalled) && stderr.contains("manifest") && stderr.contains("--timeout"),
+        stderr.contains(&bad) && said.iter().all(|s| stderr.contains(s)),
         "{stderr}"
     );
     assert_bounded(elapsed, &stderr);
 }
 
+#[test]
+fn registry_stalling_on_a_manifest_fails_that_image_and_scans_the_others() {
+    one_bad_image(
+        |_| "/v2/team/bad/manifests/".into(),
+        Act::Stall,
+        TIMEOUT,
+        &["manifest", "--timeout"],
+    );
+}
+
 /// A manifest answer without end (no length, bytes as fast as they go):
-/// abandoned once past the manifest cap, long before the deadline, so its
-/// memory stays bounded; the other image is scanned.
+/// abandoned once past the manifest cap, long before the deadline (60 s,
+/// far past the bound: only the cap can end it in time), so its memory
+/// stays bounded; the other image is scanned.
 #[test]
 fn registry_flooding_a_manifest_is_cut_at_the_cap_and_the_others_scanned() {
-    let reg = Registry::start(Mode::Plain);
-    let leaky = TestImage::leaky();
-    reg.push(&leaky, "team/app", "v1");
-    reg.push(&other_image(), "team/flood", "v1");
-    let proxy = Proxy::start(
-        &reg.host,
-        vec![("/v2/team/flood/manifests/".into(), Act::Flood)],
+    one_bad_image(
+        |_| "/v2/team/bad/manifests/".into(),
+        Act::Flood,
+        "60",
+        &["larger than 4194304 bytes"],
     );
-    let flooded = format!("{}/team/flood:v1", proxy.host());
-    let good = format!("{}/team/app:v1", proxy.host());
-    // A deadline far past the bound: only the cap can end this in time.
-    let (code, findings, stderr, elapsed) = timed(
-        &["image", &flooded, &good, "--insecure", "--timeout", "60"],
-        &[],
-    );
-    assert_eq!(code, Some(2), "{stderr}");
-    assert_leaky_findings(&findings, &good, &leaky.layer_digests());
-    assert!(
-        stderr.contains(&flooded) && stderr.contains("larger than 4194304 bytes"),
-        "{stderr}"
-    );
-    assert_bounded(elapsed, &stderr);
 }
 
 /// An image config answered without end: cut at the size its manifest
 /// declares, named, exit 2; the other image is scanned.
 #[test]
 fn registry_flooding_an_image_config_is_cut_at_its_declared_size() {
-    let reg = Registry::start(Mode::Plain);
-    let leaky = TestImage::leaky();
-    let other = other_image();
-    reg.push(&leaky, "team/app", "v1");
-    reg.push(&other, "team/flood", "v1");
-    let config = sha256(&other.config);
-    let proxy = Proxy::start(&reg.host, vec![(format!("/blobs/{config}"), Act::Flood)]);
-    let flooded = format!("{}/team/flood:v1", proxy.host());
-    let good = format!("{}/team/app:v1", proxy.host());
-    let (code, findings, stderr, elapsed) = timed(
-        &["image", &flooded, &good, "--insecure", "--timeout", "60"],
-        &[],
+    one_bad_image(
+        |img| format!("/blobs/{}", sha256(&img.config)),
+        Act::Flood,
+        "60",
+        &["bytes its manifest declares"],
     );
-    assert_eq!(code, Some(2), "{stderr}");
-    assert_leaky_findings(&findings, &good, &leaky.layer_digests());
-    assert!(
-        stderr.contains(&flooded) && stderr.contains("bytes its manifest declares"),
-        "{stderr}"
-    );
-    assert_bounded(elapsed, &stderr);
 }
 
 /// A sweep in which one image's layer stalls (`Stall`) or trickles forever

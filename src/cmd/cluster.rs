@@ -144,7 +144,7 @@ pub fn run(common: &CommonArgs, args: &ClusterArgs) -> Result<u8> {
                     }
                     blobs.extend(o.blobs);
                 }
-                let out = pipeline::memory::scan_blobs(&scanner, &blobs, &on_skip, &counters);
+                let out = pipeline::scan_blobs(&scanner, blobs, &on_skip, &counters);
                 findings.extend(out.findings);
                 skipped.extend(out.skipped);
             }

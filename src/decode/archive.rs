@@ -94,7 +94,36 @@ fn open(
     let opened = match kind(data) {
         Some(Kind::Zip) => zip_entries(name, data, limits, depth, total, visit),
         Some(Kind::Tar) => tar_entries(name, data, limits, depth, total, visit),
-        Some(k) => decompressed(name, k, data, limits, depth, total, visit),
+        Some(Kind::Gzip) => {
+            let d = flate2::read::MultiGzDecoder::new(data);
+            decompressed(
+                name,
+                "gzip",
+                Ok(Box::new(d)),
+                data,
+                limits,
+                depth,
+                total,
+                visit,
+            )
+        }
+        Some(Kind::Bzip2) => {
+            let d = bzip2::read::MultiBzDecoder::new(data);
+            decompressed(
+                name,
+                "bzip2",
+                Ok(Box::new(d)),
+                data,
+                limits,
+                depth,
+                total,
+                visit,
+            )
+        }
+        Some(Kind::Zstd) => {
+            let d = zstd::stream::read::Decoder::new(data).map(|d| Box::new(d) as _);
+            decompressed(name, "zstd", d, data, limits, depth, total, visit)
+        }
         None => return,
     };
     if !opened {
@@ -102,49 +131,29 @@ fn open(
     }
 }
 
-/// A gzip, bzip2 or zstd stream: its content (a tar is opened as one).
-/// False when not one byte of it could be decompressed.
-fn decompressed(
+/// A gzip, bzip2 or zstd stream (`what`), read through `decoder`: its
+/// content (a tar is opened as one). False when not one byte of it could be
+/// decompressed.
+#[allow(clippy::too_many_arguments)]
+fn decompressed<'a>(
     name: &str,
-    k: Kind,
+    what: &str,
+    decoder: std::io::Result<Box<dyn std::io::Read + 'a>>,
     data: &[u8],
     limits: &ArchiveLimits,
     depth: usize,
     total: &mut u64,
     visit: &mut dyn Visitor,
 ) -> bool {
-    let packed = data.len() as u64;
-    let read = match k {
-        Kind::Gzip => read_limited(
-            name,
-            flate2::read::MultiGzDecoder::new(data),
-            packed,
-            None,
-            limits,
-            total,
-            visit,
-        ),
-        Kind::Bzip2 => read_limited(
-            name,
-            bzip2::read::MultiBzDecoder::new(data),
-            packed,
-            None,
-            limits,
-            total,
-            visit,
-        ),
-        Kind::Zstd => match zstd::stream::read::Decoder::new(data) {
-            Ok(d) => read_limited(name, d, packed, None, limits, total, visit),
-            Err(e) => Read::Broken(Vec::new(), e.to_string()),
-        },
-        Kind::Zip | Kind::Tar => return false,
+    let read = match decoder {
+        Ok(d) => read_limited(name, d, data.len() as u64, None, limits, total, visit),
+        Err(e) => Read::Broken(Vec::new(), e.to_string()),
     };
     let inner = match read {
         Read::Whole(inner) => inner,
         Read::Refused => return true,
         Read::Broken(inner, why) => {
-            let what = format!("{k:?}").to_lowercase();
-            visit.notice(broken(name, &what, &why, inner.len(), true));
+            visit.notice(broken(name, what, &why, inner.len(), true));
             if inner.is_empty() {
                 return false;
             }

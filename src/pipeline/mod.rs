@@ -19,7 +19,6 @@ use crate::source::fs::{self, WalkOptions};
 use crate::source::{Emit, Found, Source, Unit, git};
 
 pub mod image;
-pub mod memory;
 pub mod stream;
 
 /// The reason of a `Notice` for a file every finding of which an allowlist
@@ -489,6 +488,22 @@ pub fn scan_git(
 
 /// Scans files and directories (`-` is standard input). `on_skip` is told
 /// about each skipped input as it happens (the binary prints it).
+/// Scans blobs already in memory (a page of a cluster's objects), each a
+/// unit of the run loop.
+pub fn scan_blobs(
+    scanner: &Scanner,
+    blobs: Vec<crate::blob::Blob>,
+    on_skip: &(dyn Fn(&Notice) + Sync),
+    counters: &Counters,
+) -> Outcome {
+    run(
+        &crate::source::memory::MemorySource::new(blobs),
+        scanner,
+        on_skip,
+        counters,
+    )
+}
+
 pub fn scan_paths(
     scanner: &Scanner,
     roots: &[PathBuf],

@@ -139,15 +139,13 @@ fn explicit_special(path: PathBuf) -> Option<Entry> {
             path,
             size: m.len(),
         }),
-        Ok(m) => match crate::platform::special_file_kind(&m.file_type()) {
-            Some("a socket") => Some(Entry::Skipped(Notice {
-                path: display(&path),
-                reason: "is a socket, which cannot be read as a file; not scanned".into(),
-                kind: NoticeKind::Unreadable,
-            })),
-            // Read to its end (at most --max-file-size bytes) by `read`.
-            _ => Some(Entry::File { path, size: 0 }),
-        },
+        Ok(m) if crate::platform::is_socket(&m.file_type()) => Some(Entry::Skipped(Notice {
+            path: display(&path),
+            reason: "is a socket, which cannot be read as a file; not scanned".into(),
+            kind: NoticeKind::Unreadable,
+        })),
+        // Read to its end (at most --max-file-size bytes) by `read`.
+        Ok(_) => Some(Entry::File { path, size: 0 }),
     }
 }
 

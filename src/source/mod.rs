@@ -5,12 +5,14 @@
 //!
 //! Source-specific logic lives here: the walk's ignore files (`fs`), Git's
 //! history plan and parent comparison (`git`), image layers, whiteouts and
-//! attribution (`image`), log windows (`stream`).
+//! attribution (`image`), log windows (`stream`), blobs already in memory
+//! (`memory`: a cluster's objects).
 
 pub mod cluster;
 pub mod fs;
 pub mod git;
 pub mod image;
+pub mod memory;
 pub mod pods;
 pub mod ssh_relay;
 pub mod stream;

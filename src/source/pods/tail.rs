@@ -330,7 +330,7 @@ impl Tail {
             }
             let live = self.key.live(&self.root);
             match fs::metadata(&live) {
-                Ok(m) if crate::platform::file_id(&m) == open.id => {
+                Ok(m) if file_id(&m) == open.id => {
                     if m.len() < open.offset {
                         // Truncated in place (copytruncate): start over.
                         if let Reader::Plain(f) = &mut open.reader {
@@ -789,10 +789,17 @@ impl StreamSink for PodSink<'_> {
     }
 }
 
+/// A file's (device, inode), which a rename keeps: a rotated log is told
+/// from its successor by it. `(0, 0)` where the platform does not say
+/// (files are then told apart by their first bytes only).
+fn file_id(m: &fs::Metadata) -> (u64, u64) {
+    crate::platform::file_identity(m).unwrap_or((0, 0))
+}
+
 /// Opens a file of the chain at `offset` (decompressed bytes for gzip).
 fn open_file(f: &ChainFile, offset: u64) -> io::Result<Open> {
     let file = File::open(&f.path)?;
-    let id = crate::platform::file_id(&file.metadata()?);
+    let id = file_id(&file.metadata()?);
     let mut reader = if f.gzip {
         Reader::Gzip(Box::new(MultiGzDecoder::new(BufReader::new(file))))
     } else {
@@ -847,7 +854,7 @@ fn locate(chain: &[ChainFile], id: (u64, u64), head_len: u32, head_crc: u32) -> 
         } else {
             let same = file
                 .metadata()
-                .is_ok_and(|m| crate::platform::file_id(&m) == id && id != (0, 0));
+                .is_ok_and(|m| file_id(&m) == id && id != (0, 0));
             same && (head_len == 0 || head_matches(&mut &file))
         }
     })
