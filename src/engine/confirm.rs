@@ -40,7 +40,10 @@ pub fn confirm_rule(
     let reach = rule.window + rule.spec.proximity.unwrap_or(0);
     let mut i = 0;
     while i < hits.len() {
-        let start = hits[i].0.saturating_sub(reach);
+        let mut start = hits[i].0.saturating_sub(reach);
+        if rule.spec.proximity.is_some() {
+            start = line_start(data, start);
+        }
         let mut end = (hits[i].1 + reach).min(data.len());
         i += 1;
         while i < hits.len() && hits[i].0.saturating_sub(reach) <= end {
@@ -48,6 +51,30 @@ pub fn confirm_rule(
             i += 1;
         }
         search(rule, id, data, start..end, Some(hits), mode, out);
+    }
+}
+
+/// How far back a proximity window looks for the start of its line.
+const RESYNC: usize = 8 << 10;
+
+/// Where a proximity window starting at `at` should start: at the newline
+/// that ends the line before (at most `RESYNC` bytes back), or at 0.
+///
+/// A proximity window reaches far past its keyword and so usually begins
+/// inside some token; a search begun there can find a match that starts
+/// inside a longer match a search from the beginning would have taken (a
+/// 36-character run in the middle of a 73-character key). These rules'
+/// matches do not run across lines, so a search begun at a line break cuts
+/// the line into the same matches as a search over the whole input; the
+/// newline itself is kept in the window, as the boundary a token at the
+/// start of the line may need (`(?:^|[^A-Za-z0-9])`).
+fn line_start(data: &[u8], at: usize) -> usize {
+    let from = at.saturating_sub(RESYNC);
+    match memchr::memrchr(b'\n', &data[from..at]) {
+        Some(i) => from + i,
+        None if from == 0 => 0,
+        // No line break near: a minified line; the window stays as it was.
+        None => at,
     }
 }
 

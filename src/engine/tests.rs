@@ -285,3 +285,17 @@ fn checksum_failures_are_dropped_and_doubtful_values_downgraded() {
     assert!(strict.candidates_naive(long).is_empty());
     assert_eq!(strict.candidates(valid, &mut Scratch::default()).len(), 1);
 }
+
+/// A proximity window begins far before its keyword, often inside a token:
+/// a 36-character run in the middle of a longer key near "NetHunt" is not a
+/// NetHunt key, as a search over the whole input says (found by the
+/// oracle above with two fragments side by side).
+#[test]
+fn proximity_windows_do_not_start_matches_inside_a_longer_token() {
+    let data = b"STORMGLASS_API_KEY=26477b8d-7165-4cc0-aefd-ebfd86bc1ca1-010be0f6-2435-4f25-aea1-ee5be63a35b5Get the NetHunt key from settings.";
+    let s = pack();
+    assert_eq!(
+        s.candidates(data, &mut Scratch::default()),
+        s.candidates_naive(data)
+    );
+}
