@@ -2,5 +2,10 @@
 //! it, and reports. `main.rs` dispatches here.
 
 pub mod cluster;
+pub mod git;
 pub mod image;
+pub mod init;
 pub mod logs;
+pub mod report;
+pub mod rules;
+pub mod scan;
