@@ -256,4 +256,3 @@ pub(crate) fn settings(
     }
     Ok(settings)
 }
-

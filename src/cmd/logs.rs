@@ -14,22 +14,19 @@ use leakhound::engine::MAX_MATCH;
 use leakhound::finding::Finding;
 use leakhound::metrics::Metrics;
 use leakhound::pipeline::stream::{Mask, StreamOptions, StreamSink, StreamStats, scan_stream};
+use leakhound::report::sink::{FindingSink, ReportSink};
 use leakhound::report::summary::{self, FindingCounts, Item, Scanned, Summary, SuppressedCounts};
-use leakhound::report::{Format, RunInfo, json, sarif, text};
+use leakhound::report::{Format, RunInfo, text};
 use leakhound::rules::RuleSet;
 use leakhound::source::stream::StreamReader;
 
 use crate::cli::{CommonArgs, LogsArgs};
 use crate::{EXIT_ERROR, EXIT_FINDINGS, settings};
 
-/// Writes findings in the chosen format as they come.
+/// The report (a `FindingSink` writing each finding as it comes) and the
+/// redacted stream.
 struct Reporter {
-    out: Box<dyn Write + Send>,
-    format: Format,
-    color: bool,
-    wrote_any: bool,
-    /// SARIF is one document: findings are kept for the end.
-    held: Vec<Finding>,
+    sink: ReportSink<Box<dyn Write + Send>>,
     passthrough: Option<io::Stdout>,
     /// Standard output was closed by the reader of the redacted stream.
     closed: bool,
@@ -39,16 +36,8 @@ struct Reporter {
 
 impl Reporter {
     fn finish(&mut self, rules: &RuleSet) -> io::Result<()> {
-        match self.format {
-            Format::Json if self.wrote_any => self.out.write_all(b"\n]\n")?,
-            Format::Json => self.out.write_all(b"[]\n")?,
-            Format::Sarif => {
-                self.run.complete = self.run.errors.is_empty();
-                sarif::write(&self.held, rules, &self.run, &mut self.out)?
-            }
-            _ => {}
-        }
-        self.out.flush()
+        self.run.complete = self.run.errors.is_empty();
+        self.sink.finish(rules, &self.run)
     }
 }
 
@@ -67,20 +56,7 @@ impl StreamSink for Shared {
             let ns = f.kubernetes.as_ref().and_then(|k| k.namespace.as_deref());
             m.finding(&f.rule_id, f.severity.as_str(), ns);
         }
-        let mut r = self.reporter.lock().expect("reporter lock");
-        let color = r.color;
-        match r.format {
-            Format::Jsonl => json::write_line(f, &mut r.out)?,
-            Format::Text => text::write(std::slice::from_ref(f), color, &mut r.out)?,
-            Format::Json => {
-                let sep: &[u8] = if r.wrote_any { b",\n" } else { b"[\n" };
-                r.out.write_all(sep)?;
-                serde_json::to_writer_pretty(&mut r.out, f)?;
-            }
-            Format::Sarif => r.held.push(f.clone()),
-        }
-        r.wrote_any = true;
-        r.out.flush()
+        self.reporter.lock().expect("reporter lock").sink.finding(f)
     }
 
     fn notice(&mut self, n: &leakhound::Notice) -> io::Result<()> {
@@ -167,11 +143,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
         ),
     };
     let reporter = Arc::new(Mutex::new(Reporter {
-        out,
-        format,
-        color,
-        wrote_any: false,
-        held: Vec::new(),
+        sink: ReportSink::new(out, format, color, true),
         passthrough: args.redact.then(io::stdout),
         closed: false,
         run: RunInfo {

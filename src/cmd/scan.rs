@@ -51,7 +51,11 @@ pub(crate) fn scan(common: &CommonArgs, args: &ScanArgs) -> Result<u8> {
 
 /// Says why a scan read no file at all: an empty tree, ignore files or
 /// allowlists that cover everything, or files too large or unreadable.
-pub(crate) fn warn_nothing_scanned(scanner: &Scanner, roots: &[PathBuf], skipped: &[leakhound::Notice]) {
+pub(crate) fn warn_nothing_scanned(
+    scanner: &Scanner,
+    roots: &[PathBuf],
+    skipped: &[leakhound::Notice],
+) {
     let roots: Vec<String> = roots.iter().map(|p| p.display().to_string()).collect();
     let count = |kind| skipped.iter().filter(|s| s.kind == kind).count();
     let mut why = Vec::new();

@@ -4,6 +4,7 @@ pub mod baseline;
 pub mod json;
 pub mod redact;
 pub mod sarif;
+pub mod sink;
 pub mod summary;
 pub mod text;
 
@@ -53,7 +54,8 @@ impl RunInfo<'_> {
     }
 }
 
-/// Writes `findings` (already sorted) in `format`.
+/// Writes `findings` (already sorted) in `format`, through the same
+/// `FindingSink` a streaming run writes through.
 pub fn write(
     format: Format,
     findings: &[Finding],
@@ -62,10 +64,10 @@ pub fn write(
     color: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    match format {
-        Format::Text => text::write(findings, color, out),
-        Format::Json => json::write_array(findings, out),
-        Format::Jsonl => json::write_lines(findings, out),
-        Format::Sarif => sarif::write(findings, rules, run, out),
+    use sink::FindingSink;
+    let mut s = sink::ReportSink::new(out, format, color, false);
+    for f in findings {
+        s.finding(f)?;
     }
+    s.finish(rules, run)
 }
