@@ -63,6 +63,7 @@ mod tests {
             commit: None,
             image: None,
             kubernetes: None,
+            timestamp: Some("2026-12-05T10:00:00.123456789Z".into()),
             span: 0..0,
         };
         for n in [0, 1, 3] {
