@@ -101,7 +101,7 @@ fn check_view(v: &leakhound::decode::View, blob_len: usize) {
 struct Sink;
 
 impl Visitor for Sink {
-    fn entry(&mut self, _path: String, _data: Vec<u8>) {}
+    fn entry(&mut self, _entry: Option<&str>, _data: Vec<u8>) {}
     fn notice(&mut self, _notice: leakhound::Notice) {}
 }
 

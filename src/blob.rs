@@ -5,6 +5,7 @@
 //! blob alike and ask the origin for the path, the fingerprint identity and
 //! the provenance objects (`commit`, `image`) that findings carry.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -121,15 +122,28 @@ pub enum Origin {
         tag: Option<String>,
     },
     /// A regular file in an image layer (`path` inside the layer, no leading
-    /// `/`) or a part of the image config (`path` like `config:Env[3]`).
-    /// `repository` is the image name without tag or digest: a secret at the
-    /// same path keeps its fingerprint when the image is re-tagged or
+    /// `/`). `repository` is the image name without tag or digest: a secret
+    /// at the same path keeps its fingerprint when the image is re-tagged or
     /// rebuilt.
     Image {
         repository: Arc<str>,
         path: String,
         image: Arc<ImageMeta>,
     },
+    /// A part of an image's config (an `Env` entry, a label, `Cmd`, …);
+    /// reported with the path `config:Env[3]`.
+    ImageConfig {
+        repository: Arc<str>,
+        field: ConfigField,
+        image: Arc<ImageMeta>,
+    },
+    /// A file inside an archive found at `archive` (never itself an
+    /// `ArchiveEntry`: nested archives extend `entry`, which is the path
+    /// inside the outermost archive, each inner archive's entries after a
+    /// `!`: `lib/app.jar!config/app.properties`). Findings keep the
+    /// archive's provenance (commit, image, object) and report the path
+    /// `ARCHIVE!ENTRY`.
+    ArchiveEntry { archive: Arc<Origin>, entry: String },
     /// An object read from a cluster's API (`leakhound cluster`): `path` is
     /// `Kind/name` for a whole object (a Secret, Helm's ConfigMap storage;
     /// the Kubernetes decoder names the key) or `Kind/name:field` for one
@@ -151,15 +165,19 @@ pub enum Origin {
 impl Origin {
     /// The path reported for findings in this blob (`None`: a commit
     /// message or an unreachable blob, which have no path).
-    pub fn display_path(&self) -> Option<&str> {
+    pub fn display_path(&self) -> Option<Cow<'_, str>> {
         match self {
-            Origin::File { path } => Some(path),
-            Origin::Stdin => Some("-"),
-            Origin::GitBlob { path, .. } => path.as_deref(),
+            Origin::File { path } => Some(path.into()),
+            Origin::Stdin => Some("-".into()),
+            Origin::GitBlob { path, .. } => path.as_deref().map(Cow::from),
             Origin::GitMessage { .. } => None,
-            Origin::Image { path, .. } => Some(path),
-            Origin::Cluster { path, .. } => Some(path),
-            Origin::PodLog { path, .. } => Some(path),
+            Origin::Image { path, .. } => Some(path.into()),
+            Origin::ImageConfig { field, .. } => Some(field.to_string().into()),
+            Origin::ArchiveEntry { archive, entry } => {
+                Some(format!("{}!{entry}", archive.name()).into())
+            }
+            Origin::Cluster { path, .. } => Some(path.into()),
+            Origin::PodLog { path, .. } => Some(path.into()),
         }
     }
 
@@ -169,6 +187,7 @@ impl Origin {
         match self {
             Origin::Cluster { object, .. } => Some(object),
             Origin::PodLog { kubernetes, .. } => Some(kubernetes),
+            Origin::ArchiveEntry { archive, .. } => archive.kubernetes(),
             _ => None,
         }
     }
@@ -176,7 +195,8 @@ impl Origin {
     /// The image findings in this blob are attributed to.
     pub fn image(&self) -> Option<&ImageMeta> {
         match self {
-            Origin::Image { image, .. } => Some(image),
+            Origin::Image { image, .. } | Origin::ImageConfig { image, .. } => Some(image),
+            Origin::ArchiveEntry { archive, .. } => archive.image(),
             _ => None,
         }
     }
@@ -186,23 +206,48 @@ impl Origin {
         match self {
             Origin::GitBlob { commit, .. } => commit.as_deref(),
             Origin::GitMessage { commit, .. } => Some(commit),
+            Origin::ArchiveEntry { archive, .. } => archive.commit(),
             _ => None,
         }
     }
 
-    /// The same provenance for another path: an entry of an archive found
-    /// at this origin (`path` is then `archive!entry`).
-    pub fn with_path(&self, path: String) -> Origin {
+    /// The origin of `entry`, a file inside an archive found at this
+    /// origin (an archive inside an archive extends the entry path).
+    pub fn archive_entry(self: &Arc<Origin>, entry: &str) -> Origin {
+        match &**self {
+            Origin::ArchiveEntry {
+                archive,
+                entry: outer,
+            } => Origin::ArchiveEntry {
+                archive: archive.clone(),
+                entry: format!("{outer}!{entry}"),
+            },
+            _ => Origin::ArchiveEntry {
+                archive: self.clone(),
+                entry: entry.to_string(),
+            },
+        }
+    }
+
+    /// The path, or for a unit without one (a commit message, an
+    /// unreachable blob) its description.
+    fn name(&self) -> Cow<'_, str> {
+        self.display_path()
+            .unwrap_or_else(|| Cow::Owned(self.to_string()))
+    }
+
+    /// The same provenance under another path (for fingerprint identity).
+    fn with_path(&self, path: String) -> Origin {
         match self {
-            Origin::File { .. } | Origin::Stdin | Origin::GitMessage { .. } => {
-                Origin::File { path }
-            }
             Origin::GitBlob { blob, commit, .. } => Origin::GitBlob {
                 blob: blob.clone(),
                 path: Some(path),
                 commit: commit.clone(),
             },
             Origin::Image {
+                repository, image, ..
+            }
+            | Origin::ImageConfig {
                 repository, image, ..
             } => Origin::Image {
                 repository: repository.clone(),
@@ -217,6 +262,7 @@ impl Origin {
                 path,
                 kubernetes: kubernetes.clone(),
             },
+            _ => Origin::File { path },
         }
     }
 
@@ -243,6 +289,14 @@ impl Origin {
             Origin::Image {
                 repository, path, ..
             } => image_identity(repository, path),
+            Origin::ImageConfig {
+                repository, field, ..
+            } => image_identity(repository, &field.to_string()),
+            // What it was when entries took their archive's provenance
+            // with the path `a.zip!b`: baselines stay valid.
+            Origin::ArchiveEntry { archive, entry } => archive
+                .with_path(format!("{}!{entry}", archive.name()))
+                .identity(),
             Origin::Cluster { path, object } => {
                 format!("k8s:{}/{path}", object.namespace.as_deref().unwrap_or("-"))
             }
@@ -280,11 +334,40 @@ impl fmt::Display for Origin {
                 Some(i) => write!(f, "{} layer {i} {path}", image.reference),
                 None => write!(f, "{} {path}", image.reference),
             },
+            Origin::ImageConfig { field, image, .. } => write!(f, "{} {field}", image.reference),
+            Origin::ArchiveEntry { archive, entry } => write!(f, "{archive}!{entry}"),
             Origin::Cluster { path, object } => match &object.namespace {
                 Some(ns) => write!(f, "{path} (namespace {ns})"),
                 None => f.write_str(path),
             },
-            other => f.write_str(other.display_path().unwrap_or("-")),
+            other => f.write_str(other.display_path().as_deref().unwrap_or("-")),
+        }
+    }
+}
+
+/// A part of an image config that is scanned, as findings name it
+/// (`config:Env[3]`, `config:Labels.KEY`, `config:Cmd`,
+/// `config:Entrypoint`, `config:history[2].created_by`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConfigField {
+    /// The index of the `Env` entry.
+    Env(usize),
+    /// A label's key.
+    Label(String),
+    Cmd,
+    Entrypoint,
+    /// The index of the `history` entry whose `created_by` it is.
+    History(usize),
+}
+
+impl fmt::Display for ConfigField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigField::Env(i) => write!(f, "config:Env[{i}]"),
+            ConfigField::Label(k) => write!(f, "config:Labels.{k}"),
+            ConfigField::Cmd => f.write_str("config:Cmd"),
+            ConfigField::Entrypoint => f.write_str("config:Entrypoint"),
+            ConfigField::History(i) => write!(f, "config:history[{i}].created_by"),
         }
     }
 }
@@ -299,5 +382,97 @@ pub struct Blob {
 impl Blob {
     pub fn new(origin: Origin, data: Vec<u8>) -> Self {
         Blob { origin, data }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit() -> Arc<CommitMeta> {
+        Arc::new(CommitMeta {
+            id: "c0ffee".into(),
+            author: "a".into(),
+            email: "a@example.com".into(),
+            date: "2026-01-01T00:00:00+00:00".into(),
+            message: "m".into(),
+        })
+    }
+
+    #[test]
+    fn an_archive_entry_keeps_its_archives_provenance_and_reports_the_joined_path() {
+        let blob = Arc::new(Origin::GitBlob {
+            blob: "b1".into(),
+            path: Some("./lib/app.jar".into()),
+            commit: Some(commit()),
+        });
+        let inner = blob.archive_entry("config.zip");
+        let entry = Arc::new(inner).archive_entry("app.properties");
+        let Origin::ArchiveEntry { archive, entry: e } = &entry else {
+            panic!("not an entry: {entry:?}");
+        };
+        // Nested archives extend the entry; the archive stays the blob.
+        assert_eq!(**archive, *blob);
+        assert_eq!(e, "config.zip!app.properties");
+        assert_eq!(
+            entry.display_path().as_deref(),
+            Some("./lib/app.jar!config.zip!app.properties")
+        );
+        assert_eq!(entry.commit().map(|c| c.id.as_str()), Some("c0ffee"));
+        // The fingerprint identity of the path-encoded origin it replaces.
+        assert_eq!(entry.identity(), "lib/app.jar!config.zip!app.properties");
+    }
+
+    #[test]
+    fn entries_of_archives_without_a_path_are_named_by_their_description() {
+        let unreachable = Arc::new(Origin::GitBlob {
+            blob: "b2".into(),
+            path: None,
+            commit: None,
+        });
+        let entry = unreachable.archive_entry("x.env");
+        assert_eq!(entry.display_path().as_deref(), Some("blob b2!x.env"));
+        assert_eq!(entry.to_string(), "blob b2!x.env");
+        let image = Arc::new(Origin::Image {
+            repository: "acme/api".into(),
+            path: "app/lib.tgz".into(),
+            image: Arc::new(ImageMeta {
+                reference: "acme/api:1".into(),
+                layer_index: Some(2),
+                ..ImageMeta::default()
+            }),
+        });
+        let entry = image.archive_entry("lib/.env");
+        assert_eq!(entry.identity(), "image:acme/api:app/lib.tgz!lib/.env");
+        assert_eq!(entry.image().and_then(|i| i.layer_index), Some(2));
+        assert_eq!(entry.to_string(), "acme/api:1 layer 2 app/lib.tgz!lib/.env");
+    }
+
+    #[test]
+    fn config_fields_render_as_the_config_paths_reports_have_always_used() {
+        let image = Arc::new(ImageMeta {
+            reference: "acme/api:1".into(),
+            ..ImageMeta::default()
+        });
+        for (field, path) in [
+            (ConfigField::Env(3), "config:Env[3]"),
+            (
+                ConfigField::Label("org.key".into()),
+                "config:Labels.org.key",
+            ),
+            (ConfigField::Cmd, "config:Cmd"),
+            (ConfigField::Entrypoint, "config:Entrypoint"),
+            (ConfigField::History(2), "config:history[2].created_by"),
+        ] {
+            let origin = Origin::ImageConfig {
+                repository: "acme/api".into(),
+                field,
+                image: image.clone(),
+            };
+            assert_eq!(origin.display_path().as_deref(), Some(path));
+            assert_eq!(origin.identity(), image_identity("acme/api", path));
+            assert_eq!(origin.to_string(), format!("acme/api:1 {path}"));
+            assert!(origin.image().is_some() && origin.commit().is_none());
+        }
     }
 }

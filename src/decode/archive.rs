@@ -64,7 +64,11 @@ pub fn kind(data: &[u8]) -> Option<Kind> {
 
 /// What the walk is told: an entry to scan, or something not scanned.
 pub trait Visitor {
-    fn entry(&mut self, path: String, data: Vec<u8>);
+    /// A file to scan: `entry` is its path inside the archive, an inner
+    /// archive's entries after a `!` (`lib/app.jar!config/app.properties`);
+    /// `None` is the archive's own bytes, handed on when they could not be
+    /// read as the archive they announce.
+    fn entry(&mut self, entry: Option<&str>, data: Vec<u8>);
     /// Something not scanned, or not wholly: an entry the limits refused
     /// (`ArchiveLimit`), or an archive found corrupt or truncated
     /// (`Unreadable`: what could be read of it was handed on, and its raw
@@ -79,7 +83,36 @@ pub trait Visitor {
 /// any other, and a truncated archive is scanned as far as it goes.
 pub fn walk(name: &str, data: &[u8], limits: &ArchiveLimits, visit: &mut dyn Visitor) {
     let mut total = 0u64;
-    open(name, data, limits, 1, &mut total, visit);
+    let mut named = Named {
+        root: name.len(),
+        visit,
+    };
+    open(name, data, limits, 1, &mut total, &mut named);
+}
+
+/// What the readers below are told: entries by their whole name
+/// (`NAME!entry!inner`), as notices name them too.
+trait Emit {
+    fn entry(&mut self, path: String, data: Vec<u8>);
+    fn notice(&mut self, notice: Notice);
+}
+
+/// Hands entries to the caller's visitor by their path inside the archive.
+struct Named<'a> {
+    /// Length of the archive's own name, which every entry name starts
+    /// with (followed by `!`).
+    root: usize,
+    visit: &'a mut dyn Visitor,
+}
+
+impl Emit for Named<'_> {
+    fn entry(&mut self, path: String, data: Vec<u8>) {
+        let entry = path.get(self.root + 1..).filter(|e| !e.is_empty());
+        self.visit.entry(entry, data);
+    }
+    fn notice(&mut self, notice: Notice) {
+        self.visit.notice(notice);
+    }
 }
 
 /// Opens one archive; if it cannot be read at all, hands its raw bytes on.
@@ -89,7 +122,7 @@ fn open(
     limits: &ArchiveLimits,
     depth: usize,
     total: &mut u64,
-    visit: &mut dyn Visitor,
+    visit: &mut dyn Emit,
 ) {
     let opened = match kind(data) {
         Some(Kind::Zip) => zip_entries(name, data, limits, depth, total, visit),
@@ -143,7 +176,7 @@ fn decompressed<'a>(
     limits: &ArchiveLimits,
     depth: usize,
     total: &mut u64,
-    visit: &mut dyn Visitor,
+    visit: &mut dyn Emit,
 ) -> bool {
     let read = match decoder {
         Ok(d) => read_limited(name, d, data.len() as u64, None, limits, total, visit),
@@ -218,7 +251,7 @@ fn found(
     limits: &ArchiveLimits,
     depth: usize,
     total: &mut u64,
-    visit: &mut dyn Visitor,
+    visit: &mut dyn Emit,
 ) {
     if kind(&data).is_none() {
         visit.entry(path, data);
@@ -258,12 +291,12 @@ fn read_limited(
     declared: Option<u64>,
     limits: &ArchiveLimits,
     total: &mut u64,
-    visit: &mut dyn Visitor,
+    visit: &mut dyn Emit,
 ) -> Read {
     let by_ratio = packed.saturating_mul(limits.max_ratio).max(RATIO_FLOOR);
     let left = limits.max_total.saturating_sub(*total);
     let limit = limits.max_entry.min(by_ratio).min(left);
-    let refuse = |visit: &mut dyn Visitor, why: String| {
+    let refuse = |visit: &mut dyn Emit, why: String| {
         visit.notice(Notice::new(NoticeKind::ArchiveLimit, path, why));
         Read::Refused
     };
@@ -322,7 +355,7 @@ fn zip_entries(
     limits: &ArchiveLimits,
     depth: usize,
     total: &mut u64,
-    visit: &mut dyn Visitor,
+    visit: &mut dyn Emit,
 ) -> bool {
     let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
         Ok(a) => a,
@@ -388,7 +421,7 @@ fn tar_entries(
     limits: &ArchiveLimits,
     depth: usize,
     total: &mut u64,
-    visit: &mut dyn Visitor,
+    visit: &mut dyn Emit,
 ) -> bool {
     let mut archive = tar::Archive::new(Cursor::new(data));
     let entries = match archive.entries() {

@@ -410,7 +410,8 @@ impl Scanner {
         let index = LineIndex::new(data);
         let identity = origin.identity();
         let commit = origin.commit().map(|c| self.masked_commit(c));
-        let rel_path = origin.display_path().map(|p| self.policy.relative(p));
+        let path = origin.display_path();
+        let rel_path = path.as_deref().map(|p| self.policy.relative(p));
         let commit_id = origin.commit().map(|c| c.id.as_str());
         let mut masks = LineMasks::default();
         cands
@@ -438,7 +439,7 @@ impl Scanner {
                     rule_name: rule.spec.name.clone(),
                     severity: rule.spec.severity,
                     confidence: c.confidence,
-                    path: origin.display_path().map(str::to_string),
+                    path: path.as_deref().map(str::to_string),
                     line,
                     column,
                     end_line,

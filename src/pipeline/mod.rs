@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -301,13 +301,16 @@ struct ArchiveScan<'a, 's> {
     scratch: &'a mut Scratch,
     counters: &'a Counters,
     skipped: &'a SkipList<'s>,
-    parent: &'a Origin,
+    parent: Arc<Origin>,
     findings: Vec<Finding>,
 }
 
 impl archive::Visitor for ArchiveScan<'_, '_> {
-    fn entry(&mut self, path: String, data: Vec<u8>) {
-        let origin = self.parent.with_path(path);
+    fn entry(&mut self, entry: Option<&str>, data: Vec<u8>) {
+        let origin = match entry {
+            Some(entry) => self.parent.archive_entry(entry),
+            None => (*self.parent).clone(),
+        };
         let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
         let found = contained(
             || origin.to_string(),
@@ -338,7 +341,7 @@ pub(crate) fn scan_or_open(
         && archive::kind(data).is_some()
     {
         let name = match origin.display_path() {
-            Some(p) => p.to_string(),
+            Some(p) => p.into_owned(),
             None => origin.to_string(),
         };
         let mut visit = ArchiveScan {
@@ -346,7 +349,7 @@ pub(crate) fn scan_or_open(
             scratch,
             counters,
             skipped,
-            parent: origin,
+            parent: Arc::new(origin.clone()),
             findings: Vec::new(),
         };
         archive::walk(&name, data, &limits, &mut visit);

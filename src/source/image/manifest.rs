@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::ImageError;
+use crate::blob::ConfigField;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -204,11 +205,10 @@ pub fn select_platforms<'a>(
     })
 }
 
-/// A scannable part of the image config: `path` as findings report it
-/// (`config:Env[3]`), `data` the bytes scanned.
+/// A scannable part of the image config: which one, and the bytes scanned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigPart {
-    pub path: String,
+    pub field: ConfigField,
     pub data: Vec<u8>,
 }
 
@@ -298,29 +298,29 @@ impl ImageConfig {
     pub fn parts(&self) -> Vec<ConfigPart> {
         let mut out = Vec::new();
         for (i, e) in self.env.iter().enumerate() {
-            out.push(part(format!("config:Env[{i}]"), e.clone()));
+            out.push(part(ConfigField::Env(i), e.clone()));
         }
         for (k, v) in &self.labels {
-            out.push(part(format!("config:Labels.{k}"), format!("{k}={v}")));
+            out.push(part(ConfigField::Label(k.clone()), format!("{k}={v}")));
         }
         if let Some(c) = &self.cmd {
-            out.push(part("config:Cmd".into(), c.join(" ")));
+            out.push(part(ConfigField::Cmd, c.join(" ")));
         }
         if let Some(e) = &self.entrypoint {
-            out.push(part("config:Entrypoint".into(), e.join(" ")));
+            out.push(part(ConfigField::Entrypoint, e.join(" ")));
         }
         for (i, h) in self.history.iter().enumerate() {
             if let Some(c) = &h.created_by {
-                out.push(part(format!("config:history[{i}].created_by"), c.clone()));
+                out.push(part(ConfigField::History(i), c.clone()));
             }
         }
         out
     }
 }
 
-fn part(path: String, text: String) -> ConfigPart {
+fn part(field: ConfigField, text: String) -> ConfigPart {
     ConfigPart {
-        path,
+        field,
         data: text.into_bytes(),
     }
 }

@@ -194,9 +194,9 @@ impl Source for ImageSource<'_> {
             for part in img.config.parts() {
                 out.reserve(part.data.len() as u64);
                 out.unit(Unit {
-                    origin: Origin::Image {
+                    origin: Origin::ImageConfig {
                         repository: repository.clone(),
-                        path: part.path,
+                        field: part.field,
                         image: config_meta.clone(),
                     },
                     data: part.data,
