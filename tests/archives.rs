@@ -284,3 +284,48 @@ fn refused_bomb_entries_do_not_hide_the_entries_after_them() {
     );
     assert!(stderr.contains("1100 skipped"), "{stderr}");
 }
+
+#[test]
+fn an_entry_over_the_file_size_limit_is_left_out_like_a_large_file_and_the_rest_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "x".repeat(4096);
+    let small = format!("aws_access_key_id = {}\n", aws());
+    std::fs::write(
+        dir.path().join("bundle.zip"),
+        zip(&[("big.txt", big.as_bytes()), ("conf/.env", small.as_bytes())]),
+    )
+    .unwrap();
+    let summary = dir.path().join("summary.json");
+    let run = |strict: bool| {
+        let mut cmd = leakhound();
+        cmd.current_dir(dir.path())
+            .args(["--format", "json", "--summary"]);
+        cmd.arg(&summary).args(["scan", "--max-file-size", "1K"]);
+        if strict {
+            cmd.arg("--strict");
+        }
+        cmd.arg("bundle.zip")
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap()
+    };
+    let out = run(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A limit, not a failure: the finding decides the exit code.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        findings.iter().any(|f| f["path"] == "bundle.zip!conf/.env"),
+        "{findings:?}"
+    );
+    assert!(
+        stderr.contains(
+            "bundle.zip!big.txt: entry is 4096 bytes, larger than the maximum file size 1024; \
+             not scanned (--max-file-size)"
+        ),
+        "{stderr}"
+    );
+    let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(s["left_out"]["too_large"], 1, "{s}");
+    assert_eq!(run(true).status.code(), Some(2));
+}

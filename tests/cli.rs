@@ -337,7 +337,9 @@ fn unreadable_file_exits_2_and_strict_adds_files_left_out_by_limits() {
     t.cmd(&["scan", "--max-file-size", "1K", "big.txt"])
         .assert()
         .code(0)
-        .stderr(predicate::str::contains("larger than --max-file-size"));
+        .stderr(predicate::str::contains(
+            "file is 2048 bytes, larger than the maximum file size 1024 (--max-file-size)",
+        ));
     t.cmd(&["scan", "--strict", "--max-file-size", "1K", "big.txt"])
         .assert()
         .code(2)

@@ -798,3 +798,20 @@ fn corrupt_tip_missing_object_and_damaged_pack_exit_2() {
     assert!(f.is_empty() || err.contains("not scanned"), "{err}");
     assert!(err.contains("could not be scanned"), "{err}");
 }
+
+#[test]
+fn uncommitted_in_a_bare_repository_is_an_error_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    git_in(dir.path(), &["init", "-q", "--bare", "b.git"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["git", "--uncommitted"])
+        .arg(dir.path().join("b.git"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("b.git: a bare repository has no work tree (--uncommitted)"),
+        "{stderr}"
+    );
+}

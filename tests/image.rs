@@ -258,7 +258,9 @@ fn files_over_max_file_size_are_skipped_and_listed_without_failing_the_scan() {
     );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("app/.env: file is 54 bytes, larger than --max-file-size 40"),
+        stderr.contains(
+            "app/.env: file is 54 bytes, larger than the maximum file size 40 (--max-file-size)"
+        ),
         "{stderr}"
     );
     assert!(!findings.iter().any(|f| f["path"] == "app/.env"));

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::cli::{ClusterArgs, ClusterKind, CommonArgs};
 use leakhound::notice::{Notice, NoticeKind};
@@ -51,7 +51,8 @@ pub fn run(common: &CommonArgs, args: &ClusterArgs) -> Result<u8> {
     let target = kubeconfig::load(&LoadOptions::from_env(
         args.kubeconfig.clone(),
         args.context.clone(),
-    ))?;
+    ))
+    .context("choosing the cluster (--kubeconfig, --context)")?;
     let namespaces: Vec<Option<String>> = if args.all_namespaces {
         vec![None]
     } else if !args.namespace.is_empty() {

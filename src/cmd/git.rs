@@ -35,6 +35,12 @@ pub(crate) fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
     } = settings(common, root.as_deref(), args.max_file_size)?;
     let on_skip = skip_printer(common, &scanner);
     if args.uncommitted {
+        if repo.workdir().is_none() {
+            anyhow::bail!(
+                "{}: a bare repository has no work tree (--uncommitted)",
+                repo.path().display()
+            );
+        }
         let paths = git::uncommitted(&repo)?;
         let opts = WalkOptions {
             no_ignore: true,

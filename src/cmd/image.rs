@@ -65,6 +65,14 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
         .chain(args.oci_layout.iter().map(|p| (p, true)));
     for (path, dir) in local {
         let name = path.display().to_string();
+        if !dir && path.is_dir() {
+            jobs.problems.push(Notice::new(
+                NoticeKind::Unreadable,
+                &name,
+                "is a directory: an OCI layout directory is read with --oci-layout",
+            ));
+            continue;
+        }
         match LocalStore::open(path, dir).and_then(|s| {
             let images = s.images(&platform, all)?;
             Ok((Arc::new(s), images))

@@ -61,7 +61,7 @@ impl StreamSink for Shared {
 
     fn notice(&mut self, n: &leakhound::Notice) -> io::Result<()> {
         if !self.quiet {
-            let line = format!("{}: {}", n.path, n.reason);
+            let line = format!("{}: {}", n.path, crate::cmd::report::reason(n));
             eprintln!(
                 "leakhound: skipped: {}",
                 text::escape_controls(&self.scanner.masked_text(&line))

@@ -17,6 +17,16 @@ use leakhound::report::summary::{
 };
 use leakhound::report::{self, Format, RunInfo, baseline, text};
 
+/// A notice's message as the command line tells it: the library names
+/// limits in words, and the option that changes them is added here.
+pub(crate) fn reason(n: &leakhound::Notice) -> String {
+    match n.kind {
+        NoticeKind::TooLarge => format!("{} (--max-file-size)", n.reason),
+        NoticeKind::Ignored => format!("{} (--no-ignore scans it)", n.reason),
+        _ => n.reason.clone(),
+    }
+}
+
 /// What a subcommand's `Outcome::files` counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Units {
@@ -78,7 +88,7 @@ pub(crate) fn report_outcome(
     // Messages quote paths: masked like every other output.
     let item = |s: &leakhound::Notice| Item {
         path: scanner.masked_text(&s.path),
-        reason: scanner.masked_text(&s.reason),
+        reason: scanner.masked_text(&reason(s)),
     };
     let start = run_start();
     let mut run = RunInfo::new(start.command);
@@ -151,6 +161,7 @@ pub(crate) fn report_outcome(
             allowlisted,
             baselined,
             left_out,
+            no_ignore_option: Some("--no-ignore"),
         };
         finish(text::write_summary(
             &outcome.findings,
@@ -221,7 +232,7 @@ pub(crate) fn skip_printer<'a>(
             return;
         }
         let kind = if s.is_error() { "warning" } else { "skipped" };
-        let line = format!("{}: {}", s.path, s.reason);
+        let line = format!("{}: {}", s.path, reason(s));
         eprintln!(
             "leakhound: {kind}: {}",
             text::escape_controls(&scanner.masked_text(&line))

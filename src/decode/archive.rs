@@ -296,27 +296,36 @@ fn read_limited(
     let by_ratio = packed.saturating_mul(limits.max_ratio).max(RATIO_FLOOR);
     let left = limits.max_total.saturating_sub(*total);
     let limit = limits.max_entry.min(by_ratio).min(left);
-    let refuse = |visit: &mut dyn Emit, why: String| {
-        visit.notice(Notice::new(NoticeKind::ArchiveLimit, path, why));
+    let refuse = |visit: &mut dyn Emit, (kind, why): (NoticeKind, String)| {
+        visit.notice(Notice::new(kind, path, why));
         Read::Refused
     };
     let over_limit = |size: u64| {
         if limit == left {
-            format!(
-                "the archive expands past {} bytes in all (decompression-bomb guard); the rest \
+            (
+                NoticeKind::ArchiveLimit,
+                format!(
+                    "the archive expands past {} bytes in all (decompression-bomb guard); the rest \
                  was not scanned",
-                limits.max_total
+                    limits.max_total
+                ),
             )
         } else if limit == by_ratio {
-            format!(
-                "expands more than {}:1 ({size} bytes from {packed} compressed; \
+            (
+                NoticeKind::ArchiveLimit,
+                format!(
+                    "expands more than {}:1 ({size} bytes from {packed} compressed; \
                  decompression-bomb guard); not scanned",
-                limits.max_ratio
+                    limits.max_ratio
+                ),
             )
         } else {
-            format!(
-                "entry is {size} bytes, larger than --max-file-size {}; not scanned",
-                limits.max_entry
+            (
+                NoticeKind::TooLarge,
+                format!(
+                    "entry is {size} bytes, larger than the maximum file size {}; not scanned",
+                    limits.max_entry
+                ),
             )
         }
     };
@@ -333,9 +342,12 @@ fn read_limited(
         return match declared {
             Some(d) if d < limit => refuse(
                 visit,
-                format!(
-                    "expands past the {d} bytes its archive declares (corrupt or crafted); not \
-                     scanned"
+                (
+                    NoticeKind::ArchiveLimit,
+                    format!(
+                        "expands past the {d} bytes its archive declares (corrupt or crafted); \
+                         not scanned"
+                    ),
                 ),
             ),
             _ => refuse(visit, over_limit(n)),

@@ -139,6 +139,9 @@ pub struct SummaryCounts {
     pub baselined: usize,
     /// Paths not read on purpose.
     pub left_out: LeftOut,
+    /// The option that scans what ignore files leave out, named in the
+    /// summary (`--no-ignore` for the command line); `None`: not named.
+    pub no_ignore_option: Option<&'static str>,
 }
 
 /// The summary people read at the end of a run (written to stderr).
@@ -185,11 +188,10 @@ pub fn write_summary(
     let mut left = Vec::new();
     let n = c.left_out.ignore_files;
     if n > 0 {
-        left.push(format!(
-            "{n} path{} by ignore files (--no-ignore scans {})",
-            plural(n),
-            if n == 1 { "it" } else { "them" }
-        ));
+        let hint = c.no_ignore_option.map_or(String::new(), |o| {
+            format!(" ({o} scans {})", if n == 1 { "it" } else { "them" })
+        });
+        left.push(format!("{n} path{} by ignore files{hint}", plural(n)));
     }
     let n = c.left_out.allowlist_paths;
     if n > 0 {

@@ -31,7 +31,7 @@ pub enum Entry {
 }
 
 /// The reason of a `Notice` for a path an ignore file leaves out.
-pub const IGNORED_PATH: &str = "left out by an ignore file (--no-ignore scans it)";
+pub const IGNORED_PATH: &str = "left out by an ignore file";
 
 /// Display form of a path: as found under the root the user gave.
 pub fn display(path: &Path) -> String {
@@ -240,7 +240,7 @@ fn walk_error_path(err: &ignore::Error) -> String {
 fn too_large(path: &Path, size: u64, max: u64) -> Notice {
     Notice {
         path: display(path),
-        reason: format!("file is {size} bytes, larger than --max-file-size {max}"),
+        reason: format!("file is {size} bytes, larger than the maximum file size {max}"),
         kind: NoticeKind::TooLarge,
     }
 }
@@ -282,7 +282,7 @@ pub fn read_stdin(max: u64) -> Result<Blob, Notice> {
     if data.len() as u64 > max {
         return Err(Notice {
             path: "-".into(),
-            reason: format!("standard input is larger than --max-file-size {max}"),
+            reason: format!("standard input is larger than the maximum file size {max}"),
             kind: NoticeKind::TooLarge,
         });
     }

@@ -760,7 +760,7 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
     if repo.is_shallow().unwrap_or(false) && !diff_mode {
         plan.problems.push(Notice {
             path: repo.path().display().to_string(),
-            reason: "shallow clone: history before the shallow boundary is missing and was not scanned; fetch it with `git fetch --unshallow`, or scan a diff scope (--since-commit)".into(),
+            reason: "shallow clone: history before the shallow boundary is missing and was not scanned; fetch it with `git fetch --unshallow`, or scan only the commits after it".into(),
             kind: NoticeKind::Unreadable,
         });
     }
@@ -920,7 +920,7 @@ pub fn read_blob(
         return Err(Notice {
             kind: NoticeKind::TooLarge,
             ..fail(format!(
-                "blob is {} bytes, larger than --max-file-size {max}",
+                "blob is {} bytes, larger than the maximum file size {max}",
                 header.size()
             ))
         });
@@ -994,7 +994,7 @@ pub fn staged(repo: &gix::Repository) -> Result<Plan, GitError> {
 pub fn uncommitted(repo: &gix::Repository) -> Result<Vec<std::path::PathBuf>, GitError> {
     let workdir = repo.workdir().ok_or_else(|| GitError::Repository {
         context: repo.path().display().to_string(),
-        message: "a bare repository has no work tree (--uncommitted)".into(),
+        message: "a bare repository has no work tree, so no uncommitted changes".into(),
     })?;
     let head = head_files(repo)?;
     let mut out = Vec::new();

@@ -246,7 +246,7 @@ impl Client {
 
     fn too_large(&self) -> ApiError {
         ApiError::Request(format!(
-            "the answer is larger than {} bytes (--max-response-size; a smaller --page-size \
+            "the answer is larger than {} bytes (the response size limit; a smaller page size \
              asks for fewer objects at a time)",
             self.limits.max_response
         ))
@@ -254,7 +254,7 @@ impl Client {
 
     fn stalled(&self, _path: &str) -> ApiError {
         ApiError::Request(format!(
-            "no whole answer within {:?} (--timeout)",
+            "no whole answer within {:?} (the request timeout)",
             self.limits.timeout
         ))
     }
@@ -378,7 +378,7 @@ fn run_exec(exec: &Exec, timeout: Duration) -> Result<ExecCredential, ApiError> 
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(fail(format!(
-                    "did not answer within {timeout:?} (--timeout)"
+                    "did not answer within {timeout:?} (the request timeout)"
                 )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),

@@ -141,8 +141,8 @@ pub fn load(opts: &LoadOptions) -> Result<Target, ConfigError> {
     if merged.files.is_empty() {
         if opts.context.is_some() {
             return Err(err(
-                "--context names a kubeconfig context, but no kubeconfig was found \
-                 (--kubeconfig, KUBECONFIG or ~/.kube/config)",
+                "a kubeconfig context is named, but no kubeconfig was found (none given, \
+                 KUBECONFIG unset, no ~/.kube/config)",
             ));
         }
         return in_cluster(opts);
@@ -156,8 +156,8 @@ pub fn load(opts: &LoadOptions) -> Result<Target, ConfigError> {
 fn in_cluster(opts: &LoadOptions) -> Result<Target, ConfigError> {
     let (Some(host), Some(port)) = (&opts.service_host, &opts.service_port) else {
         return Err(err(
-            "no kubeconfig found (--kubeconfig, KUBECONFIG or ~/.kube/config) and not running \
-             in a cluster (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set)",
+            "no kubeconfig found (none given, KUBECONFIG unset, no ~/.kube/config) and not \
+             running in a cluster (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set)",
         ));
     };
     let dir = &opts.service_account_dir;
@@ -293,7 +293,7 @@ impl Merged {
             (None, Some(c)) => c.clone(),
             (None, None) => {
                 return Err(err(format!(
-                    "kubeconfig {files} sets no current-context; name one with --context"
+                    "kubeconfig {files} sets no current-context; name a context"
                 )));
             }
         };

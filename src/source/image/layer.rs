@@ -216,7 +216,7 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
         if size > max {
             emit(LayerItem::Note {
                 path,
-                reason: format!("file is {size} bytes, larger than --max-file-size {max}"),
+                reason: format!("file is {size} bytes, larger than the maximum file size {max}"),
                 kind: NoticeKind::TooLarge,
             });
             continue;

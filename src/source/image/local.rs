@@ -46,7 +46,7 @@ impl LocalStore {
         if !dir && path.is_dir() {
             return Err(ImageError::invalid(
                 &label,
-                "is a directory: an OCI layout directory is read with --oci-layout",
+                "is a directory, not an image archive (an OCI layout directory is read as a layout)",
             ));
         }
         let files = if dir {
