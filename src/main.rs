@@ -18,7 +18,7 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command, CommonArgs, RulesCommand};
 use leakhound::Scanner;
 use leakhound::report::summary::{
-    self, FindingCounts, Item, LeftOut, Scanned, Summary, SuppressedCounts,
+    self, FindingCounts, Item, LeftOut, Scanned, ShardInfo, Summary, SuppressedCounts,
 };
 use leakhound::report::{self, Format, RunInfo, text};
 use leakhound::rules::{self, Confidence, RuleSet};
@@ -64,6 +64,7 @@ fn main() -> ExitCode {
         command: cli.command.name(),
         started: summary::now(),
         clock: Instant::now(),
+        shard: OnceLock::new(),
     });
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
@@ -106,11 +107,13 @@ fn error_message(e: &anyhow::Error) -> String {
     msg
 }
 
-/// When and what this run started (for the run summary and SARIF).
+/// When and what this run started, and the shard a sharded sweep took
+/// (for the run summary and SARIF; also when the run ends in an error).
 pub(crate) struct RunStart {
     pub command: &'static str,
     pub started: String,
     pub clock: Instant,
+    pub shard: OnceLock<ShardInfo>,
 }
 
 static RUN: OnceLock<RunStart> = OnceLock::new();
@@ -120,6 +123,7 @@ pub(crate) fn run_start() -> &'static RunStart {
         command: "leakhound",
         started: summary::now(),
         clock: Instant::now(),
+        shard: OnceLock::new(),
     })
 }
 
@@ -158,7 +162,7 @@ fn report_failure(common: &CommonArgs, scanner: Option<&Scanner>, message: &str)
         errors: vec![error.clone()],
         complete: false,
         exit_code: EXIT_ERROR,
-        shard: cmd::image::SHARD.get().cloned(),
+        shard: start.shard.get().cloned(),
     };
     if let Err(e) = write_summary(common, &s) {
         eprintln!("leakhound: error: {e:#}");

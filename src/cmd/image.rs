@@ -162,7 +162,7 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
                 refs.len()
             );
         }
-        let _ = SHARD.set(ShardInfo {
+        let _ = crate::run_start().shard.set(ShardInfo {
             index: s.index,
             count: s.count,
             repositories: taken_repos,
@@ -179,9 +179,6 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
     );
     scan(common, &scanner, jobs, &args.pull, max_file_size)
 }
-
-/// The shard a sharded sweep was, for its run summary.
-pub(crate) static SHARD: std::sync::OnceLock<ShardInfo> = std::sync::OnceLock::new();
 
 /// `--shard I/N`, or `--shard-from-env --shards N` with the index from
 /// `JOB_COMPLETION_INDEX`.

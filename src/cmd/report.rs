@@ -202,7 +202,7 @@ pub(crate) fn report_outcome(
             errors: run.errors.clone(),
             complete: complete && code != EXIT_ERROR,
             exit_code: code,
-            shard: crate::cmd::image::SHARD.get().cloned(),
+            shard: start.shard.get().cloned(),
         },
     )?;
     if code == EXIT_ERROR {
