@@ -3,8 +3,6 @@
 
 mod cli;
 mod cmd;
-mod pods;
-mod progress;
 
 use std::io::{self, Write};
 use std::path::Path;

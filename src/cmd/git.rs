@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::cli::{CommonArgs, GitArgs};
-use crate::{Settings, Units, progress, report_outcome, settings, skip_printer};
+use crate::cmd::progress;
+use crate::{Settings, Units, report_outcome, settings, skip_printer};
 use leakhound::pipeline;
 use leakhound::source::fs::WalkOptions;
 

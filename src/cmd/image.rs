@@ -213,7 +213,7 @@ fn scan(
         max_file_size,
         parallel_layers: pull.parallel.max(1),
     };
-    let outcome = crate::progress::while_running(
+    let outcome = crate::cmd::progress::while_running(
         common,
         &counters,
         None,

@@ -216,7 +216,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     let mut sink = shared();
     let mut errors = 0;
     if let Some(root) = &args.pods_dir {
-        errors += crate::pods::run(
+        errors += crate::cmd::pods::run(
             root,
             common,
             args,

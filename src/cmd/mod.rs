@@ -6,6 +6,8 @@ pub mod git;
 pub mod image;
 pub mod init;
 pub mod logs;
+pub mod pods;
+pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod scan;

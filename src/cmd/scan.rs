@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::cli::{CommonArgs, ScanArgs};
-use crate::{Settings, Units, progress, report_outcome, settings, skip_printer};
+use crate::cmd::progress;
+use crate::{Settings, Units, report_outcome, settings, skip_printer};
 use leakhound::Scanner;
 use leakhound::notice::NoticeKind;
 use leakhound::pipeline;
