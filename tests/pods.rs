@@ -114,6 +114,77 @@ impl Container {
     }
 }
 
+/// A container logged by Docker Engine: the kubelet's `0.log` is a link
+/// to Docker's json-file log, which Docker rotates itself (`.1` newest,
+/// older ones renumbered, `.2` and older gzipped).
+#[cfg(unix)]
+struct DockerContainer {
+    logs: PathBuf,
+    target: PathBuf,
+    inner: Container,
+}
+
+#[cfg(unix)]
+impl DockerContainer {
+    fn new(root: &Path, docker: &Path, pod_dir: &str, name: &str, id: &str) -> Self {
+        let dir = root.join(pod_dir).join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let logs = docker.join(id);
+        fs::create_dir_all(&logs).unwrap();
+        let target = logs.join(format!("{id}-json.log"));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&target)
+            .unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("0.log")).unwrap();
+        DockerContainer {
+            logs,
+            target,
+            inner: Container {
+                dir,
+                json: true,
+                file,
+                rotations: 0,
+            },
+        }
+    }
+
+    fn numbered(&self, n: u32, gz: bool) -> PathBuf {
+        let name = self.target.file_name().unwrap().to_string_lossy();
+        let gz = if gz { ".gz" } else { "" };
+        self.logs.join(format!("{name}.{n}{gz}"))
+    }
+
+    fn rotate(&mut self) {
+        self.inner.rotations += 1;
+        for n in (1..self.inner.rotations).rev() {
+            for gz in [false, true] {
+                let from = self.numbered(n, gz);
+                if from.exists() {
+                    fs::rename(&from, self.numbered(n + 1, gz)).unwrap();
+                }
+            }
+        }
+        fs::rename(&self.target, self.numbered(1, false)).unwrap();
+        self.inner.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.target)
+            .unwrap();
+        let plain = self.numbered(2, false);
+        if plain.exists() {
+            let mut enc = flate2::write::GzEncoder::new(
+                File::create(self.numbered(2, true)).unwrap(),
+                Default::default(),
+            );
+            enc.write_all(&fs::read(&plain).unwrap()).unwrap();
+            enc.finish().unwrap();
+            fs::remove_file(&plain).unwrap();
+        }
+    }
+}
+
 fn pod_dir(ns: &str, pod: &str, n: u64) -> String {
     format!("{ns}_{pod}_{:08x}-1111-4222-8333-{:012x}", n, n * 7919)
 }
@@ -851,4 +922,74 @@ fn a_checkpoint_whose_file_is_gone_resumes_after_its_time() {
         .map(|i| (i as u64 + 1, secrets[i].clone()))
         .collect();
     assert_eq!(got, want, "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn dockers_own_rotation_behind_the_kubelets_link_loses_and_repeats_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let state = root.path().join("state.json");
+    let logs = root.path().join("pods");
+    let docker = root.path().join("containers");
+    let mut rng = Rng(29);
+    let mut c = DockerContainer::new(&logs, &docker, &pod_dir("ns", "d", 3), "app", "0a1b2c");
+    let mut planted = Vec::new();
+    let plant = |c: &mut DockerContainer, rng: &mut Rng, planted: &mut Vec<String>| {
+        let s = fake_github(rng);
+        for i in 0..50 {
+            let r = c.inner.records(&format!("filler {i} nothing to see"), None);
+            c.inner.write(&r);
+        }
+        let r = c.inner.records(&format!("key={s}"), None);
+        c.inner.write(&r);
+        planted.push(s);
+    };
+    plant(&mut c, &mut rng, &mut planted);
+    c.rotate();
+    plant(&mut c, &mut rng, &mut planted);
+    let state_arg = state.to_str().unwrap();
+    let args = [
+        "--show-secrets",
+        "--state",
+        state_arg,
+        "--state-interval",
+        "0.5",
+    ];
+    let agent = Agent::start(&logs, &args);
+    let mut found = Vec::new();
+    agent.collect_until(&mut found, Duration::from_secs(120), |f| f.len() >= 2);
+    // Rotations while it runs, two of them at once.
+    plant(&mut c, &mut rng, &mut planted);
+    c.rotate();
+    plant(&mut c, &mut rng, &mut planted);
+    c.rotate();
+    plant(&mut c, &mut rng, &mut planted);
+    agent.collect_until(&mut found, Duration::from_secs(120), |f| {
+        f.len() >= planted.len()
+    });
+    let (_, stderr) = agent.stop(&mut found);
+    assert_eq!(found.len(), planted.len(), "{stderr}");
+    // While it is down: the file it stopped in is rotated, renumbered and
+    // compressed.
+    for _ in 0..3 {
+        plant(&mut c, &mut rng, &mut planted);
+        c.rotate();
+    }
+    plant(&mut c, &mut rng, &mut planted);
+    let agent = Agent::start(&logs, &args);
+    agent.collect_until(&mut found, Duration::from_secs(120), |f| {
+        f.len() >= planted.len()
+    });
+    agent.collect_until(&mut found, Duration::from_secs(2), |_| false);
+    let (_, stderr) = agent.stop(&mut found);
+    let mut got: Vec<String> = found.iter().map(secret_of).collect();
+    got.sort();
+    let mut want = planted.clone();
+    want.sort();
+    assert_eq!(got, want, "{stderr}");
+    let mut lines: Vec<u64> = found.iter().map(|f| f["line"].as_u64().unwrap()).collect();
+    lines.sort();
+    let expect: Vec<u64> = (1..=planted.len() as u64).map(|i| i * 51).collect();
+    assert_eq!(lines, expect);
+    assert!(found.iter().all(|f| f["kubernetes"]["container"] == "app"));
 }
