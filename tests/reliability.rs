@@ -44,6 +44,8 @@ enum Act {
     Trickle,
     /// A 200 without a length, then bytes as fast as they go, without end.
     Flood,
+    /// A 401 asking for a bearer token from this proxy's `/token`.
+    Challenge,
 }
 
 /// An HTTP proxy on 127.0.0.1 in front of a real registry: requests whose
@@ -110,6 +112,7 @@ fn serve_one(
     let mut head = Vec::new();
     let mut line = String::new();
     let mut path = String::new();
+    let mut host = String::new();
     loop {
         line.clear();
         if reader.read_line(&mut line)? == 0 {
@@ -117,6 +120,9 @@ fn serve_one(
         }
         if path.is_empty() {
             path = line.split(' ').nth(1).unwrap_or("").to_string();
+        }
+        if let Some(h) = line.to_ascii_lowercase().strip_prefix("host:") {
+            host = h.trim().to_string();
         }
         if line == "\r\n" {
             head.extend_from_slice(b"Connection: close\r\n\r\n");
@@ -154,6 +160,15 @@ fn serve_one(
             while !stop.load(Ordering::Relaxed) && Instant::now() < until {
                 conn.write_all(&chunk)?;
             }
+        }
+        Some((_, Act::Challenge)) => {
+            conn.write_all(
+                format!(
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\
+                     WWW-Authenticate: Bearer realm=\"http://{host}/token\",service=\"test\"\r\n\r\n"
+                )
+                .as_bytes(),
+            )?;
         }
         None => {
             let mut up = TcpStream::connect(upstream)?;
@@ -271,6 +286,87 @@ fn registry_flooding_an_image_config_is_cut_at_its_declared_size() {
     );
 }
 
+/// A catalog page without end: abandoned at the list cap (4 MiB), long
+/// before the deadline, named, exit 2.
+#[test]
+fn registry_flooding_the_catalog_is_cut_at_the_cap() {
+    let reg = Registry::start(Mode::Plain);
+    reg.push(&TestImage::leaky(), "team/app", "v1");
+    let proxy = Proxy::start(&reg.host, vec![("/v2/_catalog".into(), Act::Flood)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr, elapsed) = run_raw(
+        &["registry", &proxy.host(), "--insecure", "--timeout", "60"],
+        tmp.path(),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&proxy.host())
+            && stderr.contains("catalog")
+            && stderr.contains("larger than 4194304 bytes"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+/// One repository's tag list without end: cut at the cap and named; the
+/// other repository of the sweep is scanned and its findings reported.
+#[test]
+fn registry_flooding_a_tag_list_is_cut_at_the_cap_and_the_sweep_goes_on() {
+    let reg = Registry::start(Mode::Plain);
+    let leaky = TestImage::leaky();
+    reg.push(&leaky, "team/app", "v1");
+    reg.push(&other_image(), "team/bad", "v1");
+    let proxy = Proxy::start(
+        &reg.host,
+        vec![("/v2/team/bad/tags/list".into(), Act::Flood)],
+    );
+    let (code, findings, stderr, elapsed) = timed(
+        &["registry", &proxy.host(), "--insecure", "--timeout", "60"],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    let good = format!("{}/team/app:v1", proxy.host());
+    assert_leaky_findings(&findings, &good, &leaky.layer_digests());
+    assert!(
+        stderr.contains("team/bad")
+            && stderr.contains("tags")
+            && stderr.contains("larger than 4194304 bytes"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
+/// A registry whose token endpoint answers without end: the token answer
+/// is cut at its cap (1 MiB), the image named, exit 2; an image of another
+/// registry on the same command line is scanned.
+#[test]
+fn registry_flooding_a_token_answer_is_cut_at_the_cap_and_others_scanned() {
+    let reg = Registry::start(Mode::Plain);
+    let leaky = TestImage::leaky();
+    reg.push(&leaky, "team/app", "v1");
+    let proxy = Proxy::start(
+        &reg.host,
+        vec![
+            ("/v2/".into(), Act::Challenge),
+            ("/token".into(), Act::Flood),
+        ],
+    );
+    let bad = format!("{}/team/bad:v1", proxy.host());
+    let good = format!("{}/team/app:v1", reg.host);
+    let (code, findings, stderr, elapsed) = timed(
+        &["image", &bad, &good, "--insecure", "--timeout", "60"],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_leaky_findings(&findings, &good, &leaky.layer_digests());
+    assert!(
+        stderr.contains(&bad) && stderr.contains("larger than 1048576 bytes"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+}
+
 /// A sweep in which one image's layer stalls (`Stall`) or trickles forever
 /// (`Trickle`): that layer is abandoned and named, every other image is
 /// scanned and reported, exit 2.
@@ -342,6 +438,55 @@ impl Silent {
     /// Sends the start of a pkt-line, then one byte every 100 ms.
     fn trickling() -> Silent {
         Silent::serve(true)
+    }
+
+    /// Reads a request, answers 200 with a Git advertisement's type and
+    /// no length, then sends the start of a pkt-line and one byte every
+    /// 100 ms.
+    fn http_trickling() -> Silent {
+        Silent::serve_with(|conn: TcpStream, stop: Arc<AtomicBool>| {
+            let mut conn = conn;
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\n\
+                  Content-Type: application/x-git-upload-pack-advertisement\r\n\
+                  Connection: close\r\n\r\n0fff",
+            );
+            let until = Instant::now() + Duration::from_secs(120);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                if conn.write_all(b"a").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    }
+
+    fn serve_with(handle: fn(TcpStream, Arc<AtomicBool>)) -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let stop = stop2.clone();
+                held.push(std::thread::spawn(move || handle(conn, stop)));
+            }
+        });
+        Silent {
+            port,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     fn serve(trickle: bool) -> Silent {
@@ -507,6 +652,26 @@ fn smart_http_server_that_accepts_and_says_nothing_times_out() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains(&url) && stderr.contains("timed out"),
+        "{stderr}"
+    );
+    assert_bounded(elapsed, &stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+/// A smart-HTTP server that answers and then trickles a byte every 100 ms
+/// forever: each read gets something, so only the rate floor ends it; the
+/// URL is named, exit 2, no clone left behind.
+#[test]
+fn smart_http_server_that_trickles_bytes_forever_is_abandoned() {
+    let server = Silent::http_trickling();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/repo.git", server.port);
+    let (code, _, stderr, elapsed) = run_raw(&["git", &url, "--timeout", TIMEOUT], tmp.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&url)
+            && stderr.contains("transfer stalled")
+            && stderr.contains("--timeout"),
         "{stderr}"
     );
     assert_bounded(elapsed, &stderr);
@@ -757,4 +922,246 @@ fn a_panic_in_a_log_window_is_named_withheld_from_redact_and_other_logs_reported
         "{stdout}"
     );
     assert!(stdout.contains("withheld"), "{stdout}");
+}
+
+/// Runs leakhound under `python3` (which the test script installs) to
+/// learn the child's peak resident memory from `getrusage`: exit code,
+/// JSON findings, stderr, peak RSS in MiB.
+fn with_peak_rss(args: &[&str]) -> (Option<i32>, Vec<Value>, String, u64) {
+    const PY: &str = "import resource, subprocess, sys\n\
+        p = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, capture_output=True)\n\
+        sys.stdout.buffer.write(p.stdout)\n\
+        sys.stderr.buffer.write(p.stderr)\n\
+        sys.stderr.write('\\nPEAK_RSS_KIB=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+        sys.exit(p.returncode)\n";
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            PY,
+            env!("CARGO_BIN_EXE_leakhound"),
+            "--format",
+            "json",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let kib: u64 = stderr
+        .rsplit("PEAK_RSS_KIB=")
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS: {stderr}"));
+    let findings = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code(), findings, stderr, kib / 1024)
+}
+
+/// Memory a scan of a huge input may take (the issue's bound): the input
+/// is streamed in windows, never held whole.
+const PEAK_MIB: u64 = 300;
+
+/// A file of `size` bytes, sparse: 1,000 short lines, then zeros, then a
+/// line with `token` 100 bytes before its end (on line 1,002).
+fn huge_file(path: &Path, size: u64, token: &str) {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::create(path).unwrap();
+    f.write_all("line\n".repeat(1000).as_bytes()).unwrap();
+    f.set_len(size).unwrap();
+    f.seek(SeekFrom::Start(size - 100)).unwrap();
+    f.write_all(format!("\nTOKEN={token}\n").as_bytes())
+        .unwrap();
+}
+
+/// A 2 GiB file with `--max-file-size` raised is scanned in bounded memory
+/// and the token near its end is found at its line; beside it, a file of
+/// base64 nested 32 deep (`--decode-depth 32`, the most accepted) stays
+/// within the decoding budget, and a sibling's token is reported.
+#[test]
+fn a_2_gib_file_is_scanned_in_bounded_memory_and_its_end_is_found() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    huge_file(&dir.path().join("huge.log"), 2 << 30, GH_DEEP);
+    std::fs::write(
+        dir.path().join("sibling.env"),
+        format!("TOKEN={GH_SIBLING}\n"),
+    )
+    .unwrap();
+    // 24 MiB of base64 lines, each nested 32 times deep.
+    let mut nested = format!("TOKEN={GH_SIBLING} {}", "x".repeat(64)).into_bytes();
+    for _ in 0..32 {
+        nested = base64::engine::general_purpose::STANDARD
+            .encode(&nested)
+            .into_bytes();
+        nested.truncate(1 << 20);
+    }
+    let mut text = Vec::new();
+    while text.len() < 24 << 20 {
+        text.extend_from_slice(&nested);
+        text.push(b'\n');
+    }
+    std::fs::write(dir.path().join("nested.b64"), text).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (code, findings, stderr, peak) = with_peak_rss(&[
+        "scan",
+        root,
+        "--max-file-size",
+        "3GiB",
+        "--decode-depth",
+        "32",
+    ]);
+    assert!(matches!(code, Some(1) | Some(2)), "{stderr}");
+    let huge: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["path"].as_str().unwrap().ends_with("huge.log"))
+        .collect();
+    assert_eq!(huge.len(), 1, "{stderr}");
+    assert_eq!(huge[0]["line"], 1002, "{}", huge[0]);
+    assert_eq!(huge[0]["column"], 7, "{}", huge[0]);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["path"].as_str().unwrap().ends_with("sibling.env")),
+        "{stderr}"
+    );
+    assert!(peak < PEAK_MIB, "peak RSS {peak} MiB\n{stderr}");
+}
+
+/// A 1 GiB blob in Git history (added by `git add`, which streams a file
+/// that large into a pack whole) is streamed through `git cat-file` and
+/// scanned in bounded memory; the token near its end is found.
+#[test]
+fn a_1_gib_git_blob_is_scanned_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    huge_file(&repo.join("huge.log"), 1 << 30, GH_DEEP);
+    std::fs::write(repo.join("sibling.env"), format!("TOKEN={GH_SIBLING}\n")).unwrap();
+    git(&["add", "huge.log", "sibling.env"]);
+    git(&["commit", "-q", "-m", "huge"]);
+    std::fs::remove_file(repo.join("huge.log")).unwrap();
+    let (code, findings, stderr, peak) =
+        with_peak_rss(&["git", repo.to_str().unwrap(), "--max-file-size", "2GiB"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let mut found: Vec<(String, u64)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("huge.log".to_string(), 1002),
+            ("sibling.env".to_string(), 1)
+        ],
+        "{stderr}"
+    );
+    assert!(peak < PEAK_MIB, "peak RSS {peak} MiB\n{stderr}");
+}
+
+/// File names, snippets and notices that hold ESC and BEL reach the
+/// terminal escaped (`\x1b`), never raw: a crafted name cannot move the
+/// cursor over earlier findings. Both planted tokens are still reported.
+#[test]
+fn control_characters_in_names_and_snippets_never_reach_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("evil\x1b[2J\x07.env"),
+        format!("\x1b[1ATOKEN={GH_DEEP}\x07\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("plain.env"),
+        format!("TOKEN={GH_SIBLING}\n"),
+    )
+    .unwrap();
+    // A broken archive whose name holds ESC and BEL: named on stderr.
+    std::fs::write(
+        dir.path().join("broken\x1b]0;title\x07.tgz"),
+        b"\x1f\x8b\x08\x00 not gzip at all\n",
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let (code, stdout, stderr, _) = run_raw(
+        &["scan", dir.path().to_str().unwrap(), "--verbose"],
+        tmp.path(),
+    );
+    // 2: the broken archive was not scanned as the archive it claims to be.
+    assert_eq!(code, Some(2), "{stderr}");
+    for (what, out) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(
+            !out.contains('\x1b') && !out.contains('\x07'),
+            "{what} holds a raw control character: {out:?}"
+        );
+    }
+    assert!(stdout.contains("evil\\x1b[2J\\x07.env"), "{stdout}");
+    assert!(stdout.contains("plain.env"), "{stdout}");
+    assert!(stderr.contains("broken\\x1b]0;title\\x07.tgz"), "{stderr}");
+    assert!(!stdout.contains(GH_DEEP) && !stderr.contains(GH_DEEP));
+    assert_bounded(start.elapsed(), &stderr);
+}
+
+/// A multi-document YAML file of ~1.5 million nodes (60,000 ConfigMaps)
+/// with a Secret at its end: the decoder's limits apply per document, so
+/// the late Secret is decoded and reported with its Kubernetes provenance;
+/// a sibling file's token is reported too.
+#[test]
+fn a_secret_after_a_million_yaml_nodes_is_still_decoded() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::new();
+    for i in 0..60_000 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  \
+             a: \"1\"\n  b: \"2\"\n  c: \"3\"\n  d: \"4\"\n  e: \"5\"\n  f: \"6\"\n"
+        ));
+    }
+    let value = base64::engine::general_purpose::STANDARD.encode(GH_DEEP);
+    yaml.push_str(&format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: late\n  namespace: prod\n\
+         type: Opaque\ndata:\n  token: {value}\n"
+    ));
+    std::fs::write(dir.path().join("all.yaml"), yaml).unwrap();
+    std::fs::write(
+        dir.path().join("sibling.env"),
+        format!("TOKEN={GH_SIBLING}\n"),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let (code, findings, stderr) = leakhound(&["scan", dir.path().to_str().unwrap()], None, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["path"].as_str().unwrap().ends_with("all.yaml")
+                && f["kubernetes"]["name"] == "late"
+                && f["kubernetes"]["namespace"] == "prod"),
+        "{findings:#?}\n{stderr}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["path"].as_str().unwrap().ends_with("sibling.env")),
+        "{stderr}"
+    );
+    // Generous: the file is 12 MB; this bounds a hang, not speed.
+    assert!(start.elapsed() < Duration::from_secs(300), "{stderr}");
 }

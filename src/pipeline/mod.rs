@@ -18,6 +18,7 @@ use crate::notice::{Notice, NoticeKind};
 use crate::source::fs::{self, WalkOptions};
 use crate::source::{Emit, Found, Source, Unit, git};
 
+pub mod big;
 pub mod image;
 pub mod stream;
 
@@ -452,9 +453,29 @@ fn scan_unit<S: Source>(
         });
         return Vec::new();
     }
-    if let Err(n) = source.load(unit, worker) {
-        skipped.push(n);
-        return Vec::new();
+    match source.stream(unit, worker) {
+        None => {
+            if let Err(n) = source.load(unit, worker) {
+                skipped.push(n);
+                return Vec::new();
+            }
+        }
+        Some(Err(n)) => {
+            skipped.push(n);
+            return Vec::new();
+        }
+        // `None` from `scan_big`: an archive, read whole into `unit.data`
+        // and opened below.
+        Some(Ok(reader)) => {
+            if let Some(mut findings) =
+                scan_big(source, unit, reader, scanner, scratch, counters, skipped)
+            {
+                if !findings.is_empty() {
+                    source.review(unit, &mut findings, worker, scanner, scratch);
+                }
+                return findings;
+            }
+        }
     }
     let archives = source.archives(unit);
     let (mut findings, opened) = scan_or_open(
@@ -473,6 +494,78 @@ fn scan_unit<S: Source>(
         source.review(unit, &mut findings, worker, scanner, scratch);
     }
     findings
+}
+
+/// Scans a large unit from `reader` in windows (`big`), or, when it is an
+/// archive, reads it whole into `unit.data` and returns `None` (archives
+/// are opened from memory). What could not be read is a notice naming how
+/// far the scan got.
+fn scan_big<S: Source>(
+    source: &S,
+    unit: &mut Unit<S::Tag>,
+    mut reader: Box<dyn std::io::Read + Send>,
+    scanner: &Scanner,
+    scratch: &mut Scratch,
+    counters: &Counters,
+    skipped: &SkipList<'_>,
+) -> Option<Vec<Finding>> {
+    use std::io::Read;
+    let unreadable = |at: u64, e: std::io::Error| Notice {
+        path: source.describe(unit),
+        reason: format!("cannot read past byte {at}: {e}; the bytes before it were scanned"),
+        kind: NoticeKind::Unreadable,
+    };
+    let mut prefix = Vec::with_capacity(big::SNIFF);
+    if let Err(e) = (&mut reader)
+        .take(big::SNIFF as u64)
+        .read_to_end(&mut prefix)
+    {
+        skipped.push(Notice {
+            reason: format!("cannot read: {e}"),
+            ..unreadable(0, e)
+        });
+        return Some(Vec::new());
+    }
+    if source.archives(unit).is_some() && archive::kind(&prefix).is_some() {
+        let mut data = prefix;
+        if let Err(e) = reader.read_to_end(&mut data) {
+            skipped.push(Notice {
+                reason: format!("cannot read: {e}"),
+                ..unreadable(0, e)
+            });
+            return Some(Vec::new());
+        }
+        unit.data = data;
+        return None;
+    }
+    test_panic(&unit.origin);
+    let mut input = std::io::Cursor::new(prefix).chain(reader);
+    let w = big::scan_windows(
+        scanner,
+        &unit.origin,
+        &mut input,
+        big::WINDOW,
+        big::OVERLAP,
+        scratch,
+    );
+    for n in w.notices {
+        skipped.push(n);
+    }
+    if let Some(e) = w.error {
+        skipped.push(unreadable(w.bytes, e));
+    }
+    counters.files.fetch_add(1, Ordering::Relaxed);
+    counters.bytes.fetch_add(w.bytes, Ordering::Relaxed);
+    counters
+        .inline
+        .fetch_add(w.silenced.inline, Ordering::Relaxed);
+    counters
+        .allowlist
+        .fetch_add(w.silenced.allowlist, Ordering::Relaxed);
+    if !w.keyword_hits && w.binary {
+        counters.binary.fetch_add(1, Ordering::Relaxed);
+    }
+    Some(w.findings)
 }
 
 /// Scans what a Git plan lists: blobs in parallel (each worker with its own

@@ -151,15 +151,15 @@ fn scan_parts(
 }
 
 /// Position of the reader inside the stream.
-struct Cursor {
+pub(crate) struct Cursor {
     /// 1-based line of the first buffered byte.
-    line: usize,
+    pub(crate) line: usize,
     /// Characters of that line already consumed (a cut long line).
-    column: usize,
+    pub(crate) column: usize,
 }
 
 impl Cursor {
-    fn advance(&mut self, consumed: &[u8]) {
+    pub(crate) fn advance(&mut self, consumed: &[u8]) {
         let newlines = memchr::memchr_iter(b'\n', consumed).count();
         if newlines > 0 {
             self.line += newlines;
@@ -170,7 +170,7 @@ impl Cursor {
         }
     }
 
-    fn shift(&self, f: &mut Finding) {
+    pub(crate) fn shift(&self, f: &mut Finding) {
         if f.line == 1 {
             f.column += self.column;
         }

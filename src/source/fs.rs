@@ -267,6 +267,47 @@ pub fn read(path: &Path, size_hint: u64, max: u64) -> Result<Blob, Notice> {
     ))
 }
 
+/// A reader that yields at most `max` bytes and fails if there are more
+/// (a file that grew past `--max-file-size` after the walk saw it, or a
+/// pipe that holds more).
+pub struct Capped<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+}
+
+impl<R: Read> Capped<R> {
+    pub fn new(inner: R, max: u64) -> Self {
+        Capped {
+            inner,
+            left: max,
+            max,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(format!(
+                    "larger than --max-file-size {}",
+                    self.max
+                ))),
+            };
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads standard input into a blob (at most `max` bytes).
 pub fn read_stdin(max: u64) -> Result<Blob, Notice> {
     let mut data = Vec::new();
@@ -351,6 +392,34 @@ impl super::Source for FsSource<'_> {
             unit.data = read(path, *size, self.opts.max_file_size)?.data;
         }
         Ok(())
+    }
+
+    fn stream(
+        &self,
+        unit: &super::Unit<FileTag>,
+        _: &mut (),
+    ) -> Option<Result<Box<dyn Read + Send>, Notice>> {
+        let FileTag::Read { path, size } = &unit.tag else {
+            return None;
+        };
+        // Large files, and pipes or devices (size 0, not regular), which
+        // can hold anything up to the limit.
+        let large = *size > crate::pipeline::big::STREAM_ABOVE
+            || (*size == 0 && std::fs::metadata(path).is_ok_and(|m| !m.is_file()));
+        if !large {
+            return None;
+        }
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                return Some(Err(Notice {
+                    path: display(path),
+                    reason: format!("cannot read: {e}"),
+                    kind: NoticeKind::Unreadable,
+                }));
+            }
+        };
+        Some(Ok(Box::new(Capped::new(file, self.opts.max_file_size))))
     }
 
     fn archives(

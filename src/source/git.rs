@@ -169,6 +169,17 @@ fn set_deadlines(
                 configure_request: None,
             };
             options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(client)));
+            // gix's reqwest transport, its response bodies under the rate
+            // floor: a per-read deadline never ends a server that trickles.
+            *conn.transport_mut() = Box::new(http::connect_http(
+                Floored {
+                    inner: http::reqwest::Remote::default(),
+                    timeout,
+                },
+                url.clone(),
+                gix::protocol::transport::Protocol::V2,
+                false,
+            ));
             conn.set_transport_options(Box::new(options));
         }
         gix::url::Scheme::Ssh => {
@@ -332,6 +343,138 @@ impl std::io::Write for Timed {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// An HTTP transport whose response bodies are read under the rate floor
+/// (`FlooredBody`); headers are bounded by the client's own deadline.
+struct Floored<H> {
+    inner: H,
+    timeout: Duration,
+}
+
+impl<H: gix::protocol::transport::client::blocking_io::http::Http> Floored<H> {
+    fn body<B>(&self, url: &str, body: B) -> FlooredBody<B> {
+        FlooredBody {
+            inner: body,
+            url: url.to_string(),
+            timeout: self.timeout,
+            waited: Duration::ZERO,
+            got: 0,
+        }
+    }
+}
+
+impl<H: gix::protocol::transport::client::blocking_io::http::Http>
+    gix::protocol::transport::client::blocking_io::http::Http for Floored<H>
+{
+    type Headers = H::Headers;
+    type ResponseBody = FlooredBody<H::ResponseBody>;
+    type PostBody = H::PostBody;
+
+    fn get(
+        &mut self,
+        url: &str,
+        base_url: &str,
+        headers: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> gix::Result<
+        gix::protocol::transport::client::blocking_io::http::GetResponse<
+            Self::Headers,
+            Self::ResponseBody,
+        >,
+    > {
+        let r = self.inner.get(url, base_url, headers)?;
+        Ok(
+            gix::protocol::transport::client::blocking_io::http::GetResponse {
+                headers: r.headers,
+                body: self.body(url, r.body),
+            },
+        )
+    }
+
+    fn post(
+        &mut self,
+        url: &str,
+        base_url: &str,
+        headers: impl IntoIterator<Item = impl AsRef<str>>,
+        body: gix::protocol::transport::client::blocking_io::http::PostBodyDataKind,
+    ) -> gix::Result<
+        gix::protocol::transport::client::blocking_io::http::PostResponse<
+            Self::Headers,
+            Self::ResponseBody,
+            Self::PostBody,
+        >,
+    > {
+        let r = self.inner.post(url, base_url, headers, body)?;
+        Ok(
+            gix::protocol::transport::client::blocking_io::http::PostResponse {
+                post_body: r.post_body,
+                headers: r.headers,
+                body: self.body(url, r.body),
+            },
+        )
+    }
+
+    fn configure(&mut self, config: &dyn std::any::Any) -> gix::Result<()> {
+        self.inner.configure(config)
+    }
+
+    fn redirected_base_url(&self) -> Option<String> {
+        self.inner.redirected_base_url()
+    }
+}
+
+/// An HTTP response body that fails as `Timed` does when the server sends
+/// less than `MIN_RATE` bytes/s over a `timeout` spent waiting for it (a
+/// silent server is ended by the client's per-read deadline).
+struct FlooredBody<B> {
+    inner: B,
+    url: String,
+    timeout: Duration,
+    waited: Duration,
+    got: u64,
+}
+
+impl<B: std::io::BufRead> std::io::BufRead for FlooredBody<B> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.waited >= self.timeout {
+            if (self.got as f64) < MIN_RATE * self.timeout.as_secs_f64() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{}: transfer stalled: {} bytes in {} s of waiting, less than \
+                         {MIN_RATE} bytes/s (--timeout); abandoned",
+                        self.url,
+                        self.got,
+                        self.waited.as_secs_f64().round()
+                    ),
+                ));
+            }
+            (self.waited, self.got) = (Duration::ZERO, 0);
+        }
+        let asked = std::time::Instant::now();
+        let buf = self.inner.fill_buf()?;
+        self.waited += asked.elapsed();
+        Ok(buf)
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.got += amt as u64;
+        self.inner.consume(amt);
+    }
+}
+
+impl<B: std::io::BufRead> std::io::Read for FlooredBody<B> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(buf.len());
+            buf[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
     }
 }
 
@@ -931,6 +1074,62 @@ pub fn read_blob(
     Ok(Blob::new(origin.clone(), obj.detach().data))
 }
 
+/// A blob streamed by `git cat-file blob`: fails unless it ends with the
+/// size the object database declares and `git` succeeds.
+struct GitCat {
+    child: std::process::Child,
+    out: std::process::ChildStdout,
+    id: ObjectId,
+    size: u64,
+    read: u64,
+}
+
+impl GitCat {
+    fn spawn(git_dir: &Path, id: ObjectId, size: u64) -> Option<GitCat> {
+        let mut child = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(git_dir)
+            .args(["cat-file", "blob", &id.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let out = child.stdout.take()?;
+        Some(GitCat {
+            child,
+            out,
+            id,
+            size,
+            read: 0,
+        })
+    }
+}
+
+impl std::io::Read for GitCat {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.out.read(buf)?;
+        self.read += n as u64;
+        if n == 0 || self.read > self.size {
+            let status = self.child.wait()?;
+            if !status.success() || self.read != self.size {
+                return Err(std::io::Error::other(format!(
+                    "git cat-file blob {} gave {} of {} bytes ({status})",
+                    self.id, self.read, self.size
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for GitCat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Path → blob id of every file in HEAD's tree (empty on an unborn branch).
 fn head_files(repo: &gix::Repository) -> Result<HashMap<Vec<u8>, ObjectId>, GitError> {
     let mut out = HashMap::new();
@@ -1090,6 +1289,22 @@ impl super::Source for GitSource {
     ) -> Result<(), Notice> {
         unit.data = read_blob(repo, unit.tag.id, &unit.origin, self.max_file_size)?.data;
         Ok(())
+    }
+
+    fn stream(
+        &self,
+        unit: &super::Unit<BlobTag>,
+        repo: &mut gix::Repository,
+    ) -> Option<Result<Box<dyn std::io::Read + Send>, Notice>> {
+        // gix reads an object whole; `git cat-file` streams a large blob
+        // (loose, or whole in a pack, as Git stores blobs over its
+        // `core.bigFileThreshold`). Without `git` the blob is read whole.
+        let size = repo.find_header(unit.tag.id).ok()?.size();
+        if size <= crate::pipeline::big::STREAM_ABOVE || size > self.max_file_size {
+            return None;
+        }
+        GitCat::spawn(repo.git_dir(), unit.tag.id, size)
+            .map(|r| Ok(Box::new(r) as Box<dyn std::io::Read + Send>))
     }
 
     fn archives(&self, _: &super::Unit<BlobTag>) -> Option<crate::decode::archive::ArchiveLimits> {

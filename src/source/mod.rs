@@ -77,6 +77,18 @@ pub trait Source: Sync {
         Ok(())
     }
 
+    /// A reader of the unit's bytes when the unit is large enough to be
+    /// scanned in windows (`pipeline::big::STREAM_ABOVE`) rather than
+    /// loaded whole (default: never). The reader yields at most the
+    /// source's size limit and fails past it.
+    fn stream(
+        &self,
+        _unit: &Unit<Self::Tag>,
+        _w: &mut Self::Worker,
+    ) -> Option<Result<Box<dyn std::io::Read + Send>, Notice>> {
+        None
+    }
+
     /// How archives found in units are opened; `None`: never (standard
     /// input).
     fn archives(&self, unit: &Unit<Self::Tag>) -> Option<ArchiveLimits>;

@@ -47,6 +47,11 @@ const MAX_CONFIG: usize = 16 << 20;
 /// every platform of a large image stays far below this). A longer answer
 /// is abandoned as it arrives, never held whole.
 pub const MAX_MANIFEST: usize = 4 << 20;
+/// Largest catalog page or tag list read (a page of 100 names is a few
+/// KiB; a longer answer is abandoned as it arrives).
+pub const MAX_LIST: usize = 4 << 20;
+/// Largest token answer read (a JWT of a few KiB in practice).
+pub const MAX_TOKEN: usize = 1 << 20;
 
 /// User name and password given explicitly (flags or environment).
 #[derive(Clone, Debug)]
@@ -292,8 +297,8 @@ impl Registry {
 
     /// A manifest or index and its digest, read with a size cap: the body
     /// is abandoned once past `MAX_MANIFEST` (a hostile registry once made
-    /// a whole-body read grow to 5 GB). oci-client does the token dance;
-    /// the token is kept per repository and renewed once on a 401.
+    /// a whole-body read grow to 5 GB). The token (`token`) is kept per
+    /// repository and renewed once on a 401.
     async fn manifest(
         &self,
         r: &Reference,
@@ -318,36 +323,18 @@ impl Registry {
                 (None, RegistryAuth::Basic(user, password)) => req.basic_auth(user, Some(password)),
                 (None, RegistryAuth::Anonymous) => req,
             };
-            let mut res = req.send().await?;
+            let res = req.send().await?;
             let status = res.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
                 continue;
-            }
-            let too_large = || {
-                OciDistributionError::GenericError(Some(format!(
-                    "the answer is larger than {MAX_MANIFEST} bytes, more than any manifest; \
-                     abandoned"
-                )))
-            };
-            if res
-                .content_length()
-                .is_some_and(|n| n > MAX_MANIFEST as u64)
-            {
-                return Err(too_large());
             }
             let header = res
                 .headers()
                 .get("docker-content-digest")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let mut body = Vec::new();
-            while let Some(chunk) = res.chunk().await? {
-                if body.len() + chunk.len() > MAX_MANIFEST {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_capped(res, MAX_MANIFEST, "manifest").await?;
             answer_error(status, &body, &url)?;
             let digest = super::sha256_digest(&body);
             for (what, want) in [
@@ -382,10 +369,20 @@ impl Registry {
         if !renew && let Some(t) = self.tokens.lock().expect("token cache lock").get(&key) {
             return Ok(t.clone());
         }
-        let t = self
-            .client
-            .auth(r, auth, oci_client::RegistryOperation::Pull)
-            .await?;
+        // The token answer is read here with a size cap (oci-client would
+        // read it whole), then handed to oci-client for the blob pulls.
+        let scope = format!("repository:{}:pull", r.repository());
+        let pull = oci_client::RegistryOperation::Pull;
+        // The registry's credentials stay the user's (oci-client keeps the
+        // first it is given per registry), the token is this repository's.
+        self.client
+            .store_auth_if_needed(r.resolve_registry(), auth)
+            .await;
+        let t = match self.bearer(r.resolve_registry(), &scope, auth).await? {
+            Some(t) => self.client.auth(r, &RegistryAuth::Bearer(t), pull).await?,
+            // Basic credentials or none: no answer body to read.
+            None => self.client.auth(r, auth, pull).await?,
+        };
         self.tokens
             .lock()
             .expect("token cache lock")
@@ -446,16 +443,17 @@ impl Registry {
     /// Repositories of a registry (`/v2/_catalog`, every page), those under
     /// `prefix` only.
     pub fn catalog(&self, host: &str, prefix: &str) -> Result<Vec<String>, ImageError> {
-        let probe = Reference::with_tag(host.to_string(), "catalog".into(), "latest".into());
         let auth = self.auth_for(host)?;
         let mut out = Vec::new();
         let mut last: Option<String> = None;
         loop {
-            let page = self
-                .call(|| {
-                    self.client
-                        .catalog(&probe, &auth, Some(100), last.as_deref())
-                })
+            let mut url = format!("{}://{host}/v2/_catalog?n=100", self.scheme());
+            if let Some(l) = &last {
+                url.push_str("&last=");
+                url.push_str(&query_escape(l));
+            }
+            let page: CatalogPage = self
+                .call(|| self.list_page(host, "registry:catalog:*", &auth, &url))
                 .map_err(|e| reg_err(host, format!("catalog: {e}")))?;
             let n = page.repositories.len();
             last = page.repositories.last().cloned();
@@ -473,25 +471,225 @@ impl Registry {
 
     /// Every tag of `host/repository` (every page).
     pub fn tags(&self, host: &str, repository: &str) -> Result<Vec<String>, ImageError> {
-        let r = Reference::with_tag(host.to_string(), repository.to_string(), "latest".into());
         let name = format!("{host}/{repository}");
         let auth = self.auth_for(host)?;
+        let scope = format!("repository:{repository}:pull");
         let mut out: Vec<String> = Vec::new();
         loop {
-            let page = self
-                .call(|| {
-                    self.client
-                        .list_tags(&r, &auth, Some(100), out.last().map(String::as_str))
-                })
+            let mut url = format!("{}://{host}/v2/{repository}/tags/list?n=100", self.scheme());
+            if let Some(l) = out.last() {
+                url.push_str("&last=");
+                url.push_str(&query_escape(l));
+            }
+            let page: TagsPage = self
+                .call(|| self.list_page(host, &scope, &auth, &url))
                 .map_err(|e| reg_err(&name, format!("tags: {e}")))?;
-            let n = page.tags.len();
-            out.extend(page.tags);
+            let tags = page.tags.unwrap_or_default();
+            let n = tags.len();
+            out.extend(tags);
             if n < 100 {
                 break;
             }
         }
         Ok(out)
     }
+
+    fn scheme(&self) -> &'static str {
+        if self.opts.insecure { "http" } else { "https" }
+    }
+
+    /// A bearer token for `scope` on `host` when the registry asks for one
+    /// (`WWW-Authenticate: Bearer` on `/v2/`), fetched from its realm with
+    /// `auth` and read with a size cap (`MAX_TOKEN`); `None` when it asks
+    /// for basic credentials or none.
+    async fn bearer(
+        &self,
+        host: &str,
+        scope: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Option<String>, OciDistributionError> {
+        if let RegistryAuth::Bearer(t) = auth {
+            return Ok(Some(t.clone()));
+        }
+        let probe = self
+            .http
+            .get(format!("{}://{host}/v2/", self.scheme()))
+            .send()
+            .await?;
+        let Some(challenge) = probe
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(BearerChallenge::parse)
+        else {
+            return Ok(None);
+        };
+        drop(probe);
+        let mut req = self.http.get(&challenge.realm).query(&[("scope", scope)]);
+        if let Some(service) = &challenge.service {
+            req = req.query(&[("service", service)]);
+        }
+        if let RegistryAuth::Basic(user, password) = auth {
+            req = req.basic_auth(user, Some(password));
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let body = read_capped(res, MAX_TOKEN, "token").await?;
+        if !status.is_success() {
+            return Err(OciDistributionError::AuthenticationFailure(
+                String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+            ));
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let t: Token = serde_json::from_slice(&body)
+            .map_err(|e| OciDistributionError::RegistryTokenDecodeError(e.to_string()))?;
+        t.token.or(t.access_token).map(Some).ok_or_else(|| {
+            OciDistributionError::RegistryTokenDecodeError("the answer holds no token".into())
+        })
+    }
+
+    /// One page of a list (catalog, tags) at `url`, as JSON, read with a
+    /// size cap (`MAX_LIST`); the token for `scope` is kept per host and
+    /// scope and renewed once on a 401.
+    async fn list_page<T: serde::de::DeserializeOwned>(
+        &self,
+        host: &str,
+        scope: &str,
+        auth: &RegistryAuth,
+        url: &str,
+    ) -> Result<T, OciDistributionError> {
+        let key = format!("{host} {scope}");
+        let mut renewed = false;
+        loop {
+            let cached = self
+                .tokens
+                .lock()
+                .expect("token cache lock")
+                .get(&key)
+                .cloned();
+            let token = match cached {
+                Some(t) if !renewed => t,
+                _ => {
+                    let t = self.bearer(host, scope, auth).await?;
+                    self.tokens
+                        .lock()
+                        .expect("token cache lock")
+                        .insert(key.clone(), t.clone());
+                    t
+                }
+            };
+            let mut req = self.http.get(url);
+            req = match (token.as_ref(), auth) {
+                (Some(t), _) => req.bearer_auth(t),
+                (None, RegistryAuth::Basic(user, password)) => req.basic_auth(user, Some(password)),
+                (None, _) => req,
+            };
+            let res = req.send().await?;
+            let status = res.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
+                renewed = true;
+                continue;
+            }
+            let body = read_capped(res, MAX_LIST, "list page").await?;
+            answer_error(status, &body, url)?;
+            return serde_json::from_slice(&body).map_err(|e| {
+                OciDistributionError::GenericError(Some(format!("{url}: not a list: {e}")))
+            });
+        }
+    }
+}
+
+/// `GET /v2/_catalog`
+#[derive(serde::Deserialize)]
+struct CatalogPage {
+    #[serde(default)]
+    repositories: Vec<String>,
+}
+
+/// `GET /v2/NAME/tags/list` (`tags` is `null` for a repository without tags)
+#[derive(serde::Deserialize)]
+struct TagsPage {
+    tags: Option<Vec<String>>,
+}
+
+/// `WWW-Authenticate: Bearer realm="...",service="..."`
+struct BearerChallenge {
+    realm: String,
+    service: Option<String>,
+}
+
+impl BearerChallenge {
+    fn parse(header: &str) -> Option<BearerChallenge> {
+        let (scheme, params) = header.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let (mut realm, mut service) = (None, None);
+        let mut rest = params.trim();
+        while !rest.is_empty() {
+            let (key, after) = rest.split_once('=')?;
+            let (value, after) = match after.strip_prefix('"') {
+                Some(quoted) => {
+                    let end = quoted.find('"')?;
+                    (&quoted[..end], &quoted[end + 1..])
+                }
+                None => after.split_once(',').unwrap_or((after, "")),
+            };
+            match key.trim().to_ascii_lowercase().as_str() {
+                "realm" => realm = Some(value.to_string()),
+                "service" => service = Some(value.to_string()),
+                _ => {}
+            }
+            rest = after.trim_start_matches([',', ' ']);
+        }
+        Some(BearerChallenge {
+            realm: realm?,
+            service,
+        })
+    }
+}
+
+/// `s` escaped for a URL query value.
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A metadata answer's body (manifest, token, list page), abandoned once
+/// past `cap` bytes as it arrives: a hostile registry once made a
+/// whole-body read grow to 5 GB.
+async fn read_capped(
+    mut res: reqwest::Response,
+    cap: usize,
+    what: &str,
+) -> Result<Vec<u8>, OciDistributionError> {
+    let url = res.url().to_string();
+    let too_large = || {
+        OciDistributionError::GenericError(Some(format!(
+            "{url}: the answer is larger than {cap} bytes, more than any {what}; abandoned"
+        )))
+    };
+    if res.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl LayerStore for Registry {
