@@ -227,6 +227,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Image(args) => cmd::image::image(&cli.common, args),
         Command::Registry(args) => cmd::image::registry_sweep(&cli.common, args),
         Command::Cluster(args) => cmd::cluster::run(&cli.common, args),
+        Command::Merge(args) => cmd::merge::run(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => rules_list(&cli.common),
             RulesCommand::Check { path } => rules_check(&cli.common, path.as_deref()),
@@ -693,6 +694,7 @@ pub(crate) fn report_outcome(
         bytes: outcome.bytes,
         layers: outcome.layers,
         images: outcome.images,
+        cached_layers: outcome.cache.layer_hits,
         ..Scanned::default()
     };
     match units {
