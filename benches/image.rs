@@ -157,6 +157,7 @@ fn bench(c: &mut Criterion) {
     let opts = ImageScanOptions {
         max_file_size: 100 << 20,
         parallel_layers: 4,
+        ..ImageScanOptions::default()
     };
     let no_skip = |_: &Notice| {};
     let mut g = c.benchmark_group("image");

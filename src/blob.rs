@@ -9,10 +9,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A Git commit as findings report it (`commit` in the JSON contract).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CommitMeta {
     /// Full hex object id.
     pub id: String,
@@ -26,7 +26,7 @@ pub struct CommitMeta {
 
 /// Container image provenance as findings report it (`image` in the JSON
 /// contract).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ImageMeta {
     /// The image as named: the registry reference given (with ` (os/arch)`
     /// under `--all-platforms`); for an archive or layout, the name it
@@ -53,7 +53,7 @@ pub struct ImageMeta {
 /// The Kubernetes object a secret was found in (`kubernetes` in the JSON
 /// contract): a Secret's key, a Helm release's inner path, or an object kept
 /// in a `last-applied-configuration` annotation.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KubernetesRef {
     /// `Secret`, `ConfigMap` (Helm's ConfigMap storage), ...
     pub kind: String,
@@ -87,7 +87,7 @@ pub struct KubernetesRef {
 /// The container a log line came from, as the kubelet's log path
 /// `<namespace>_<pod>_<uid>/<container>/<restart>.log` names it (the
 /// namespace is `KubernetesRef::namespace`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PodLog {
     pub pod: String,
     pub pod_uid: String,

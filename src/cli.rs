@@ -109,6 +109,7 @@ impl Command {
             Command::Image(_) => "image",
             Command::Registry(_) => "registry",
             Command::Cluster(_) => "cluster",
+            Command::Merge(_) => "merge",
             Command::Rules { .. } => "rules",
             Command::Init { .. } => "init",
             Command::Completions { .. } => "completions",
@@ -168,6 +169,10 @@ pub enum Command {
     /// templates of Pods, Deployments, StatefulSets, DaemonSets, Jobs and
     /// CronJobs (literal env values, args, command).
     Cluster(ClusterArgs),
+    /// Merge reports (JSON, JSONL, SARIF) and run summaries of shards or
+    /// runs into one report in any format: findings deduplicated, exit code
+    /// as one run would have given (2 if any part was incomplete).
+    Merge(MergeArgs),
     /// List or check rules.
     Rules {
         #[command(subcommand)]
@@ -328,8 +333,31 @@ pub struct RegistryArgs {
     /// How many shards --shard-from-env splits the sweep into.
     #[arg(long, value_name = "N", requires = "shard_from_env")]
     pub shards: Option<u32>,
+    /// Incremental sweeps: record in DIR what each layer and image config
+    /// held (by digest, with the rule pack and the settings that change
+    /// results) and read only layers not seen before; findings of recorded
+    /// layers are reported again for every image that ships them. Other
+    /// rules or settings start the cache afresh. Shards may share DIR.
+    /// The cache holds the raw secrets found (files are owner-only).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// With --cache: report only findings of layers and configs not in the
+    /// cache (what is new since the last sweep).
+    #[arg(long, requires = "cache")]
+    pub new_only: bool,
     #[command(flatten)]
     pub pull: PullArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Reports (`--format json`, `jsonl` or `sarif`) and run summaries
+    /// (`--summary`), told apart by their content.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Largest input file read.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub max_report_size: u64,
 }
 
 #[derive(Debug, Args)]

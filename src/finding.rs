@@ -2,13 +2,13 @@
 //! writes an array of them, `--format jsonl` one per line. Field order and
 //! names are stable; new fields are only ever added.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::{Confidence, Severity};
 
 /// One secret found. Every field is documented because it is the contract
 /// other programs parse.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
     /// Stable, kebab-case id of the rule that matched (e.g. `aws-access-key-id`).
     pub rule_id: String,

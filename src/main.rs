@@ -201,6 +201,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Image(args) => cmd::image::image(&cli.common, args),
         Command::Registry(args) => cmd::image::registry_sweep(&cli.common, args),
         Command::Cluster(args) => cmd::cluster::run(&cli.common, args),
+        Command::Merge(args) => cmd::merge::run(&cli.common, args),
         Command::Rules { command } => match command {
             RulesCommand::List => cmd::rules::rules_list(&cli.common),
             RulesCommand::Check { path } => cmd::rules::rules_check(&cli.common, path.as_deref()),

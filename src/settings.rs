@@ -12,6 +12,7 @@ use crate::config::{self, ConfigError};
 use crate::decode::Limits;
 use crate::engine::{EngineOptions, Scanner};
 use crate::rules::{self, Confidence, RuleError, RuleSet};
+use sha2::{Digest, Sha256};
 
 /// Largest file read when neither the caller nor the config file says.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 100 << 20;
@@ -46,6 +47,12 @@ pub struct Settings {
     /// Things worth telling the user (a file and what about it), such as
     /// gitleaks features that were not imported.
     pub warnings: Vec<(PathBuf, String)>,
+    /// Hex SHA-256 of everything that changes what a scan of the same bytes
+    /// reports: leakhound's version, every rule (pack and user rules, as
+    /// loaded), allowlists, decoding, confidence, file size limit and
+    /// `--show-secrets`. Caches of scan results (`registry --cache`) are
+    /// valid only under the same key.
+    pub results_key: String,
 }
 
 /// Why the settings could not be built.
@@ -111,6 +118,8 @@ pub fn build(o: &Overrides, root: Option<&Path>) -> Result<Settings, SettingsErr
         user.extend(rules::load_path(p)?);
     }
     let mut allowlists = Vec::new();
+    let mut key = Sha256::new();
+    key.update(env!("CARGO_PKG_VERSION").as_bytes());
     let gitleaks = match (&o.gitleaks_config, &loaded) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(l)) => l.config.gitleaks_config.as_ref().map(|p| l.resolve(p)),
@@ -121,6 +130,8 @@ pub fn build(o: &Overrides, root: Option<&Path>) -> Result<Settings, SettingsErr
             path: p.clone(),
             error,
         })?;
+        key.update(b"\0gitleaks\0");
+        key.update(text.as_bytes());
         let imported = rules::gitleaks::import(&p.display().to_string(), &text)?;
         for u in &imported.unsupported {
             warnings.push((p.clone(), u.to_string()));
@@ -148,6 +159,7 @@ pub fn build(o: &Overrides, root: Option<&Path>) -> Result<Settings, SettingsErr
     }
     if let Some(l) = &loaded {
         let name = l.path.display().to_string();
+        key.update(format!("\0allowlists\0{:?}", l.config.allowlist).as_bytes());
         for (i, a) in l.config.allowlist.iter().enumerate() {
             allowlists.push(Allowlist::new(a, &format!(" #{} in {name}", i + 1))?);
         }
@@ -186,19 +198,29 @@ pub fn build(o: &Overrides, root: Option<&Path>) -> Result<Settings, SettingsErr
         max_depth: if decoding { o.decode.max_depth } else { 0 },
         ..o.decode
     };
-    let scanner = Scanner::new(
-        RuleSet::new(specs, false)?,
-        EngineOptions {
-            show_secrets: o.show_secrets,
-            min_confidence,
-            decode,
-        },
-    )
-    .with_policy(policy);
+    let options = EngineOptions {
+        show_secrets: o.show_secrets,
+        min_confidence,
+        decode,
+    };
+    // Rule specs and options are plain data: their Debug text is stable.
+    for (file, spec) in &specs {
+        key.update(format!("\0rule\0{file}\0{spec:?}").as_bytes());
+    }
+    key.update(
+        format!(
+            "\0options\0{options:?}\0{max_file_size}\0{:?}\0{}",
+            policy.base, policy.ignore_inline_markers
+        )
+        .as_bytes(),
+    );
+    let results_key = crate::source::image::hex(&key.finalize());
+    let scanner = Scanner::new(RuleSet::new(specs, false)?, options).with_policy(policy);
     Ok(Settings {
         scanner,
         max_file_size,
         min_confidence,
         warnings,
+        results_key,
     })
 }

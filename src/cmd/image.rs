@@ -13,6 +13,7 @@ use crate::cli::{CommonArgs, ImageArgs, PullArgs, RegistryArgs};
 use leakhound::notice::{Notice, NoticeKind};
 use leakhound::pipeline::{self, image::ImageJob, image::ImageScanOptions};
 use leakhound::report::summary::ShardInfo;
+use leakhound::source::image::cache::Cache;
 use leakhound::source::image::local::LocalStore;
 use leakhound::source::image::registry::{Credentials, Registry, RegistryOptions};
 use leakhound::source::image::shard::{self, Shard};
@@ -100,7 +101,12 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
             &mut jobs,
         );
     }
-    scan(common, &scanner, jobs, &args.pull, max_file_size)
+    let opts = ImageScanOptions {
+        max_file_size,
+        parallel_layers: args.pull.parallel.max(1),
+        ..ImageScanOptions::default()
+    };
+    scan(common, &scanner, jobs, opts)
 }
 
 pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
@@ -112,6 +118,25 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
     )?;
     let (scanner, max_file_size) = (settings.scanner, settings.max_file_size);
     let (platform, all) = platform(&args.pull)?;
+    let cache = match &args.cache {
+        Some(dir) => {
+            let (cache, notes) = Cache::open(dir, &settings.results_key)
+                .with_context(|| format!("cannot open the cache {}", dir.display()))?;
+            if !common.quiet {
+                for n in notes.iter().take(1) {
+                    eprintln!("leakhound: {n}");
+                }
+            }
+            Some(Arc::new(cache))
+        }
+        None => None,
+    };
+    let opts = ImageScanOptions {
+        max_file_size,
+        parallel_layers: args.pull.parallel.max(1),
+        cache,
+        new_only: args.new_only,
+    };
     let registry = Arc::new(registry(&args.pull, common.timeout)?);
     let mut jobs = Jobs::default();
     let mut refs = Vec::new();
@@ -177,7 +202,7 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         args.pull.parallel,
         &mut jobs,
     );
-    scan(common, &scanner, jobs, &args.pull, max_file_size)
+    scan(common, &scanner, jobs, opts)
 }
 
 /// `--shard I/N`, or `--shard-from-env --shards N` with the index from
@@ -204,15 +229,10 @@ fn scan(
     common: &CommonArgs,
     scanner: &leakhound::Scanner,
     jobs: Jobs,
-    pull: &PullArgs,
-    max_file_size: u64,
+    opts: ImageScanOptions,
 ) -> Result<u8> {
     let on_skip = crate::skip_printer(common, scanner);
     let counters = pipeline::Counters::default();
-    let opts = ImageScanOptions {
-        max_file_size,
-        parallel_layers: pull.parallel.max(1),
-    };
     let outcome = crate::cmd::progress::while_running(
         common,
         &counters,
@@ -229,6 +249,19 @@ fn scan(
             )
         },
     );
+    let c = outcome.cache;
+    if opts.cache.is_some() && !common.quiet {
+        eprintln!(
+            "leakhound: cache: {} layer(s) and {} config(s) from the cache, {} entries recorded",
+            c.layer_hits, c.config_hits, c.written
+        );
+        if c.write_errors > 0 {
+            eprintln!(
+                "leakhound: warning: {} cache entries could not be written (-v / RUST_LOG=warn says why)",
+                c.write_errors
+            );
+        }
+    }
     // An image or layer that could not be read leaves the scan incomplete.
     crate::report_outcome(
         common,

@@ -6,6 +6,7 @@ pub mod git;
 pub mod image;
 pub mod init;
 pub mod logs;
+pub mod merge;
 pub mod pods;
 pub mod progress;
 pub mod report;

@@ -173,6 +173,7 @@ pub(crate) fn report_outcome(
         bytes: outcome.bytes,
         layers: outcome.layers,
         images: outcome.images,
+        cached_layers: outcome.cache.layer_hits,
         ..Scanned::default()
     };
     match units {

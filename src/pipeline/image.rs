@@ -5,7 +5,7 @@ use super::{Counters, Outcome, run};
 use crate::engine::Scanner;
 use crate::notice::Notice;
 use crate::source::image::scan::ImageSource;
-pub use crate::source::image::scan::{ImageJob, ImageScanOptions};
+pub use crate::source::image::scan::{CacheStats, ImageJob, ImageScanOptions};
 
 /// Scans images: layers deduplicated by digest, config parts per image.
 /// `problems` are images that could not be resolved (reported as errors).
@@ -18,8 +18,14 @@ pub fn scan_images(
     counters: &Counters,
 ) -> Outcome {
     let source = ImageSource::new(jobs, problems, opts.clone());
-    let mut outcome = run(&source, scanner, on_skip, counters);
+    let hook = |n: &Notice| {
+        source.saw(n);
+        on_skip(n);
+    };
+    let mut outcome = run(&source, scanner, &hook, counters);
+    source.record();
     outcome.layers = source.layers() as u64;
     outcome.images = jobs.len() as u64;
+    outcome.cache = source.stats();
     outcome
 }

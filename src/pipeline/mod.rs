@@ -49,6 +49,8 @@ pub struct Outcome {
     pub layers: u64,
     /// Images scanned (`image`, `registry`).
     pub images: u64,
+    /// What `registry --cache` saved and recorded.
+    pub cache: image::CacheStats,
     /// Findings allowlists and inline markers silenced.
     pub silenced: Silenced,
 }
@@ -197,6 +199,7 @@ impl Outcome {
             elapsed: start.elapsed(),
             layers: 0,
             images: 0,
+            cache: image::CacheStats::default(),
             silenced: Silenced {
                 inline: counters.inline.load(Ordering::Relaxed),
                 allowlist: counters.allowlist.load(Ordering::Relaxed),

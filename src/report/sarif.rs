@@ -159,6 +159,32 @@ fn precision(c: Confidence, validated: bool) -> &'static str {
 
 /// The artifact location of a path: relative to the scan root (with
 /// `%SRCROOT%` as its base) when the root is absolute and holds the path.
+/// The path `path_to_uri` made `uri` from (`leakhound merge` reads SARIF
+/// back): percent escapes decoded, `file://` dropped.
+pub fn uri_to_path(uri: &str) -> String {
+    let uri = uri.strip_prefix("file://").unwrap_or(uri);
+    let b = uri.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn artifact(path: &str, root: Option<&Path>) -> ArtifactLocation {
     if let Some(root) = root
         && let Ok(rel) = Path::new(path).strip_prefix(root)

@@ -86,6 +86,10 @@ pub struct Scanned {
     /// Objects a cluster's API listed (`cluster`).
     pub objects: u64,
     pub bytes: u64,
+    /// Distinct layers whose findings came from `registry --cache` (not
+    /// read; `layers` counts those read).
+    #[serde(default)]
+    pub cached_layers: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

@@ -252,6 +252,7 @@ impl LocalStore {
                     reference: reference.to_string(),
                     repository: repository.to_string(),
                     digest: d.digest.clone(),
+                    config_digest: config.digest.clone(),
                     config: cfg,
                     layers,
                 });
@@ -311,6 +312,7 @@ impl LocalStore {
             out.push(Image {
                 reference,
                 repository,
+                config_digest: id.clone(),
                 digest: id,
                 config,
                 layers,

@@ -12,7 +12,9 @@
 //! - `registry`: pulls with `oci-client` (auth, TLS, platforms, catalog),
 //!   bridging its async blob streams to the synchronous tar reader.
 //! - `shard`: which repositories one process of a sharded sweep takes.
+//! - `cache`: what scanning layers and configs found, for incremental sweeps.
 
+pub mod cache;
 pub mod layer;
 pub mod local;
 pub mod manifest;
@@ -87,6 +89,9 @@ pub struct Image {
     pub repository: String,
     /// Manifest digest, or the image id for a legacy `docker save` image.
     pub digest: String,
+    /// The config blob's digest (for a legacy `docker save` image, the
+    /// image id): the cache key of its parts' findings.
+    pub config_digest: String,
     pub config: ImageConfig,
     pub layers: Vec<LayerRef>,
 }

@@ -428,6 +428,7 @@ impl Registry {
             reference: name.to_string(),
             repository: repository.to_string(),
             digest,
+            config_digest: config.digest.clone(),
             config: ImageConfig::parse(name, &data)?,
             layers: layers
                 .iter()

@@ -11,9 +11,12 @@
 //! size, goes alone), whatever the layer sizes and however many layers are
 //! read at once.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use super::cache::{Cache, CachedFinding, Entry, Kind};
 
 use super::layer::{LayerItem, LayerRead, Whiteout, read_layer};
 use super::{Image, LayerStore};
@@ -31,11 +34,43 @@ pub struct ImageJob {
 }
 
 /// How to scan images.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ImageScanOptions {
     pub max_file_size: u64,
     /// Layers read (downloaded, decompressed) at the same time.
     pub parallel_layers: usize,
+    /// Results of layers and configs scanned before (`--cache`): those
+    /// are not read again.
+    pub cache: Option<Arc<Cache>>,
+    /// Report only findings of layers and configs not in the cache.
+    pub new_only: bool,
+}
+
+/// What the cache saved and recorded in one scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Distinct layers whose results came from the cache (not read).
+    pub layer_hits: u64,
+    /// Images whose config results came from the cache.
+    pub config_hits: u64,
+    /// Entries written (layers and configs read completely).
+    pub written: u64,
+    /// Entries that could not be written.
+    pub write_errors: u64,
+}
+
+thread_local! {
+    /// The unit a run-loop worker is scanning (set by `load`): the source
+    /// (its address) and the unit's tag, so a notice raised while scanning
+    /// it (a decoding limit, a contained panic) keeps its layer or config
+    /// out of the cache.
+    static CURRENT: Cell<Option<(usize, Current)>> = const { Cell::new(None) };
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Current {
+    Layer(usize),
+    Config(usize),
 }
 
 /// A layer to read once: the first image and index that list its digest.
@@ -50,7 +85,7 @@ pub enum ImageTag {
     /// A file of distinct layer `unique`.
     Layer { unique: usize },
     /// A part of image `job`'s config.
-    Config,
+    Config { job: usize },
 }
 
 /// Images and the stores their layers come from.
@@ -61,6 +96,19 @@ pub struct ImageSource<'a> {
     uniques: Vec<Unique>,
     by_digest: HashMap<&'a str, usize>,
     reads: Vec<Mutex<LayerRead>>,
+    /// Per distinct layer: its cache entry when one was found.
+    cached: Vec<Mutex<Option<Entry>>>,
+    /// Per job: findings of its config from the cache.
+    cached_configs: Vec<Option<Vec<Finding>>>,
+    /// Per distinct layer and per job's config: something was not scanned
+    /// (so nothing is recorded in the cache).
+    tainted_layers: Vec<AtomicBool>,
+    tainted_configs: Vec<AtomicBool>,
+    /// A notice no layer or config could be told from: nothing is recorded.
+    tainted_all: AtomicBool,
+    /// Entries to record once the scan is known to be complete.
+    pending: Mutex<Vec<(Kind, Entry)>>,
+    stats: Mutex<CacheStats>,
 }
 
 impl<'a> ImageSource<'a> {
@@ -77,9 +125,31 @@ impl<'a> ImageSource<'a> {
             }
         }
         let reads = uniques.iter().map(|_| Mutex::default()).collect();
+        let mut stats = CacheStats::default();
+        let cached_configs: Vec<Option<Vec<Finding>>> = jobs
+            .iter()
+            .map(|j| {
+                let c = opts.cache.as_ref()?;
+                let e = c.get(Kind::Config, &j.image.config_digest)?;
+                let found: Option<Vec<Finding>> = e
+                    .findings
+                    .into_iter()
+                    .map(CachedFinding::into_finding)
+                    .collect();
+                stats.config_hits += u64::from(found.is_some());
+                found
+            })
+            .collect();
         ImageSource {
             jobs,
             problems: Mutex::new(problems),
+            cached: uniques.iter().map(|_| Mutex::default()).collect(),
+            tainted_layers: uniques.iter().map(|_| AtomicBool::default()).collect(),
+            tainted_configs: jobs.iter().map(|_| AtomicBool::default()).collect(),
+            cached_configs,
+            tainted_all: AtomicBool::default(),
+            pending: Mutex::default(),
+            stats: Mutex::new(stats),
             opts,
             uniques,
             by_digest,
@@ -87,9 +157,62 @@ impl<'a> ImageSource<'a> {
         }
     }
 
-    /// Distinct layers (by digest) read.
+    /// Distinct layers (by digest) read (not taken from the cache).
     pub fn layers(&self) -> usize {
-        self.uniques.len()
+        self.uniques.len() - self.stats().layer_hits as usize
+    }
+
+    /// What the cache saved and recorded.
+    pub fn stats(&self) -> CacheStats {
+        *self.stats.lock().expect("cache stats lock")
+    }
+
+    /// The run loop's notice hook: a notice raised while a worker scanned
+    /// a unit of this source keeps that unit's layer or config out of the
+    /// cache.
+    pub fn saw(&self, n: &Notice) {
+        if self.opts.cache.is_none() || n.kind.is_routine() {
+            return;
+        }
+        match CURRENT.get() {
+            Some((id, Current::Layer(u))) if id == self.id() => {
+                self.tainted_layers[u].store(true, Ordering::Relaxed)
+            }
+            Some((id, Current::Config(j))) if id == self.id() => {
+                self.tainted_configs[j].store(true, Ordering::Relaxed)
+            }
+            // A worker's notice that names no unit of ours (none is
+            // expected) keeps everything out. Reader threads taint their
+            // layer themselves; images not resolved hold no cached part.
+            _ if rayon::current_thread_index().is_some() => {
+                self.tainted_all.store(true, Ordering::Relaxed)
+            }
+            _ => {}
+        }
+    }
+
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Records what was read completely in the cache (after the scan,
+    /// when every notice is known).
+    pub fn record(&self) {
+        let Some(c) = &self.opts.cache else { return };
+        let pending = std::mem::take(&mut *self.pending.lock().expect("pending lock"));
+        if self.tainted_all.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut stats = self.stats.lock().expect("cache stats lock");
+        for (kind, entry) in pending {
+            match c.put(kind, &entry) {
+                Ok(()) => stats.written += 1,
+                Err(n) => {
+                    tracing::warn!("{}: {}", n.path, n.reason);
+                    stats.write_errors += 1;
+                }
+            }
+        }
     }
 
     /// Names a layer in messages: image, index and digest. A layer shared
@@ -118,15 +241,35 @@ impl<'a> ImageSource<'a> {
         let unique = &self.uniques[u];
         let job = &self.jobs[unique.job];
         let layer = &job.image.layers[unique.index];
+        if let Some(e) = self
+            .opts
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(Kind::Layer, &layer.digest))
+        {
+            *self.cached[u].lock().expect("cached lock") = Some(e);
+            self.stats.lock().expect("cache stats lock").layer_hits += 1;
+            return;
+        }
         let label = self.layer_label(&job.image, unique.index);
+        let taint = || self.tainted_layers[u].store(true, Ordering::Relaxed);
         let stored = match job.store.open(&job.image, layer) {
             Ok(r) => r,
             Err(e) => {
+                taint();
                 out.notice(Notice::new(NoticeKind::Unreadable, label, e.to_string()));
                 return;
             }
         };
         let repository: Arc<str> = job.image.repository.as_str().into();
+        // Notices of the layer's files name the image, layer and digest.
+        let meta = Arc::new(ImageMeta {
+            reference: job.image.reference.clone(),
+            digest: job.image.digest.clone(),
+            layer_index: Some(unique.index),
+            layer_digest: Some(layer.digest.clone()),
+            ..ImageMeta::default()
+        });
         let mut emit = |item: LayerItem| match item {
             LayerItem::Reserve(n) => out.reserve(n),
             LayerItem::Release(n) => out.release(n),
@@ -134,16 +277,22 @@ impl<'a> ImageSource<'a> {
                 origin: Origin::Image {
                     repository: repository.clone(),
                     path,
-                    image: Arc::default(),
+                    image: meta.clone(),
                 },
                 data,
                 tag: ImageTag::Layer { unique: u },
             }),
             LayerItem::Note { path, reason, kind } => {
+                if !kind.is_routine() {
+                    taint();
+                }
                 out.notice(Notice::new(kind, format!("{label}: {path}"), reason))
             }
         };
         let read = read_layer(stored, &layer.digest, self.opts.max_file_size, &mut emit);
+        if !read.errors.is_empty() {
+            taint();
+        }
         for e in &read.errors {
             out.notice(Notice::new(
                 NoticeKind::Unreadable,
@@ -160,6 +309,15 @@ impl Source for ImageSource<'_> {
     type Worker = ();
 
     fn worker(&self) {}
+
+    fn load(&self, unit: &mut Unit<ImageTag>, _: &mut ()) -> Result<(), Notice> {
+        let current = match unit.tag {
+            ImageTag::Layer { unique } => Current::Layer(unique),
+            ImageTag::Config { job } => Current::Config(job),
+        };
+        CURRENT.set(Some((self.id(), current)));
+        Ok(())
+    }
 
     fn units(&self, out: &dyn Emit<ImageTag>) {
         for p in std::mem::take(&mut *self.problems.lock().expect("problems lock")) {
@@ -183,7 +341,10 @@ impl Source for ImageSource<'_> {
                 });
             }
         });
-        for job in self.jobs {
+        for (j, job) in self.jobs.iter().enumerate() {
+            if self.cached_configs[j].is_some() {
+                continue;
+            }
             let img = &job.image;
             let repository: Arc<str> = img.repository.as_str().into();
             let config_meta = Arc::new(ImageMeta {
@@ -200,7 +361,7 @@ impl Source for ImageSource<'_> {
                         image: config_meta.clone(),
                     },
                     data: part.data,
-                    tag: ImageTag::Config,
+                    tag: ImageTag::Config { job: j },
                 });
             }
         }
@@ -213,7 +374,7 @@ impl Source for ImageSource<'_> {
                 max_entry: self.opts.max_file_size,
                 ..Default::default()
             }),
-            ImageTag::Config => None,
+            ImageTag::Config { .. } => None,
         }
     }
 
@@ -250,31 +411,120 @@ impl Source for ImageSource<'_> {
             .iter()
             .map(|m| m.lock().expect("layer read lock"))
             .collect();
+        let cached: Vec<std::sync::MutexGuard<'_, Option<Entry>>> = self
+            .cached
+            .iter()
+            .map(|m| m.lock().expect("cached lock"))
+            .collect();
         let mut findings = Vec::new();
-        let mut per_unique: Vec<Vec<&Finding>> = self.uniques.iter().map(|_| Vec::new()).collect();
-        for f in &found {
+        let mut per_unique: Vec<Vec<Finding>> = self.uniques.iter().map(|_| Vec::new()).collect();
+        let mut per_config: Vec<Vec<Finding>> = self.jobs.iter().map(|_| Vec::new()).collect();
+        for f in found {
             match f.tag {
-                ImageTag::Layer { unique } => per_unique[unique].extend(&f.findings),
-                ImageTag::Config => findings.extend(f.findings.iter().cloned()),
+                ImageTag::Layer { unique } => per_unique[unique].extend(f.findings),
+                ImageTag::Config { job } => per_config[job].extend(f.findings),
             }
         }
+        // What a layer read now leaves in the cache, and what a cached
+        // layer found before.
+        let mut whiteouts_of: Vec<Vec<Whiteout>> = Vec::with_capacity(self.uniques.len());
+        let mut pending = Vec::new();
+        for (u, unique) in self.uniques.iter().enumerate() {
+            let digest = &self.jobs[unique.job].image.layers[unique.index].digest;
+            match &*cached[u] {
+                Some(e) => {
+                    per_unique[u] = e
+                        .findings
+                        .iter()
+                        .cloned()
+                        .filter_map(CachedFinding::into_finding)
+                        .collect();
+                    whiteouts_of.push(
+                        e.whiteouts
+                            .iter()
+                            .map(|(path, opaque)| Whiteout {
+                                path: path.clone(),
+                                opaque: *opaque,
+                            })
+                            .collect(),
+                    );
+                }
+                None => {
+                    whiteouts_of.push(reads[u].whiteouts.clone());
+                    if self.opts.cache.is_some() && !self.tainted_layers[u].load(Ordering::Relaxed)
+                    {
+                        pending.push((
+                            Kind::Layer,
+                            Entry {
+                                digest: digest.clone(),
+                                findings: per_unique[u].iter().map(CachedFinding::of).collect(),
+                                whiteouts: reads[u]
+                                    .whiteouts
+                                    .iter()
+                                    .map(|w| (w.path.clone(), w.opaque))
+                                    .collect(),
+                                bytes: reads[u].stored_bytes,
+                                ..Entry::default()
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        for (j, job) in self.jobs.iter().enumerate() {
+            let img = &job.image;
+            match &self.cached_configs[j] {
+                Some(before) if !self.opts.new_only => findings.extend(before.iter().map(|f| {
+                    let mut f = f.clone();
+                    f.fingerprint = fingerprint(
+                        &f.rule_id,
+                        &f.raw_secret,
+                        &image_identity(&img.repository, f.path.as_deref().unwrap_or_default()),
+                    );
+                    let meta = f.image.get_or_insert_default();
+                    meta.reference = img.reference.clone();
+                    meta.digest = img.digest.clone();
+                    f
+                })),
+                Some(_) => {}
+                None => {
+                    let mine = std::mem::take(&mut per_config[j]);
+                    if self.opts.cache.is_some()
+                        && !self.tainted_configs[j].load(Ordering::Relaxed)
+                        && !pending.iter().any(|(k, e): &(Kind, Entry)| {
+                            *k == Kind::Config && e.digest == img.config_digest
+                        })
+                    {
+                        pending.push((
+                            Kind::Config,
+                            Entry {
+                                digest: img.config_digest.clone(),
+                                findings: mine.iter().map(CachedFinding::of).collect(),
+                                ..Entry::default()
+                            },
+                        ));
+                    }
+                    findings.extend(mine);
+                }
+            }
+        }
+        *self.pending.lock().expect("pending lock") = pending;
         for job in self.jobs {
             let img = &job.image;
             let whiteouts: Vec<&[Whiteout]> = img
                 .layers
                 .iter()
-                .map(|l| {
-                    reads[self.by_digest[l.digest.as_str()]]
-                        .whiteouts
-                        .as_slice()
-                })
+                .map(|l| whiteouts_of[self.by_digest[l.digest.as_str()]].as_slice())
                 .collect();
             for (i, layer) in img.layers.iter().enumerate() {
                 let u = self.by_digest[layer.digest.as_str()];
+                if self.opts.new_only && cached[u].is_some() {
+                    continue;
+                }
                 // The step quotes build args: never show their secrets.
                 let created_by = img.config.created_by(i).map(|c| scanner.masked_text(c));
                 for hit in &per_unique[u] {
-                    let mut f = (*hit).clone();
+                    let mut f = hit.clone();
                     let path = f.path.clone().unwrap_or_default();
                     let removed = (i + 1..img.layers.len())
                         .find(|&j| whiteouts[j].iter().any(|w| w.hides(&path)));

@@ -1,0 +1,329 @@
+//! Registry sweeps at scale against Debian's `docker-registry` on
+//! 127.0.0.1: incremental sweeps with `--cache` (shared by 8 shard
+//! processes), and `leakhound merge` of shard reports.
+
+#[path = "support/fake.rs"]
+mod fake;
+#[path = "support/image.rs"]
+mod fixture;
+#[path = "support/registry.rs"]
+mod server;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use fixture::*;
+use serde_json::{Value, json};
+use server::*;
+
+/// A shared base layer (a GitHub token in `.env`) and a layer of the
+/// repository's own (another token), with the repository's name in Env.
+fn image(rng: &mut fake::Rng, name: &str) -> TestImage {
+    let base = format!("GITHUB_TOKEN={}\n", gh_token());
+    let own = format!("token: {}\nservice: {name}\n", fake::fake_github(rng));
+    TestImage::new(
+        vec![
+            layer_tar(&[("app/.env", base.as_bytes())]),
+            layer_tar(&[(
+                &format!("srv/{}.yaml", name.replace('/', "_")),
+                own.as_bytes(),
+            )]),
+        ],
+        json!([{"created_by": "COPY .env /app/"}, {"created_by": "COPY srv /srv"}]),
+        vec![format!("SERVICE={name}")],
+    )
+}
+
+/// `leakhound --format json --summary FILE ARGS`: code, findings, summary,
+/// stderr.
+fn sweep(args: &[&str], summary: &Path) -> (Option<i32>, Vec<Value>, Value, String) {
+    let (code, findings, stderr) = leakhound(
+        &[&["--summary", summary.to_str().unwrap()], args].concat(),
+        None,
+        &[],
+    );
+    let s = serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+    (code, findings, s, stderr)
+}
+
+fn sorted(mut v: Vec<Value>) -> Vec<Value> {
+    v.sort_by_key(|f| f.to_string());
+    v
+}
+
+const WIDGET_RULE: &str = r#"[[rules]]
+id = "widget-token"
+name = "Widget token"
+description = "A token of the test's own rule."
+keywords = ["widget_"]
+regex = '''\b(widget_[a-z0-9]{24})\b'''
+severity = "high"
+confidence = "high"
+examples = [ { text = 'key = widget_k3j5h7g9f1d3s5a7p9o1i3u5', secret = "widget_k3j5h7g9f1d3s5a7p9o1i3u5" } ]
+"#;
+
+/// A second sweep with `--cache` reads no layer and reports exactly what
+/// the first (and an uncached sweep) reported; new images have only their
+/// new layers read, and `--new-only` reports only those; a changed rule
+/// pack starts the cache afresh; 8 shard processes fill one cache directory
+/// at once, after which an unsharded sweep reads nothing.
+#[test]
+fn cached_sweeps_read_only_unseen_layers_and_report_the_same_findings() {
+    let reg = Registry::start(Mode::Plain);
+    let mut rng = fake::Rng(0x5eed_cafe);
+    for i in 0..40 {
+        let repo = format!("team{}/svc{i}", i % 4);
+        reg.push(&image(&mut rng, &repo), &repo, "v1");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let summary = dir.path().join("summary.json");
+    let base = ["registry", &reg.host, "--insecure"];
+
+    let (code, plain, _, stderr) = sweep(&base, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    // 40 own layers, the shared one in each of 40 images.
+    assert_eq!(plain.len(), 80, "{stderr}");
+    let plain = sorted(plain);
+
+    let cached_args = [&base[..], &["--cache", cache_arg]].concat();
+    let (code, first, s1, stderr) = sweep(&cached_args, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(sorted(first), plain, "a first cached sweep differs");
+    assert_eq!(s1["scanned"]["layers"], 41, "{s1}");
+    assert_eq!(s1["scanned"]["cached_layers"], 0, "{s1}");
+
+    let (code, second, s2, stderr) = sweep(&cached_args, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(sorted(second), plain, "the cached sweep differs");
+    assert_eq!(s2["scanned"]["layers"], 0, "{s2}");
+    assert_eq!(s2["scanned"]["cached_layers"], 41, "{s2}");
+    assert_eq!(s2["scanned"]["bytes"], 0, "{s2}");
+    assert!(
+        stderr.contains("41 layer(s) and 40 config(s) from the cache"),
+        "{stderr}"
+    );
+    // Entries are whole files, owner-only; no temporary file is left.
+    let mut entries = 0;
+    for e in walk(&cache) {
+        let name = e.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.starts_with(".tmp"), "{name} left behind");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&e).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", e.display());
+        }
+        entries += 1;
+    }
+    assert_eq!(entries, 81, "41 layers and 40 configs");
+
+    // Two new images: their own layers and configs are read, and with
+    // --new-only only what they hold is reported (the shared layer's token
+    // was reported before).
+    for i in 40..42 {
+        let repo = format!("team9/new{i}");
+        reg.push(&image(&mut rng, &repo), &repo, "v1");
+    }
+    let new_only = [&cached_args[..], &["--new-only"]].concat();
+    let (code, new, s3, stderr) = sweep(&new_only, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(s3["scanned"]["layers"], 2, "{s3}");
+    assert_eq!(s3["scanned"]["cached_layers"], 41, "{s3}");
+    let refs: Vec<&str> = new
+        .iter()
+        .map(|f| f["image"]["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(new.len(), 2, "{refs:?}");
+    assert!(refs.iter().all(|r| r.contains("/team9/new")), "{refs:?}");
+    assert!(
+        new.iter().all(|f| f["image"]["layer_index"] == 1),
+        "{new:?}"
+    );
+    // Without --new-only the cached layers' findings come back too.
+    let (_, all, _, _) = sweep(&cached_args, &summary);
+    assert_eq!(all.len(), 84);
+
+    // Another rule pack: the cache starts afresh, every layer is read.
+    let rules = dir.path().join("widget.toml");
+    std::fs::write(&rules, WIDGET_RULE).unwrap();
+    let with_rule = [&["--rules", rules.to_str().unwrap()][..], &cached_args[..]].concat();
+    let (code, _, s4, stderr) = sweep(&with_rule, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(s4["scanned"]["layers"], 43, "{s4}");
+    assert!(stderr.contains("rules or settings changed"), "{stderr}");
+    // A result-changing setting too.
+    let (_, _, s5, _) = sweep(
+        &[&["--min-confidence", "high"][..], &with_rule[..]].concat(),
+        &summary,
+    );
+    assert_eq!(s5["scanned"]["layers"], 43, "{s5}");
+
+    // 8 shards filling one fresh cache at the same time.
+    let shared = dir.path().join("shared");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_leakhound"))
+                .args(["--format", "json", "registry", &reg.host, "--insecure"])
+                .args(["--shard", &format!("{i}/8"), "--cache"])
+                .arg(&shared)
+                .env("HOME", "/nonexistent")
+                .env_remove("DOCKER_CONFIG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut union = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        union.extend(serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap());
+    }
+    let shared_arg = shared.to_str().unwrap();
+    let (code, after, s6, stderr) =
+        sweep(&[&base[..], &["--cache", shared_arg]].concat(), &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(s6["scanned"]["layers"], 0, "{s6}");
+    assert_eq!(
+        sorted(after.clone()),
+        sorted(union),
+        "cached sweep vs the shards"
+    );
+    assert_eq!(after.len(), 84);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// 8 shard reports in JSON, JSONL and SARIF with their summaries merge
+/// into exactly the unsharded sweep's report; an input given twice adds
+/// nothing; a summary of an incomplete shard makes the merge exit 2.
+#[test]
+fn merged_shard_reports_equal_one_sweep() {
+    let reg = Registry::start(Mode::Plain);
+    let mut rng = fake::Rng(0x0dd_ba11);
+    for i in 0..40 {
+        let repo = format!("group{}/app{i}", i % 5);
+        reg.push(&image(&mut rng, &repo), &repo, "v1");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("whole.json");
+    let base = ["registry", &reg.host, "--insecure"];
+    let (code, whole, whole_summary, stderr) = sweep(&base, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(whole.len(), 80);
+
+    let mut inputs = Vec::new();
+    for i in 0..8 {
+        let format = ["json", "jsonl", "sarif"][i % 3];
+        let report = dir.path().join(format!("shard-{i}.{format}"));
+        let summary = dir.path().join(format!("shard-{i}.summary.json"));
+        let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["--format", format, "--output"])
+            .arg(&report)
+            .arg("--summary")
+            .arg(&summary)
+            .args(base)
+            .args(["--shard", &format!("{i}/8")])
+            .env("HOME", "/nonexistent")
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        inputs.push(report);
+        inputs.push(summary);
+    }
+    let merge = |extra: &[&Path], format: &str| {
+        let out_summary = dir.path().join("merged.summary.json");
+        let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["--format", format, "--summary"])
+            .arg(&out_summary)
+            .arg("merge")
+            .args(&inputs)
+            .args(extra)
+            .output()
+            .unwrap();
+        let s: Value = serde_json::from_slice(&std::fs::read(&out_summary).unwrap()).unwrap();
+        (
+            out.status.code(),
+            out.stdout,
+            s,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, s, stderr) = merge(&[], "json");
+    assert_eq!(code, Some(1), "{stderr}");
+    let merged: Vec<Value> = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(
+        sorted(merged),
+        sorted(whole.clone()),
+        "merged shards differ"
+    );
+    assert_eq!(s["complete"], true, "{s}");
+    assert_eq!(s["findings"], whole_summary["findings"], "{s}");
+    assert_eq!(s["scanned"]["images"], 40, "{s}");
+    // Each shard reads the shared base layer itself: layers add up to more.
+    assert!(s["scanned"]["layers"].as_u64() >= whole_summary["scanned"]["layers"].as_u64());
+
+    // A shard given twice: nothing added.
+    let (code, stdout, _, stderr) = merge(&[&inputs[0], &inputs[4]], "jsonl");
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines = String::from_utf8(stdout).unwrap();
+    assert_eq!(lines.lines().count(), 80, "{stderr}");
+    assert!(stderr.contains("duplicate(s) dropped"), "{stderr}");
+
+    // The merged SARIF holds every finding with its fingerprint.
+    let (code, stdout, _, stderr) = merge(&[], "sarif");
+    assert_eq!(code, Some(1), "{stderr}");
+    let sarif: Value = serde_json::from_slice(&stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 80);
+    assert_eq!(
+        sarif["runs"][0]["invocations"][0]["executionSuccessful"],
+        true
+    );
+
+    // A shard that could not finish: the merge is incomplete, exit 2.
+    let broken = dir.path().join("broken.summary.json");
+    let mut b: Value = serde_json::from_slice(&std::fs::read(&inputs[1]).unwrap()).unwrap();
+    b["complete"] = json!(false);
+    b["exit_code"] = json!(2);
+    b["errors"] = json!([{"path": "registry.example/app:v1", "reason": "manifest: timed out"}]);
+    std::fs::write(&broken, b.to_string()).unwrap();
+    let (code, _, s, stderr) = merge(&[&broken], "json");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(s["complete"], false);
+    assert_eq!(s["errors"][0]["path"], "registry.example/app:v1", "{s}");
+    assert!(stderr.contains("manifest: timed out"), "{stderr}");
+
+    // Something that is no report is an error naming the file.
+    let junk = dir.path().join("junk.txt");
+    std::fs::write(&junk, "hello\n").unwrap();
+    let (code, _, _, stderr) = merge(&[&junk], "json");
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("junk.txt"), "{stderr}");
+}
