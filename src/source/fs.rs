@@ -296,7 +296,7 @@ impl<R: Read> Read for Capped<R> {
             return match self.inner.read(&mut probe)? {
                 0 => Ok(0),
                 _ => Err(io::Error::other(format!(
-                    "larger than --max-file-size {}",
+                    "larger than the maximum file size {}",
                     self.max
                 ))),
             };
