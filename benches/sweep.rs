@@ -325,7 +325,7 @@ fn main() {
             let tag = format!("v{t}");
             let app = (typical * (0.7 + 0.6 * unit(&mut rng))) as usize;
             let conf = (2 * KIB + (rng.next() % (30 * KIB as u64)) as usize) / scale;
-            let token = (rng.next() % 3 == 0).then(|| fake::fake_github(&mut rng));
+            let token = rng.next().is_multiple_of(3).then(|| fake::fake_github(&mut rng));
             if token.is_some() {
                 planted.push(format!("{}/{repo}:{tag} 1", reg.host));
             }
