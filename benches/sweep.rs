@@ -14,8 +14,10 @@
 //! A fake GitHub token is planted in a third of the application layers and
 //! in the 6 MiB base (reported for every image that ships it).
 //!
-//! The release binary then sweeps it as 8 shard processes at once (sharing
-//! one `--cache` directory), each under `/usr/bin/time -v`, twice: the
+//! The release binary then sweeps it as 8 shard processes at once (each
+//! with a `--cache` directory of its own, so that a base layer another shard
+//! read first does not hide a shard's share of the bytes), each under
+//! `/usr/bin/time -v`, twice: the
 //! first sweep with an empty cache, the second of the unchanged registry.
 //! Reported: each shard's scanned bytes against the mean (and what a plain
 //! FNV-1a-modulo-8 split of the same registry would have given, from the
@@ -146,7 +148,7 @@ fn sweep(host: &str, cache: &Path, out: &Path, time: Option<&Path>) -> (Vec<Shar
                     &format!("{i}/{SHARDS}"),
                 ])
                 .arg("--cache")
-                .arg(cache)
+                .arg(cache.join(format!("shard-{i}")))
                 .env("HOME", "/nonexistent")
                 .env_remove("DOCKER_CONFIG")
                 .stdout(Stdio::null())
@@ -325,7 +327,10 @@ fn main() {
             let tag = format!("v{t}");
             let app = (typical * (0.7 + 0.6 * unit(&mut rng))) as usize;
             let conf = (2 * KIB + (rng.next() % (30 * KIB as u64)) as usize) / scale;
-            let token = rng.next().is_multiple_of(3).then(|| fake::fake_github(&mut rng));
+            let token = rng
+                .next()
+                .is_multiple_of(3)
+                .then(|| fake::fake_github(&mut rng));
             if token.is_some() {
                 planted.push(format!("{}/{repo}:{tag} 1", reg.host));
             }
@@ -383,8 +388,11 @@ fn main() {
     let (cache_bytes, cache_files) = dir_size(&cache);
     // The cached sweep as it was before image entries: layer and config
     // entries only, so every manifest and config is fetched again.
-    for key in std::fs::read_dir(cache.join("leakhound-cache-v1")).unwrap() {
-        let _ = std::fs::remove_dir_all(key.unwrap().path().join("images"));
+    for i in 0..SHARDS {
+        let root = cache.join(format!("shard-{i}")).join("leakhound-cache-v1");
+        for key in std::fs::read_dir(root).unwrap() {
+            let _ = std::fs::remove_dir_all(key.unwrap().path().join("images"));
+        }
     }
     let (layers_only, t_old) = sweep(&reg.host, &cache, dir.path(), time);
     let log_2 = reg.requests().len();
@@ -412,7 +420,7 @@ fn main() {
         println!("requests, {name}: {:?}", requests(&log[range]));
     }
     println!(
-        "cache after the first sweep: {cache_files} entries, {:.1} KiB ({:.2} KiB per image)",
+        "cache after the first sweep (8 shard caches): {cache_files} entries, {:.1} KiB ({:.2} KiB per image)",
         cache_bytes as f64 / 1024.0,
         cache_bytes as f64 / 1024.0 / images as f64,
     );
