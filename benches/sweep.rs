@@ -6,13 +6,14 @@
 //! REPOS repositories (`org{r%7}/svc{r}`), sized the way a company registry
 //! is: every repository has at least one tag and the rest of the images
 //! fall on repositories at random (so some have one tag, some eight); each
-//! repository builds on one of three shared base layers (3, 6 and 10 MiB of
-//! text, as OS bases are shared by many images); each image adds an
+//! repository builds on one of three shared base layers (8, 30 and 75 MiB of
+//! text: alpine-, distroless-with-a-runtime- and debian-slim-sized OS layers,
+//! each shared by many images); each image adds an
 //! application layer whose size is the repository's own (log-uniform from
-//! 64 KiB to 2 MiB, so the largest application is 32 times the smallest),
+//! 1 MiB to 32 MiB, so the largest application is 32 times the smallest),
 //! varied by ±30% between its tags, and a small config layer (2 to 32 KiB).
 //! A fake GitHub token is planted in a third of the application layers and
-//! in the 6 MiB base (reported for every image that ships it).
+//! in the 30 MiB base (reported for every image that ships it).
 //!
 //! The release binary then sweeps it as 8 shard processes at once (each
 //! with a `--cache` directory of its own, so that a base layer another shard
@@ -296,9 +297,9 @@ fn main() {
     let mut planted = Vec::new();
     // Three shared bases; the 6 MiB one carries a token.
     let base_sizes = [
-        3 * KIB * KIB / scale,
-        6 * KIB * KIB / scale,
-        10 * KIB * KIB / scale,
+        8 * KIB * KIB / scale,
+        30 * KIB * KIB / scale,
+        75 * KIB * KIB / scale,
     ];
     let base_token = fake::fake_github(&mut rng);
     let bases: Vec<(Vec<u8>, Vec<u8>)> = base_sizes
@@ -316,7 +317,7 @@ fn main() {
     for _ in repos..images {
         tags[(rng.next() % repos as u64) as usize] += 1;
     }
-    let (lo, hi) = ((64 * KIB / scale) as f64, (2048 * KIB / scale) as f64);
+    let (lo, hi) = ((KIB * KIB / scale) as f64, (32 * KIB * KIB / scale) as f64);
     let mut generated = Vec::new();
     let push_start = Instant::now();
     for (r, &n) in tags.iter().enumerate() {
