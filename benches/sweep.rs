@@ -1,21 +1,37 @@
 //! A sharded, incremental registry sweep measured end to end (not
 //! Criterion: one run whose figures are per-shard bytes, wall time, peak
-//! memory and cache size).
+//! memory, requests and cache size).
 //!
 //! Debian's `docker-registry` on 127.0.0.1 is filled with IMAGES images over
-//! REPOS repositories (two tags per repository and more; `org{r%7}/svc{r}`):
-//! each image has a base layer shared by all, and two layers of its own
-//! (pseudo-random text, LAYER_KIB each) with a fake GitHub token planted.
-//! The release binary then sweeps it as 8 shard processes at once (all
-//! sharing one `--cache` directory), twice; the bench reports each shard's
-//! scanned bytes against the mean, both sweeps' wall time, every shard's
-//! peak RSS (VmHWM from `/usr/bin/time`-less /proc polling), the cache's
-//! size per image, and that every planted token was found in both sweeps.
+//! REPOS repositories (`org{r%7}/svc{r}`), sized the way a company registry
+//! is: every repository has at least one tag and the rest of the images
+//! fall on repositories at random (so some have one tag, some eight); each
+//! repository builds on one of three shared base layers (8, 30 and 75 MiB of
+//! text: alpine-, distroless-with-a-runtime- and debian-slim-sized OS layers,
+//! each shared by many images); each image adds an
+//! application layer whose size is the repository's own (log-uniform from
+//! 1 MiB to 32 MiB, so the largest application is 32 times the smallest),
+//! varied by ±30% between its tags, and a small config layer (2 to 32 KiB).
+//! A fake GitHub token is planted in a third of the application layers and
+//! in the 30 MiB base (reported for every image that ships it).
 //!
-//!     cargo bench --bench sweep -- [IMAGES] [REPOS] [LAYER_KIB]
+//! The release binary then sweeps it as 8 shard processes at once (each
+//! with a `--cache` directory of its own, so that a base layer another shard
+//! read first does not hide a shard's share of the bytes), each under
+//! `/usr/bin/time -v`, twice: the
+//! first sweep with an empty cache, the second of the unchanged registry.
+//! Reported: each shard's scanned bytes against the mean (and what a plain
+//! FNV-1a-modulo-8 split of the same registry would have given, from the
+//! generated sizes), wall time of both sweeps and their ratio, every
+//! shard's peak RSS, the requests each sweep made (from the registry's
+//! access log), the cache's size per image, and that every planted token
+//! was found in both sweeps.
+//!
+//!     cargo bench --bench sweep -- [IMAGES] [REPOS]
+//!     LEAKHOUND_BIN=/other/build/leakhound cargo bench --bench sweep   # another build
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) 16 images over
-//! 8 repositories with 16 KiB layers prove it works.
+//! 8 repositories with sizes divided by 64 prove it works.
 
 #[path = "../tests/support/fake.rs"]
 mod fake;
@@ -24,7 +40,8 @@ mod fixture;
 #[path = "../tests/support/registry.rs"]
 mod server;
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,6 +49,7 @@ use fixture::{TestImage, layer_tar};
 use serde_json::{Value, json};
 
 const SHARDS: usize = 8;
+const KIB: usize = 1024;
 
 fn text(rng: &mut fake::Rng, bytes: usize) -> Vec<u8> {
     const WORDS: &[&str] = &[
@@ -48,11 +66,30 @@ fn text(rng: &mut fake::Rng, bytes: usize) -> Vec<u8> {
     out
 }
 
-/// Peak resident memory of `pid` so far, in KiB (Linux).
-fn vm_hwm(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// `bytes` of text, with `token` in the middle when there is one.
+fn body(rng: &mut fake::Rng, bytes: usize, token: Option<&str>) -> Vec<u8> {
+    let mut out = text(rng, bytes / 2);
+    if let Some(t) = token {
+        out.extend_from_slice(format!("GITHUB_TOKEN={t}\n").as_bytes());
+    }
+    out.extend(text(rng, bytes / 2));
+    out
+}
+
+/// A uniform float in [0, 1).
+fn unit(rng: &mut fake::Rng) -> f64 {
+    (rng.next() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// FNV-1a, 64 bit (as `source/image/shard.rs`): for the plain modulo split
+/// the bench compares against.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 struct Shard {
@@ -60,19 +97,50 @@ struct Shard {
     layers: u64,
     cached: u64,
     images: u64,
-    peak_kib: u64,
+    repositories: BTreeSet<String>,
+    peak_kib: Option<u64>,
+    /// User and system CPU seconds.
+    cpu: Option<f64>,
     findings: Vec<Value>,
 }
 
+/// The value of `NAME: VALUE` in a `/usr/bin/time -v` report.
+fn time_field<T: std::str::FromStr>(report: &Path, name: &str) -> Option<T> {
+    let text = std::fs::read_to_string(report).ok()?;
+    let line = text.lines().find(|l| l.trim_start().starts_with(name))?;
+    line.rsplit(':').next()?.trim().parse().ok()
+}
+
+/// The binary measured: `LEAKHOUND_BIN` (another build, to compare),
+/// else this build's.
+fn binary() -> PathBuf {
+    std::env::var_os("LEAKHOUND_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_leakhound")))
+}
+
 /// Runs the 8 shards at once; their figures and the wall time.
-fn sweep(host: &str, cache: &Path, out: &Path) -> (Vec<Shard>, Duration) {
+fn sweep(host: &str, cache: &Path, out: &Path, time: Option<&Path>) -> (Vec<Shard>, Duration) {
     let start = Instant::now();
-    let mut children: Vec<_> = (0..SHARDS)
+    let children: Vec<_> = (0..SHARDS)
         .map(|i| {
             let summary = out.join(format!("summary-{i}.json"));
-            let child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-                .args(["--quiet", "--format", "json", "--summary"])
+            let report = out.join(format!("findings-{i}.json"));
+            let rss = out.join(format!("time-{i}.txt"));
+            let _ = std::fs::remove_file(&rss);
+            let mut cmd = match time {
+                Some(t) => {
+                    let mut c = Command::new(t);
+                    c.arg("-v").arg("-o").arg(&rss);
+                    c.arg(binary());
+                    c
+                }
+                None => Command::new(binary()),
+            };
+            cmd.args(["--quiet", "--format", "json", "--summary"])
                 .arg(&summary)
+                .arg("--output")
+                .arg(&report)
                 .args([
                     "registry",
                     host,
@@ -81,50 +149,24 @@ fn sweep(host: &str, cache: &Path, out: &Path) -> (Vec<Shard>, Duration) {
                     &format!("{i}/{SHARDS}"),
                 ])
                 .arg("--cache")
-                .arg(cache)
+                .arg(cache.join(format!("shard-{i}")))
                 .env("HOME", "/nonexistent")
                 .env_remove("DOCKER_CONFIG")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap();
-            (summary, child, 0u64)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit());
+            (summary, report, rss, cmd.spawn().unwrap())
         })
         .collect();
-    // Poll peak memory while they run (VmHWM is gone once a child exits).
-    let readers: Vec<_> = children
-        .iter_mut()
-        .map(|(_, c, _)| {
-            let mut stdout = c.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                let mut v = Vec::new();
-                std::io::Read::read_to_end(&mut stdout, &mut v).unwrap();
-                v
-            })
-        })
-        .collect();
-    loop {
-        let mut running = 0;
-        for (_, c, peak) in children.iter_mut() {
-            if c.try_wait().unwrap().is_none() {
-                running += 1;
-                if let Some(k) = vm_hwm(c.id()) {
-                    *peak = (*peak).max(k);
-                }
-            }
-        }
-        if running == 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut done = Vec::new();
+    for (summary, report, rss, mut c) in children {
+        let code = c.wait().unwrap().code();
+        assert!(matches!(code, Some(0 | 1)), "shard exit {code:?}");
+        done.push((summary, report, rss));
     }
     let wall = start.elapsed();
-    let shards = children
+    let shards = done
         .into_iter()
-        .zip(readers)
-        .map(|((summary, mut c, peak), r)| {
-            let code = c.wait().unwrap().code();
-            assert!(matches!(code, Some(0 | 1)), "shard exit {code:?}");
+        .map(|(summary, report, rss)| {
             let s: Value = serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
             let n = |k: &str| s["scanned"][k].as_u64().unwrap_or(0);
             Shard {
@@ -132,8 +174,17 @@ fn sweep(host: &str, cache: &Path, out: &Path) -> (Vec<Shard>, Duration) {
                 layers: n("layers"),
                 cached: n("cached_layers"),
                 images: n("images"),
-                peak_kib: peak,
-                findings: serde_json::from_slice(&r.join().unwrap()).unwrap(),
+                repositories: s["shard"]["repositories"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap().to_string())
+                    .collect(),
+                peak_kib: time_field(&rss, "Maximum resident set size"),
+                cpu: time_field::<f64>(&rss, "User time")
+                    .zip(time_field::<f64>(&rss, "System time"))
+                    .map(|(u, s)| u + s),
+                findings: serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap(),
             }
         })
         .collect();
@@ -157,6 +208,15 @@ fn dir_size(dir: &Path) -> (u64, u64) {
     (bytes, files)
 }
 
+/// Largest deviation from the mean, in percent.
+fn spread(values: &[u64]) -> f64 {
+    let mean = values.iter().sum::<u64>() as f64 / values.len() as f64;
+    values
+        .iter()
+        .map(|&v| (v as f64 - mean).abs() / mean * 100.0)
+        .fold(0.0, f64::max)
+}
+
 fn report(name: &str, shards: &[Shard], wall: Duration) {
     let total: u64 = shards.iter().map(|s| s.bytes).sum();
     let mean = total as f64 / shards.len() as f64;
@@ -171,73 +231,255 @@ fn report(name: &str, shards: &[Shard], wall: Duration) {
         } else {
             0.0
         };
+        let rss = s.peak_kib.map_or("n/a".to_string(), |k| {
+            format!("{:.1} MiB", k as f64 / 1024.0)
+        });
+        let cpu = s.cpu.map_or("n/a".to_string(), |c| format!("{c:.2} s"));
         println!(
-            "  shard {i}: {:>3} images, {:>3} layers read, {:>3} from cache, {:>8.2} MB ({off:+5.1}% of mean), peak RSS {:.1} MiB",
+            "  shard {i}: {:>2} repos, {:>3} images, {:>3} layers read, {:>3} from cache, {:>7.2} MB ({off:+6.1}% of mean), CPU {cpu}, peak RSS {rss}",
+            s.repositories.len(),
             s.images,
             s.layers,
             s.cached,
             s.bytes as f64 / 1e6,
-            s.peak_kib as f64 / 1024.0
         );
     }
+}
+
+/// Requests by kind (from the registry's access log lines `METHOD path`).
+fn requests(lines: &[String]) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for l in lines {
+        let kind = if l.contains("/blobs/") {
+            "GET blob"
+        } else if l.contains("/manifests/") && l.starts_with("HEAD") {
+            "HEAD manifest"
+        } else if l.contains("/manifests/") {
+            "GET manifest"
+        } else if l.contains("/tags/list") {
+            "GET tags"
+        } else if l.contains("/_catalog") {
+            "GET catalog"
+        } else {
+            "other"
+        };
+        *out.entry(kind).or_insert(0) += 1;
+    }
+    out
+}
+
+/// One image as generated: what its layers hold, for the expected split.
+struct Generated {
+    repo: String,
+    base: usize,
+    own_bytes: u64,
 }
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let nums: Vec<usize> = std::env::args().filter_map(|a| a.parse().ok()).collect();
-    let (images, repos, layer_kib) = if bench {
+    let (images, repos, scale) = if bench {
         (
             nums.first().copied().unwrap_or(200),
             nums.get(1).copied().unwrap_or(50),
-            nums.get(2).copied().unwrap_or(512),
+            1,
         )
     } else {
-        (16, 8, 16)
+        (16, 8, 64)
     };
+    let time = Path::new("/usr/bin/time");
+    let time = time.exists().then_some(time);
+    if time.is_none() {
+        println!("(no /usr/bin/time: peak RSS not measured; apt-get install time)");
+    }
     let reg = server::Registry::start(server::Mode::Plain);
     let mut rng = fake::Rng(0xbe9c_45ee);
-    let base = layer_tar(&[("etc/os-release", b"NAME=bench\n")]);
     let mut planted = Vec::new();
+    // Three shared bases; the 6 MiB one carries a token.
+    let base_sizes = [
+        8 * KIB * KIB / scale,
+        30 * KIB * KIB / scale,
+        75 * KIB * KIB / scale,
+    ];
+    let base_token = fake::fake_github(&mut rng);
+    let bases: Vec<(Vec<u8>, Vec<u8>)> = base_sizes
+        .iter()
+        .enumerate()
+        .map(|(b, &size)| {
+            let token = (b == 1).then_some(base_token.as_str());
+            let tar = layer_tar(&[("usr/share/base/os.conf", &body(&mut rng, size, token))]);
+            let gz = fixture::gzip(&tar);
+            (tar, gz)
+        })
+        .collect();
+    // Tags per repository: one each, the rest at random.
+    let mut tags = vec![1usize; repos];
+    for _ in repos..images {
+        tags[(rng.next() % repos as u64) as usize] += 1;
+    }
+    let (lo, hi) = ((KIB * KIB / scale) as f64, (32 * KIB * KIB / scale) as f64);
+    let mut generated = Vec::new();
     let push_start = Instant::now();
-    for i in 0..images {
-        let r = i % repos;
+    for (r, &n) in tags.iter().enumerate() {
         let repo = format!("org{}/svc{r}", r % 7);
-        let tag = format!("v{}", i / repos);
-        let mut tars = vec![base.clone()];
-        for l in 0..2 {
-            let mut body = text(&mut rng, layer_kib * 1024 / 2);
-            let token = fake::fake_github(&mut rng);
-            body.extend_from_slice(format!("GITHUB_TOKEN={token}\n").as_bytes());
-            body.extend(text(&mut rng, layer_kib * 1024 / 2));
-            tars.push(layer_tar(&[(&format!("app/conf{l}.ini"), &body)]));
-            planted.push(format!("{}/{repo}:{tag} {l}", reg.host));
+        let base = (rng.next() % 3) as usize;
+        let typical = (lo.ln() + unit(&mut rng) * (hi.ln() - lo.ln())).exp();
+        for t in 0..n {
+            let tag = format!("v{t}");
+            let app = (typical * (0.7 + 0.6 * unit(&mut rng))) as usize;
+            let conf = (2 * KIB + (rng.next() % (30 * KIB as u64)) as usize) / scale;
+            let token = rng
+                .next()
+                .is_multiple_of(3)
+                .then(|| fake::fake_github(&mut rng));
+            if token.is_some() {
+                planted.push(format!("{}/{repo}:{tag} 1", reg.host));
+            }
+            if base == 1 {
+                planted.push(format!("{}/{repo}:{tag} 0", reg.host));
+            }
+            let app_body = body(&mut rng, app, token.as_deref());
+            let conf_body = text(&mut rng, conf);
+            generated.push(Generated {
+                repo: repo.clone(),
+                base,
+                own_bytes: (app_body.len() + conf_body.len()) as u64,
+            });
+            // TestImage::new with the base's gzip made once, not per image.
+            let mut img = TestImage::new(
+                vec![
+                    layer_tar(&[("app/app.bin.conf", &app_body)]),
+                    layer_tar(&[("app/config.ini", &conf_body)]),
+                ],
+                json!([]),
+                vec![],
+            );
+            img.tars.insert(0, bases[base].0.clone());
+            img.stored.insert(0, bases[base].1.clone());
+            let diff_ids: Vec<String> = img.tars.iter().map(|t| fixture::sha256(t)).collect();
+            img.config = serde_json::to_vec(&json!({
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Env": [format!("SERVICE=svc{r}")], "Cmd": ["/app/run"]},
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                "history": [{"created_by": "ADD rootfs /"}, {"created_by": "COPY app /app"},
+                            {"created_by": "COPY config.ini /app"}],
+            }))
+            .unwrap();
+            reg.push(&img, &repo, &tag);
         }
-        let img = TestImage::new(
-            tars,
-            json!([{"created_by": "base"}, {"created_by": "COPY conf0"}, {"created_by": "COPY conf1"}]),
-            vec![format!("SERVICE=svc{r}")],
-        );
-        reg.push(&img, &repo, &tag);
     }
     println!(
-        "registry: {images} images over {repos} repositories, 2 × {layer_kib} KiB own layers each (pushed in {:.1} s)",
-        push_start.elapsed().as_secs_f64()
+        "registry: {images} images over {repos} repositories ({}-{} tags each), bases of {:?} KiB, \
+         application layers {:.0}-{:.0} KiB; pushed in {:.1} s; {} planted tokens",
+        tags.iter().min().unwrap(),
+        tags.iter().max().unwrap(),
+        base_sizes.map(|b| b / KIB),
+        lo / KIB as f64,
+        hi / KIB as f64,
+        push_start.elapsed().as_secs_f64(),
+        planted.len()
     );
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let (first, t1) = sweep(&reg.host, &cache, dir.path());
+    let log_start = reg.requests().len();
+    let (first, t1) = sweep(&reg.host, &cache, dir.path(), time);
+    let log_1 = reg.requests().len();
     report("first sweep (empty cache)", &first, t1);
     let (cache_bytes, cache_files) = dir_size(&cache);
-    let (second, t2) = sweep(&reg.host, &cache, dir.path());
+    // The cached sweep as it was before image entries: layer and config
+    // entries only, so every manifest and config is fetched again.
+    for i in 0..SHARDS {
+        let root = cache.join(format!("shard-{i}")).join("leakhound-cache-v1");
+        for key in std::fs::read_dir(root).unwrap() {
+            let _ = std::fs::remove_dir_all(key.unwrap().path().join("images"));
+        }
+    }
+    let (layers_only, t_old) = sweep(&reg.host, &cache, dir.path(), time);
+    let log_2 = reg.requests().len();
+    report(
+        "second sweep with layer and config entries only (manifests and configs fetched)",
+        &layers_only,
+        t_old,
+    );
+    let (second, t2) = sweep(&reg.host, &cache, dir.path(), time);
+    let log_3 = reg.requests().len();
     report("second sweep (unchanged registry, cached)", &second, t2);
+    // What 8 processes cost with nothing to sweep (a prefix with no
+    // repository): start-up, rules, catalog.
+    let (_, t0) = sweep(&format!("{}/none-such", reg.host), &cache, dir.path(), time);
     println!(
-        "cache: {cache_files} entries, {:.1} KiB ({:.2} KiB per image); second sweep {:.1}× faster",
+        "floor: 8 shard processes with nothing to sweep: {:.2} s wall",
+        t0.as_secs_f64()
+    );
+    let log = reg.requests();
+    for (name, range) in [
+        ("first sweep", log_start..log_1),
+        ("layer/config entries only", log_1..log_2),
+        ("cached sweep", log_2..log_3),
+    ] {
+        println!("requests, {name}: {:?}", requests(&log[range]));
+    }
+    println!(
+        "cache after the first sweep (8 shard caches): {cache_files} entries, {:.1} KiB ({:.2} KiB per image)",
         cache_bytes as f64 / 1024.0,
         cache_bytes as f64 / 1024.0 / images as f64,
-        t1.as_secs_f64() / t2.as_secs_f64()
     );
+    println!(
+        "second sweep {:.1}× faster than the first ({:.1}× with layer and config entries only)",
+        t1.as_secs_f64() / t2.as_secs_f64(),
+        t1.as_secs_f64() / t_old.as_secs_f64()
+    );
+    let measured: Vec<u64> = first.iter().map(|s| s.bytes).collect();
+    // What the shards' repositories hold, from the generated sizes, and
+    // what a plain hash-modulo split would have held.
+    let expected = |owner: &dyn Fn(&str) -> usize| {
+        let mut bytes = vec![0u64; SHARDS];
+        let mut bases_of: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); SHARDS];
+        for g in &generated {
+            let s = owner(&g.repo);
+            bytes[s] += g.own_bytes;
+            bases_of[s].insert(g.base);
+        }
+        for (s, b) in bases_of.iter().enumerate() {
+            bytes[s] += b.iter().map(|&i| base_sizes[i] as u64).sum::<u64>();
+        }
+        bytes
+    };
+    let rank = expected(&|repo: &str| {
+        first
+            .iter()
+            .position(|s| s.repositories.contains(repo))
+            .unwrap()
+    });
+    let modulo = expected(&|repo: &str| (fnv1a(repo.as_bytes()) % SHARDS as u64) as usize);
+    println!(
+        "balance: largest shard deviation from the mean {:.1}% measured ({:.1}% from the generated sizes); \
+         a plain FNV-1a modulo {SHARDS} split would give {:.1}% (shards of {:?} repositories)",
+        spread(&measured),
+        spread(&rank),
+        spread(&modulo),
+        (0..SHARDS)
+            .map(|s| {
+                generated
+                    .iter()
+                    .map(|g| &g.repo)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .filter(|r| fnv1a(r.as_bytes()) % SHARDS as u64 == s as u64)
+                    .count()
+            })
+            .collect::<Vec<_>>()
+    );
+    // Every image in exactly one shard.
+    let covered: usize = first.iter().map(|s| s.images as usize).sum();
+    assert_eq!(covered, images, "images over the shards");
     // Every planted token found, in both sweeps.
-    for (name, shards) in [("first", &first), ("second", &second)] {
+    for (name, shards) in [
+        ("first", &first),
+        ("layer/config entries only", &layers_only),
+        ("second", &second),
+    ] {
         let mut found: Vec<String> = shards
             .iter()
             .flat_map(|s| &s.findings)
@@ -247,8 +489,11 @@ fn main() {
                     .is_some_and(|r| r.starts_with("github"))
             })
             .map(|f| {
-                let layer = f["image"]["layer_index"].as_u64().unwrap() - 1;
-                format!("{} {layer}", f["image"]["reference"].as_str().unwrap())
+                format!(
+                    "{} {}",
+                    f["image"]["reference"].as_str().unwrap(),
+                    f["image"]["layer_index"].as_u64().unwrap()
+                )
             })
             .collect();
         found.sort();
@@ -258,7 +503,7 @@ fn main() {
         assert_eq!(found, want, "{name} sweep: planted tokens not all found");
     }
     println!(
-        "recall: all {} planted tokens found in both sweeps",
+        "recall: all {} planted tokens found in every sweep",
         planted.len()
     );
 }

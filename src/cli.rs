@@ -321,9 +321,11 @@ pub struct RegistryArgs {
     /// comments) instead of listing the registry's catalog.
     #[arg(long, value_name = "FILE")]
     pub images_from: Option<PathBuf>,
-    /// Sweep only the I-th of N shards (I counted from 0): repositories are
-    /// split by a stable hash of their path, so N processes given 0/N to
-    /// N-1/N cover the registry once between them, each image in one shard.
+    /// Sweep only the I-th of N shards (I counted from 0): the catalog's
+    /// repositories, ordered by a stable hash of their path, are cut into N
+    /// runs that differ by one repository at most, so N processes given 0/N
+    /// to N-1/N that see the same catalog cover it once between them, each
+    /// repository (and image) in one shard.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse, conflicts_with = "shard_from_env")]
     pub shard: Option<Shard>,
     /// Take the shard index from JOB_COMPLETION_INDEX (a Kubernetes Indexed
@@ -335,10 +337,12 @@ pub struct RegistryArgs {
     pub shards: Option<u32>,
     /// Incremental sweeps: record in DIR what each layer and image config
     /// held (by digest, with the rule pack and the settings that change
-    /// results) and read only layers not seen before; findings of recorded
-    /// layers are reported again for every image that ships them. Other
-    /// rules or settings start the cache afresh. Shards may share DIR.
-    /// The cache holds the raw secrets found (files are owner-only).
+    /// results) and what each manifest resolved to, and read only layers
+    /// not seen before; a tag whose manifest digest (asked with a HEAD
+    /// request) is known costs nothing more. Findings of recorded layers are
+    /// reported again for every image that ships them. Other rules or
+    /// settings start the cache afresh. Shards may share DIR. The cache
+    /// holds the raw secrets found (files are owner-only).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
     /// With --cache: report only findings of layers and configs not in the

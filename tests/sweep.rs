@@ -94,8 +94,23 @@ fn cached_sweeps_read_only_unseen_layers_and_report_the_same_findings() {
     assert_eq!(s1["scanned"]["layers"], 41, "{s1}");
     assert_eq!(s1["scanned"]["cached_layers"], 0, "{s1}");
 
+    let before = reg.requests().len();
     let (code, second, s2, stderr) = sweep(&cached_args, &summary);
     assert_eq!(code, Some(1), "{stderr}");
+    // An unchanged tag costs one HEAD: no manifest, config or layer is
+    // fetched again.
+    let asked = reg.requests().split_off(before);
+    let fetched: Vec<&String> = asked
+        .iter()
+        .filter(|r| r.contains("/blobs/") || (r.starts_with("GET") && r.contains("/manifests/")))
+        .collect();
+    assert!(fetched.is_empty(), "{fetched:?}");
+    let heads = asked.iter().filter(|r| r.starts_with("HEAD")).count();
+    assert_eq!(heads, 40, "{asked:?}");
+    assert!(
+        stderr.contains("40 of 40 reference(s) resolved from the cache"),
+        "{stderr}"
+    );
     assert_eq!(sorted(second), plain, "the cached sweep differs");
     assert_eq!(s2["scanned"]["layers"], 0, "{s2}");
     assert_eq!(s2["scanned"]["cached_layers"], 41, "{s2}");
@@ -117,7 +132,7 @@ fn cached_sweeps_read_only_unseen_layers_and_report_the_same_findings() {
         }
         entries += 1;
     }
-    assert_eq!(entries, 81, "41 layers and 40 configs");
+    assert_eq!(entries, 121, "41 layers, 40 configs and 40 manifests");
 
     // Two new images: their own layers and configs are read, and with
     // --new-only only what they hold is reported (the shared layer's token
@@ -199,6 +214,143 @@ fn cached_sweeps_read_only_unseen_layers_and_report_the_same_findings() {
     assert_eq!(after.len(), 84);
 }
 
+/// The requests of `reg` after the first `before`, as `METHOD path`, the
+/// ones that fetched something (a manifest GET or a blob).
+fn fetches(reg: &Registry, before: usize) -> Vec<String> {
+    reg.requests()
+        .split_off(before)
+        .into_iter()
+        .filter(|r| r.contains("/blobs/") || (r.starts_with("GET") && r.contains("/manifests/")))
+        .collect()
+}
+
+/// A tag pushed again names another manifest digest: the cached sweep
+/// reads that image again (its manifest, config and new layer, nothing
+/// else) and reports exactly what an uncached sweep reports, the old
+/// image's own secret no longer; `--new-only` reports only the new layer.
+/// An index swept for another platform is resolved again, not replayed.
+#[test]
+fn a_tag_pushed_again_and_another_platform_are_read_again() {
+    let reg = Registry::start(Mode::Plain);
+    let mut rng = fake::Rng(0xfeed_f00d);
+    for i in 0..6 {
+        let repo = format!("team{}/svc{i}", i % 2);
+        reg.push(&image(&mut rng, &repo), &repo, "v1");
+    }
+    // A two-platform index whose images differ in their own layer.
+    reg.push(&image(&mut rng, "multi/app"), "multi/app", "amd");
+    reg.push(&image(&mut rng, "multi/app"), "multi/app", "arm");
+    reg.push_index("multi/app", "latest", &[("amd", "amd64"), ("arm", "arm64")]);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let summary = dir.path().join("summary.json");
+    let base = [
+        "registry",
+        &reg.host,
+        "--insecure",
+        "--platform",
+        "linux/amd64",
+    ];
+    let cached_args = [&base[..], &["--cache", cache.to_str().unwrap()]].concat();
+    let (code, _, _, stderr) = sweep(&cached_args, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+
+    // svc3:v1 pushed again with a layer of its own holding another token.
+    let old_token_of = |findings: &[Value]| {
+        findings
+            .iter()
+            .filter(|f| {
+                f["image"]["reference"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/team1/svc3:v1")
+            })
+            .filter(|f| f["image"]["layer_index"] == 1)
+            .map(|f| f["fingerprint"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (_, uncached_before, _, _) = sweep(&base, &summary);
+    reg.push(&image(&mut rng, "team1/svc3"), "team1/svc3", "v1");
+    let before = reg.requests().len();
+    let (code, cached, s, stderr) = sweep(&cached_args, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    let fetched = fetches(&reg, before);
+    // The new manifest, its config and its own layer (the base is cached).
+    assert_eq!(fetched.len(), 3, "{fetched:?}");
+    assert!(
+        fetched[0].starts_with("GET /v2/team1/svc3/manifests/v1"),
+        "{fetched:?}"
+    );
+    assert_eq!(s["scanned"]["layers"], 1, "{s}");
+    let (_, uncached, _, _) = sweep(&base, &summary);
+    assert_eq!(
+        sorted(cached.clone()),
+        sorted(uncached),
+        "cached vs uncached after a push"
+    );
+    let (old, new) = (old_token_of(&uncached_before), old_token_of(&cached));
+    assert_eq!((old.len(), new.len()), (1, 1));
+    assert_ne!(
+        old, new,
+        "the re-pushed tag still reports its old layer's secret"
+    );
+
+    // Pushed again once more: --new-only reports the new layer's token only.
+    reg.push(&image(&mut rng, "team1/svc3"), "team1/svc3", "v1");
+    let (code, new_only, _, stderr) =
+        sweep(&[&cached_args[..], &["--new-only"]].concat(), &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(new_only.len(), 1, "{new_only:?}");
+    assert_eq!(new_only[0]["image"]["layer_index"], 1);
+    assert!(
+        new_only[0]["image"]["reference"]
+            .as_str()
+            .unwrap()
+            .ends_with("/team1/svc3:v1")
+    );
+
+    // The index for arm64: resolved afresh (the amd64 entry is not
+    // replayed), reporting what an uncached arm64 sweep reports.
+    fn arm<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        args.iter()
+            .map(|a| {
+                if *a == "linux/amd64" {
+                    "linux/arm64"
+                } else {
+                    a
+                }
+            })
+            .collect()
+    }
+    let before = reg.requests().len();
+    let (code, cached_arm, _, stderr) = sweep(&arm(&cached_args), &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+    let fetched = fetches(&reg, before);
+    assert!(
+        fetched
+            .iter()
+            .any(|r| r == "GET /v2/multi/app/manifests/latest"),
+        "{fetched:?}"
+    );
+    let (_, uncached_arm, _, _) = sweep(&arm(&base), &summary);
+    assert_eq!(sorted(cached_arm.clone()), sorted(uncached_arm));
+    let layer_of = |findings: &[Value]| {
+        findings
+            .iter()
+            .find(|f| {
+                f["image"]["reference"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/multi/app:latest")
+                    && f["image"]["layer_index"] == 1
+            })
+            .map(|f| f["image"]["layer_digest"].clone())
+    };
+    let (_, cached_amd, _, _) = sweep(&cached_args, &summary);
+    assert_ne!(layer_of(&cached_arm), layer_of(&cached_amd));
+    assert!(layer_of(&cached_arm).is_some());
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -275,6 +427,20 @@ fn merged_shard_reports_equal_one_sweep() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    // 40 repositories over 8 shards: 5 each (ranks in hash order), every
+    // shard having split the same catalog.
+    let mut digests = Vec::new();
+    for i in 0..8 {
+        let s: Value = serde_json::from_slice(&std::fs::read(&inputs[2 * i + 1]).unwrap()).unwrap();
+        assert_eq!(
+            s["shard"]["repositories"].as_array().unwrap().len(),
+            5,
+            "{s}"
+        );
+        assert_eq!(s["shard"]["catalog_repositories"], 40, "{s}");
+        digests.push(s["shard"]["catalog_digest"].clone());
+    }
+    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
     let (code, stdout, s, stderr) = merge(&[], "json");
     assert_eq!(code, Some(1), "{stderr}");
     let merged: Vec<Value> = serde_json::from_slice(&stdout).unwrap();
@@ -319,6 +485,56 @@ fn merged_shard_reports_equal_one_sweep() {
     assert_eq!(s["complete"], false);
     assert_eq!(s["errors"][0]["path"], "registry.example/app:v1", "{s}");
     assert!(stderr.contains("manifest: timed out"), "{stderr}");
+
+    // A shard whose run started later than its neighbour's ended (it saw
+    // another catalog: a repository at the cut fell to neither), and a
+    // shard missing: incomplete, named. An overlap only repeats findings.
+    let summary_of = |i: usize| -> Value {
+        serde_json::from_slice(
+            &std::fs::read(dir.path().join(format!("shard-{i}.summary.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let (three, mut four) = (summary_of(3), summary_of(4));
+    let cut = three["shard"]["until"].as_str().unwrap().to_string();
+    assert_eq!(four["shard"]["from"], cut.as_str());
+    let next = four["shard"]["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .find(|r| *r != cut)
+        .unwrap()
+        .to_string();
+    four["shard"]["from"] = json!(next);
+    let later = dir.path().join("shard-4-later.summary.json");
+    std::fs::write(&later, four.to_string()).unwrap();
+    let (code, _, s, stderr) = merge(&[&later], "json");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(s["complete"], false);
+    assert!(
+        stderr.contains("shards 3/8 and 4/8 saw different catalogs")
+            && stderr.contains(&format!("neither took `{cut}`")),
+        "{stderr}"
+    );
+    let mut three_longer = three.clone();
+    three_longer["shard"]["until"] = Value::Null;
+    let longer = dir.path().join("shard-3-longer.summary.json");
+    std::fs::write(&longer, three_longer.to_string()).unwrap();
+    let (code, _, _, stderr) = merge(&[&longer], "json");
+    assert_eq!(code, Some(1), "an overlap is no gap: {stderr}");
+    let without_5: Vec<&std::path::PathBuf> = inputs
+        .iter()
+        .filter(|p| !p.ends_with("shard-5.summary.json"))
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--format", "json", "merge"])
+        .args(without_5)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no summary of shard(s) 5/8"), "{stderr}");
 
     // Something that is no report is an error naming the file.
     let junk = dir.path().join("junk.txt");

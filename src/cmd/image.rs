@@ -13,7 +13,7 @@ use crate::cli::{CommonArgs, ImageArgs, PullArgs, RegistryArgs};
 use leakhound::notice::{Notice, NoticeKind};
 use leakhound::pipeline::{self, image::ImageJob, image::ImageScanOptions};
 use leakhound::report::summary::ShardInfo;
-use leakhound::source::image::cache::Cache;
+use leakhound::source::image::cache::{self, Cache};
 use leakhound::source::image::local::LocalStore;
 use leakhound::source::image::registry::{Credentials, Registry, RegistryOptions};
 use leakhound::source::image::shard::{self, Shard};
@@ -94,6 +94,7 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
         let registry = Arc::new(registry(&args.pull, common.timeout)?);
         resolve_all(
             &registry,
+            None,
             &args.refs,
             &platform,
             all,
@@ -151,57 +152,75 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         );
     }
     let shard = shard(args)?;
-    let mut taken_repos = Vec::new();
-    if let Some(s) = shard {
-        refs.retain(|r| s.takes(shard::repository_of(r)));
-        taken_repos.extend(refs.iter().map(|r| shard::repository_of(r).to_string()));
-    }
+    let mut repos = Vec::new();
+    let mut host = "";
     if let Some(target) = &args.target {
-        let (host, prefix) = target.split_once('/').unwrap_or((target, ""));
+        let (h, prefix) = target.split_once('/').unwrap_or((target, ""));
+        host = h;
         // Without the catalog there is nothing to sweep: an error of the run.
-        let mut repos = registry
+        repos = registry
             .catalog(host, prefix)
             .with_context(|| format!("cannot list the repositories of {host}"))?;
-        if let Some(s) = shard {
-            // Tags are listed only for this shard's repositories.
-            repos.retain(|r| s.takes(r));
-            taken_repos.extend(repos.iter().cloned());
-        }
-        for repo in repos {
-            match registry.tags(host, &repo) {
-                Ok(tags) => refs.extend(tags.into_iter().map(|t| format!("{host}/{repo}:{t}"))),
-                Err(e) => jobs.problem(&format!("{host}/{repo}"), &e),
-            }
+    }
+    let assignment = shard.map(|s| {
+        // Every shard sees the same catalog and list and splits them alike;
+        // tags are listed only for this shard's repositories.
+        let a = s.assign(
+            repos
+                .iter()
+                .map(String::as_str)
+                .chain(refs.iter().map(|r| shard::repository_of(r))),
+        );
+        refs.retain(|r| a.takes(shard::repository_of(r)));
+        repos.retain(|r| a.takes(r));
+        (s, a)
+    });
+    // Tag lists on `--parallel` threads, kept in catalog order.
+    let listed = parallel_map(&repos, args.pull.parallel, |repo| registry.tags(host, repo));
+    for (repo, tags) in repos.iter().zip(listed) {
+        match tags {
+            Ok(tags) => refs.extend(tags.into_iter().map(|t| format!("{host}/{repo}:{t}"))),
+            Err(e) => jobs.problem(&format!("{host}/{repo}"), &e),
         }
     }
     tracing::info!(images = refs.len(), "registry sweep");
-    if let Some(s) = shard {
-        taken_repos.sort();
-        taken_repos.dedup();
+    if let Some((s, a)) = assignment {
         if !common.quiet {
             eprintln!(
-                "leakhound: shard {}/{}: {} repositories, {} images",
+                "leakhound: shard {}/{}: {} of {} repositories, {} images",
                 s.index,
                 s.count,
-                taken_repos.len(),
+                a.repositories.len(),
+                a.catalog_size,
                 refs.len()
             );
         }
         let _ = crate::run_start().shard.set(ShardInfo {
             index: s.index,
             count: s.count,
-            repositories: taken_repos,
+            repositories: a.repositories.into_iter().collect(),
             images: refs.clone(),
+            from: a.from,
+            until: a.until,
+            catalog_repositories: a.catalog_size,
+            catalog_digest: a.catalog_digest,
         });
     }
-    resolve_all(
+    let cached = resolve_all(
         &registry,
+        opts.cache.as_deref(),
         &refs,
         &platform,
         all,
         args.pull.parallel,
         &mut jobs,
     );
+    if opts.cache.is_some() && !common.quiet {
+        eprintln!(
+            "leakhound: cache: {cached} of {} reference(s) resolved from the cache (no manifest or config fetched)",
+            refs.len()
+        );
+    }
     scan(common, &scanner, jobs, opts)
 }
 
@@ -274,41 +293,68 @@ fn scan(
 }
 
 /// Resolves references on `parallel` threads (manifest and config
-/// downloads), keeping the order they were given in.
+/// downloads, or with a cache a HEAD request for a tag whose digest it
+/// knows), keeping the order they were given in. Returns how many came
+/// from the cache.
 fn resolve_all(
     registry: &Arc<Registry>,
+    cache: Option<&Cache>,
     refs: &[String],
     platform: &Platform,
     all: bool,
     parallel: usize,
     jobs: &mut Jobs,
-) {
-    let results: Vec<Mutex<Option<Result<Vec<_>, ImageError>>>> =
-        refs.iter().map(|_| Mutex::new(None)).collect();
+) -> usize {
+    let results = parallel_map(refs, parallel, |r| {
+        cache::resolve(registry, cache, r, platform, all)
+    });
+    let store: Arc<dyn LayerStore> = registry.clone();
+    let mut cached = 0;
+    for (r, res) in refs.iter().zip(results) {
+        match res {
+            Ok(resolved) => {
+                cached += usize::from(resolved.from_cache);
+                jobs.jobs
+                    .extend(resolved.images.into_iter().map(|image| ImageJob {
+                        image,
+                        store: store.clone(),
+                    }))
+            }
+            Err(e) => jobs.problem(r, &e),
+        }
+    }
+    cached
+}
+
+/// `f` over `items` on `parallel` threads (registry requests: the answers
+/// are awaited, not computed), the results in the items' order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    parallel: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for _ in 0..parallel.clamp(1, refs.len().max(1)) {
+        for _ in 0..parallel.clamp(1, items.len().max(1)) {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(r) = refs.get(i) else { break };
-                    let res = registry.resolve(r, platform, all);
-                    *results[i].lock().expect("resolve lock") = Some(res);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    *results[i].lock().expect("parallel_map lock") = Some(r);
                 }
             });
         }
     });
-    let store: Arc<dyn LayerStore> = registry.clone();
-    for (r, res) in refs.iter().zip(results) {
-        match res.into_inner().expect("resolve lock") {
-            Some(Ok(images)) => jobs.jobs.extend(images.into_iter().map(|image| ImageJob {
-                image,
-                store: store.clone(),
-            })),
-            Some(Err(e)) => jobs.problem(r, &e),
-            None => {}
-        }
-    }
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .expect("parallel_map lock")
+                .expect("every item is mapped once the threads are joined")
+        })
+        .collect()
 }
 
 fn platform(pull: &PullArgs) -> Result<(Platform, bool)> {

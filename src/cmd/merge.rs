@@ -27,6 +27,7 @@ use leakhound::report::summary::{
     self, FindingCounts, Item, LeftOut, Scanned, Summary, SuppressedCounts,
 };
 use leakhound::report::{self, Format, RunInfo, sarif, text};
+use leakhound::source::image::shard;
 
 /// What the inputs said, together.
 #[derive(Default)]
@@ -78,7 +79,8 @@ pub fn run(common: &CommonArgs, args: &MergeArgs) -> Result<u8> {
     let summaries_incomplete = m.summaries.iter().any(|s| {
         s["complete"] == Value::Bool(false) || s["exit_code"].as_u64() == Some(EXIT_ERROR.into())
     });
-    let complete = !(m.incomplete || summaries_incomplete);
+    let shard_problems = shard_problems(&m.summaries);
+    let complete = !(m.incomplete || summaries_incomplete || !shard_problems.is_empty());
     let code = if !complete {
         EXIT_ERROR
     } else if m.findings.is_empty() {
@@ -96,6 +98,7 @@ pub fn run(common: &CommonArgs, args: &MergeArgs) -> Result<u8> {
             }
         }
     }
+    m.errors.extend(shard_problems);
     dedup(&mut m.errors);
     dedup(&mut m.skipped);
     let format = common.format.unwrap_or(Format::Text);
@@ -153,6 +156,79 @@ pub fn run(common: &CommonArgs, args: &MergeArgs) -> Result<u8> {
         },
     )?;
     Ok(code)
+}
+
+/// What keeps the summaries of a sharded sweep from adding up to the whole
+/// sweep: a gap between one shard's run and the next (a repository pushed
+/// or deleted between their catalog reads moved the cut, so the repository
+/// at it fell to neither; an overlap only repeats findings, dropped here),
+/// or shards of a count not all given.
+fn shard_problems(summaries: &[Value]) -> Vec<Item> {
+    use std::collections::BTreeMap;
+    type Ends = (Option<String>, Option<String>);
+    let mut by_count: BTreeMap<u64, BTreeMap<u64, Ends>> = BTreeMap::new();
+    for s in summaries {
+        let shard = &s["shard"];
+        let (Some(index), Some(count)) = (shard["index"].as_u64(), shard["count"].as_u64()) else {
+            continue;
+        };
+        let end = |k: &str| shard[k].as_str().map(str::to_string);
+        by_count
+            .entry(count)
+            .or_default()
+            .insert(index, (end("from"), end("until")));
+    }
+    // `None` ends a run at the order's end.
+    fn key(r: &Option<String>) -> Option<(u64, &str)> {
+        r.as_deref().map(shard::order_key)
+    }
+    let later = |a: &Option<String>, b: &Option<String>| match (key(a), key(b)) {
+        (Some(a), Some(b)) => a > b,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let mut out = Vec::new();
+    for (count, shards) in by_count {
+        let path = format!("shards of {count}");
+        for (i, (_, until)) in &shards {
+            let Some((from, _)) = shards.get(&(i + 1)) else {
+                continue;
+            };
+            if later(from, until) {
+                out.push(Item {
+                    path: path.clone(),
+                    reason: format!(
+                        "shards {i}/{count} and {}/{count} saw different catalogs (a repository \
+                         pushed or deleted between their starts): neither took `{}`{}; sweep again",
+                        i + 1,
+                        until.as_deref().unwrap_or_default(),
+                        match from {
+                            Some(f) => format!(" nor what falls between it and `{f}`"),
+                            None => " nor what follows it".into(),
+                        }
+                    ),
+                });
+            }
+        }
+        let missing: Vec<String> = (0..count)
+            .filter(|i| !shards.contains_key(i))
+            .map(|i| format!("{i}/{count}"))
+            .collect();
+        if !missing.is_empty() {
+            let more = match missing.len() {
+                n if n > 16 => format!(" and {} more", n - 16),
+                _ => String::new(),
+            };
+            out.push(Item {
+                path,
+                reason: format!(
+                    "no summary of shard(s) {}{more}: their repositories are not in the merge",
+                    missing[..missing.len().min(16)].join(", ")
+                ),
+            });
+        }
+    }
+    out
 }
 
 fn dedup(items: &mut Vec<Item>) {

@@ -57,6 +57,20 @@ pub struct ShardInfo {
     pub repositories: Vec<String>,
     /// Image references swept, in order.
     pub images: Vec<String>,
+    /// The first repository of this shard's run in the order the shards
+    /// are cut from (`null` for the first shard): see
+    /// `source::image::shard`.
+    pub from: Option<String>,
+    /// The first repository of the next shard's run as this shard saw the
+    /// catalog (`null` for the last shard); `merge` checks it is the next
+    /// shard's `from`.
+    pub until: Option<String>,
+    /// Distinct repositories every shard split between them (the catalog
+    /// and the `--images-from` list).
+    pub catalog_repositories: usize,
+    /// `sha256:` of those repositories' sorted paths: shards of one sweep
+    /// with the same digest saw the same catalog.
+    pub catalog_digest: String,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -295,10 +295,12 @@ impl Registry {
         }
         let config = dir.path().join("config.yml");
         std::fs::write(&config, yaml).unwrap();
+        // Its access log (one line per request) goes to stdout.
+        let log = std::fs::File::create(dir.path().join("access.log")).unwrap();
         let child = Command::new("/usr/bin/docker-registry")
             .arg("serve")
             .arg(&config)
-            .stdout(Stdio::null())
+            .stdout(log)
             .stderr(Stdio::null())
             .spawn()
             .expect("docker-registry runs (apt-get install docker-registry)");
@@ -324,6 +326,19 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(50));
         }
         reg
+    }
+
+    /// Every request the registry answered so far, as `METHOD /path?query`
+    /// (from its access log), oldest first.
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap();
+        log.lines()
+            .filter_map(|l| {
+                let request = l.split('"').nth(1)?;
+                let mut words = request.split(' ');
+                Some(format!("{} {}", words.next()?, words.next()?))
+            })
+            .collect()
     }
 
     pub fn ca(&self) -> PathBuf {

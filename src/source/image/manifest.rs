@@ -3,7 +3,7 @@
 //! on which media types are images, which are indexes, and which are
 //! refused (named in the error, never guessed).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ImageError;
 use crate::blob::ConfigField;
@@ -213,7 +213,7 @@ pub struct ConfigPart {
 }
 
 /// One `history` entry.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct History {
     #[serde(default)]
     pub created_by: Option<String>,
@@ -221,8 +221,9 @@ pub struct History {
     pub empty_layer: bool,
 }
 
-/// The parts of an image config we scan or report.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The parts of an image config we scan or report (serialised as is in
+/// the sweep cache's image entries, not in the config's own shape).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct ImageConfig {
     pub env: Vec<String>,
     /// Sorted by key.

@@ -89,6 +89,16 @@ pub struct Registry {
     tokens: Mutex<HashMap<String, Option<String>>>,
 }
 
+/// What a reference resolved to.
+#[derive(Debug)]
+pub struct Resolution {
+    /// Digest of the manifest or index the reference named.
+    pub digest: String,
+    /// The reference named an index (the images are the platforms chosen).
+    pub index: bool,
+    pub images: Vec<Image>,
+}
+
 /// Why a registry request failed: the registry's answer, or no (whole)
 /// answer within the deadline.
 #[derive(Debug)]
@@ -241,6 +251,40 @@ impl Registry {
         platform: &Platform,
         all: bool,
     ) -> Result<Vec<Image>, ImageError> {
+        self.resolve_top(reference, platform, all).map(|r| r.images)
+    }
+
+    /// `host/team/app`: an image's `repository` (part of fingerprints) for
+    /// a reference, as `resolve` names it.
+    pub fn repository(reference: &str) -> Result<String, ImageError> {
+        let r = Self::parse_ref(reference)?;
+        Ok(format!("{}/{}", r.registry(), r.repository()))
+    }
+
+    /// The digest of the manifest or index `reference` names, from the
+    /// registry's `Docker-Content-Digest` answer to a HEAD request (a
+    /// reference by digest needs no request); `None` when the registry sends
+    /// no such header. A HEAD carries no body, and Docker Hub does not count
+    /// it against its pull limit: a sweep's cache (`cache::resolve`) asks
+    /// this first and fetches nothing more for a digest it knows.
+    pub fn manifest_digest(&self, reference: &str) -> Result<Option<String>, ImageError> {
+        let r = Self::parse_ref(reference)?;
+        if let Some(d) = r.digest() {
+            return Ok(Some(d.to_string()));
+        }
+        let auth = self.auth_for(r.resolve_registry())?;
+        self.call(|| self.manifest_head(&r, &auth))
+            .map_err(|e| reg_err(reference, format!("manifest: {e}")))
+    }
+
+    /// `resolve`, with the digest of the manifest or index the reference
+    /// named.
+    pub fn resolve_top(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        all: bool,
+    ) -> Result<Resolution, ImageError> {
         let r = Self::parse_ref(reference)?;
         let auth = self.auth_for(r.resolve_registry())?;
         let (data, digest) = self
@@ -248,15 +292,19 @@ impl Registry {
             .map_err(|e| reg_err(reference, format!("manifest: {e}")))?;
         let repository = format!("{}/{}", r.registry(), r.repository());
         match manifest::parse_manifest(reference, None, &data)? {
-            Manifest::Image { config, layers } => Ok(vec![self.image(
-                reference,
-                &repository,
-                &r,
-                digest,
-                &config,
-                &layers,
-                &auth,
-            )?]),
+            Manifest::Image { config, layers } => Ok(Resolution {
+                digest: digest.clone(),
+                index: false,
+                images: vec![self.image(
+                    reference,
+                    &repository,
+                    &r,
+                    digest,
+                    &config,
+                    &layers,
+                    &auth,
+                )?],
+            }),
             Manifest::Index { manifests } => {
                 let mut out = Vec::new();
                 for d in manifest::select_platforms(reference, &manifests, platform, all)? {
@@ -290,8 +338,62 @@ impl Registry {
                         }
                     }
                 }
-                Ok(out)
+                Ok(Resolution {
+                    digest,
+                    index: true,
+                    images: out,
+                })
             }
+        }
+    }
+
+    /// HEAD of a manifest: the digest the registry names in
+    /// `Docker-Content-Digest` (`sha256:` and 64 hex digits), if any. The
+    /// token is kept per repository and renewed once on a 401, as for GET.
+    async fn manifest_head(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<Option<String>, OciDistributionError> {
+        let tag = r.digest().or(r.tag()).unwrap_or("latest");
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{tag}",
+            self.scheme(),
+            r.resolve_registry(),
+            r.repository()
+        );
+        let mut renewed = false;
+        loop {
+            let token = self.token(r, auth, renewed).await?;
+            // The same Accept as the GET, so the registry names the same
+            // manifest (it may convert between formats by Accept).
+            let mut req = self
+                .http
+                .head(&url)
+                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
+            req = match (token.as_ref(), auth) {
+                (Some(t), _) | (None, RegistryAuth::Bearer(t)) => req.bearer_auth(t),
+                (None, RegistryAuth::Basic(user, password)) => req.basic_auth(user, Some(password)),
+                (None, RegistryAuth::Anonymous) => req,
+            };
+            let res = req.send().await?;
+            let status = res.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
+                renewed = true;
+                continue;
+            }
+            answer_error(status, &[], &url)?;
+            let digest = res
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .filter(|d| {
+                    d.strip_prefix("sha256:").is_some_and(|h| {
+                        h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                    })
+                })
+                .map(str::to_string);
+            return Ok(digest);
         }
     }
 

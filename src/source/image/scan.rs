@@ -126,16 +126,22 @@ impl<'a> ImageSource<'a> {
         }
         let reads = uniques.iter().map(|_| Mutex::default()).collect();
         let mut stats = CacheStats::default();
+        // Each config entry is read once, however many images share it.
+        let mut configs: HashMap<&str, Option<Vec<Finding>>> = HashMap::new();
         let cached_configs: Vec<Option<Vec<Finding>>> = jobs
             .iter()
             .map(|j| {
                 let c = opts.cache.as_ref()?;
-                let e = c.get(Kind::Config, &j.image.config_digest)?;
-                let found: Option<Vec<Finding>> = e
-                    .findings
-                    .into_iter()
-                    .map(CachedFinding::into_finding)
-                    .collect();
+                let found = configs
+                    .entry(j.image.config_digest.as_str())
+                    .or_insert_with(|| {
+                        c.get(Kind::Config, &j.image.config_digest)?
+                            .findings
+                            .into_iter()
+                            .map(CachedFinding::into_finding)
+                            .collect()
+                    })
+                    .clone();
                 stats.config_hits += u64::from(found.is_some());
                 found
             })

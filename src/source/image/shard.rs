@@ -1,9 +1,28 @@
 //! Sharded registry sweeps: which repositories one of N processes (say the
 //! pods of a Kubernetes Indexed Job) takes. The partition is by repository,
-//! so an image's tags and their shared layers stay in one shard, and it is
-//! a pure function of the repository path (FNV-1a, 64 bit, of `team/app`,
-//! modulo N): every shard agrees without talking to the others, on any
-//! machine and in any later version.
+//! so an image's tags and their shared layers stay in one shard.
+//!
+//! Every shard reads the whole catalog (and the whole `--images-from` list)
+//! anyway, so the split is made over it: the repositories are put in a
+//! stable pseudo-random order (FNV-1a, 64 bit, of the path `team/app`, ties
+//! by path) and cut into N runs of consecutive repositories whose lengths
+//! differ by one at most; shard I takes the I-th run. A plain hash modulo N
+//! leaves small registries lopsided (the 50 repositories of benches/sweep.rs
+//! by FNV-1a modulo 8 gave shards of 0 to 11 repositories). The hash order,
+//! not the catalog's alphabetical one, spreads a team's `team/*`
+//! repositories over the shards.
+//!
+//! The split is a function of the set of repositories: shards that see the
+//! same catalog agree without talking to each other, on any machine and in
+//! any later version. A repository pushed or deleted between two shards'
+//! catalog reads (shards of a Job with parallelism below its completions
+//! start hours apart) moves each cut by one repository at most, so the
+//! damage is bounded: a repository at a cut may be swept by both shards
+//! beside it (merged reports drop the duplicates) or by neither. Each shard
+//! records where its run starts and where the next one starts in its view
+//! (`Assignment::from`, `until`; in its summary), and `leakhound merge`
+//! reports a gap between one shard's `until` and the next one's `from`,
+//! naming the repository that no shard took, as an incomplete sweep.
 
 /// The `index`-th of `count` shards, counted from 0 (as Kubernetes'
 /// `JOB_COMPLETION_INDEX` is).
@@ -42,10 +61,65 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
-    /// True if `repository` (a path such as `team/app`, without host, tag
-    /// or digest) belongs to this shard.
+    /// The repositories of `universe` (paths such as `team/app`, without
+    /// host, tag or digest; duplicates count once) that fall to this shard.
+    pub fn assign<'a>(&self, universe: impl IntoIterator<Item = &'a str>) -> Assignment {
+        let mut all: Vec<&str> = universe.into_iter().collect();
+        all.sort_unstable();
+        all.dedup();
+        let catalog_digest = super::sha256_digest(all.join("\n").as_bytes());
+        let catalog_size = all.len();
+        all.sort_by_key(|r| order_key(r));
+        // The i-th run is [i*M/N, (i+1)*M/N): lengths differ by one at most.
+        let (m, n) = (all.len() as u64, u64::from(self.count));
+        let cut = |i: u64| (i * m / n) as usize;
+        let (start, end) = (cut(u64::from(self.index)), cut(u64::from(self.index) + 1));
+        let at = |rank: usize| all.get(rank).map(|r| r.to_string());
+        Assignment {
+            repositories: all[start..end].iter().map(|r| r.to_string()).collect(),
+            from: if self.index == 0 { None } else { at(start) },
+            until: if self.index + 1 == self.count {
+                None
+            } else {
+                at(end)
+            },
+            catalog_size,
+            catalog_digest,
+        }
+    }
+}
+
+/// Where a repository falls in the order shards are cut from: FNV-1a of its
+/// path, then the path.
+pub fn order_key(repository: &str) -> (u64, &str) {
+    (fnv1a(repository.as_bytes()), repository)
+}
+
+/// What one shard takes of the repositories every shard sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    /// This shard's repositories, sorted by path.
+    pub repositories: std::collections::BTreeSet<String>,
+    /// The first repository of this shard's run (in `order_key` order), as
+    /// far as it knows; `None` for the first shard (the order's start) and
+    /// when the catalog ran out before its run.
+    pub from: Option<String>,
+    /// The first repository of the next shard's run, as far as this shard
+    /// knows; `None` for the last shard (the order's end) and when the
+    /// catalog ran out. Shards that saw the same catalog have
+    /// `until` of shard I equal to `from` of shard I+1.
+    pub until: Option<String>,
+    /// Distinct repositories the split was made over.
+    pub catalog_size: usize,
+    /// `sha256:` of the sorted repository paths joined by newlines: shards
+    /// with the same digest made the same split.
+    pub catalog_digest: String,
+}
+
+impl Assignment {
+    /// True if `repository` (a path such as `team/app`) is this shard's.
     pub fn takes(&self, repository: &str) -> bool {
-        fnv1a(repository.as_bytes()) % u64::from(self.count) == u64::from(self.index)
+        self.repositories.contains(repository)
     }
 }
 
@@ -85,23 +159,90 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_repository_is_in_exactly_one_shard() {
-        let repos: Vec<String> = (0..500).map(|i| format!("team{}/app{i}", i % 7)).collect();
-        for count in [1u32, 2, 3, 8, 13] {
-            let mut sizes = vec![0usize; count as usize];
-            for r in &repos {
-                let owners: Vec<u32> = (0..count)
-                    .filter(|&i| Shard::new(i, count).unwrap().takes(r))
+    fn every_repository_is_in_exactly_one_shard_and_shards_differ_by_one_at_most() {
+        for n in [1usize, 7, 40, 50, 500] {
+            let repos: Vec<String> = (0..n).map(|i| format!("team{}/app{i}", i % 7)).collect();
+            for count in [1u32, 2, 3, 8, 13] {
+                let shards: Vec<Assignment> = (0..count)
+                    .map(|i| {
+                        Shard::new(i, count)
+                            .unwrap()
+                            .assign(repos.iter().map(String::as_str))
+                    })
                     .collect();
-                assert_eq!(owners.len(), 1, "{r} in {owners:?} of {count}");
-                sizes[owners[0] as usize] += 1;
+                for r in &repos {
+                    let owners = shards.iter().filter(|a| a.takes(r)).count();
+                    assert_eq!(owners, 1, "{r} in {owners} of {count}");
+                }
+                let sizes: Vec<usize> = shards.iter().map(|a| a.repositories.len()).collect();
+                let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(max - min <= 1, "{n} over {count}: {sizes:?}");
+                assert_eq!(sizes.iter().sum::<usize>(), n);
+                assert!(
+                    shards
+                        .iter()
+                        .all(|a| a.catalog_digest == shards[0].catalog_digest)
+                );
+                // The runs are cut where the next one starts.
+                assert_eq!(shards[0].from, None);
+                assert_eq!(shards.last().unwrap().until, None);
+                for w in shards.windows(2) {
+                    assert_eq!(w[0].until, w[1].from, "{n} over {count}");
+                }
             }
-            let mean = repos.len() / count as usize;
-            assert!(
-                sizes.iter().all(|&s| s * 2 > mean),
-                "badly spread over {count}: {sizes:?}"
-            );
         }
+    }
+
+    #[test]
+    fn a_catalog_changed_between_shards_moves_each_cut_by_one_repository_at_most() {
+        let old: Vec<String> = (0..40).map(|i| format!("team{}/svc{i}", i % 4)).collect();
+        for pushed in ["new/app", "team0/svc999", "a"] {
+            let new: Vec<&str> = old.iter().map(String::as_str).chain([pushed]).collect();
+            // Even shards read the catalog before the push, odd ones after.
+            let shards: Vec<Assignment> = (0..8)
+                .map(|i| {
+                    let s = Shard::new(i, 8).unwrap();
+                    if i % 2 == 0 {
+                        s.assign(old.iter().map(String::as_str))
+                    } else {
+                        s.assign(new.iter().copied())
+                    }
+                })
+                .collect();
+            let missed: Vec<&String> = old
+                .iter()
+                .filter(|r| !shards.iter().any(|a| a.takes(r)))
+                .collect();
+            assert!(missed.len() < 8, "{pushed}: {missed:?}");
+            // Each repository no shard took is the `until` of a shard whose
+            // successor starts after it: what `merge` reports.
+            let gaps: Vec<&String> = shards
+                .windows(2)
+                .filter(|w| match (&w[0].until, &w[1].from) {
+                    (Some(u), Some(f)) => order_key(f) > order_key(u),
+                    (Some(_), None) => true,
+                    _ => false,
+                })
+                .map(|w| w[0].until.as_ref().unwrap())
+                .collect();
+            for m in &missed {
+                assert!(gaps.contains(m), "{pushed}: {m} missed but no gap names it");
+            }
+        }
+    }
+
+    #[test]
+    fn the_split_depends_on_the_set_of_repositories_not_their_order() {
+        let repos: Vec<String> = (0..60).map(|i| format!("org{}/svc{i}", i % 5)).collect();
+        let s = Shard::new(3, 8).unwrap();
+        let a = s.assign(repos.iter().map(String::as_str));
+        let mut shuffled: Vec<&str> = repos.iter().rev().map(String::as_str).collect();
+        shuffled.extend(repos.iter().take(5).map(String::as_str));
+        assert_eq!(s.assign(shuffled), a, "order and duplicates change nothing");
+        // Another catalog is another split, and says so.
+        let b = s.assign(repos.iter().skip(1).map(String::as_str));
+        assert_ne!(b.catalog_digest, a.catalog_digest);
+        assert_eq!(b.catalog_size, 59);
     }
 
     #[test]
