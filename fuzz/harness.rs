@@ -105,17 +105,20 @@ impl Visitor for Sink {
     fn notice(&mut self, _notice: leakhound::Notice) {}
 }
 
-/// zip, tar, gzip, bzip2, zstd, nested.
+/// zip, tar, gzip, bzip2, zstd, nested; from memory and from a reader.
 pub fn archive_walk(data: &[u8]) {
     if archive::kind(data).is_none() {
         return;
     }
+    // Entries over 4 KiB go the streamed way, so both are fuzzed.
     let limits = ArchiveLimits {
         max_entry: 16 << 20,
         max_total: 64 << 20,
+        stream_above: 4 << 10,
         ..ArchiveLimits::default()
     };
     archive::walk("fuzz", data, &limits, &mut Sink);
+    archive::walk_reader("fuzz", &mut &data[..], &limits, &mut Sink);
 }
 
 /// An image layer (tar, gzip or zstd) with its digest check.

@@ -687,10 +687,16 @@ const GH_SIBLING: &str = "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";
 /// recurses, unlike leakhound's walk).
 fn deep_repo(depth: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    build_deep_repo(dir.path(), depth);
+    dir
+}
+
+/// `deep_repo`'s repository, made at `dir`.
+fn build_deep_repo(dir: &Path, depth: usize) {
     let git = |args: &[&str]| {
         let out = Command::new("git")
             .args(args)
-            .current_dir(dir.path())
+            .current_dir(dir)
             .output()
             .unwrap();
         assert!(
@@ -715,7 +721,7 @@ fn deep_repo(depth: usize) -> tempfile::TempDir {
             "-c",
             "ulimit -s unlimited 2>/dev/null; exec git fast-import --quiet",
         ])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -733,40 +739,117 @@ fn deep_repo(depth: usize) -> tempfile::TempDir {
         String::from_utf8_lossy(&out.stderr)
     );
     git(&["symbolic-ref", "HEAD", "refs/heads/main"]);
-    dir
+}
+
+/// What `leakhound git` must say of `deep_repo(depth)`: exit 1, the token
+/// at the bottom and the sibling's, in bounded time.
+fn assert_deep_findings(depth: usize, url: &str) {
+    let start = Instant::now();
+    let (code, findings, stderr) = leakhound(&["git", url], None, &[]);
+    assert_eq!(code, Some(1), "depth {depth}: {stderr}");
+    let mut found: Vec<(String, usize)> = findings
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap().to_string();
+            let depth = path.matches('/').count();
+            (path.rsplit('/').next().unwrap().to_string(), depth)
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("deep.env".to_string(), depth),
+            ("sibling.sh".to_string(), 0)
+        ],
+        "depth {depth}: {stderr}"
+    );
+    assert!(
+        start.elapsed() < BOUND,
+        "depth {depth}: {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
 fn git_trees_nested_20000_and_100000_deep_are_walked_without_recursion() {
     for depth in [20_000, 100_000] {
         let repo = deep_repo(depth);
-        let start = Instant::now();
-        let (code, findings, stderr) =
-            leakhound(&["git", repo.path().to_str().unwrap()], None, &[]);
-        assert_eq!(code, Some(1), "depth {depth}: {stderr}");
-        let mut found: Vec<(String, usize)> = findings
-            .iter()
-            .map(|f| {
-                let path = f["path"].as_str().unwrap().to_string();
-                let depth = path.matches('/').count();
-                (path.rsplit('/').next().unwrap().to_string(), depth)
-            })
-            .collect();
-        found.sort();
-        assert_eq!(
-            found,
-            vec![
-                ("deep.env".to_string(), depth),
-                ("sibling.sh".to_string(), 0)
-            ],
-            "depth {depth}"
-        );
-        assert!(
-            start.elapsed() < BOUND,
-            "depth {depth}: {:?}",
-            start.elapsed()
-        );
+        assert_deep_findings(depth, repo.path().to_str().unwrap());
     }
+}
+
+/// `git daemon` serving the repositories under `base` on 127.0.0.1, with
+/// an unlimited stack and tree depth (Git's own tree walks recurse); killed
+/// on drop, so on every exit path of the test.
+struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(base: &Path) -> GitDaemon {
+        // A free port: bound, read, let go (git daemon binds it next).
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -s unlimited 2>/dev/null; exec git -c core.maxTreeDepth=1000000 daemon \
+                 --export-all --reuseaddr --listen=127.0.0.1 --port=\"$1\" \
+                 --base-path=\"$2\" \"$2\"",
+                "sh",
+                &port.to_string(),
+                base.to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut daemon = GitDaemon { child, port };
+        let until = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("git daemon exited: {status}");
+            }
+            assert!(Instant::now() < until, "git daemon did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        daemon.port = port;
+        daemon
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The deep tree cloned from `git daemon` (`git://`): no crash, the same
+/// exit code and findings as the local repository.
+#[test]
+fn git_tree_nested_20000_deep_served_by_git_daemon_is_walked_without_recursion() {
+    let base = tempfile::tempdir().unwrap();
+    let repo = base.path().join("repo.git");
+    std::fs::create_dir(&repo).unwrap();
+    build_deep_repo(&repo, 20_000);
+    // upload-pack's own walk checks the depth against the repository's
+    // configuration too.
+    let out = Command::new("git")
+        .args(["config", "core.maxTreeDepth", "1000000"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let daemon = GitDaemon::start(base.path());
+    let url = format!("git://127.0.0.1:{}/repo.git", daemon.port);
+    assert_deep_findings(20_000, &url);
 }
 
 #[test]
@@ -1074,6 +1157,204 @@ fn a_1_gib_git_blob_is_scanned_in_bounded_memory() {
         "{stderr}"
     );
     assert!(peak < PEAK_MIB, "peak RSS {peak} MiB\n{stderr}");
+}
+
+/// About `size` bytes of short lines (compressible) with `token` on its
+/// last line but one, and that line's number.
+fn big_text(size: usize, token: &str) -> (Vec<u8>, u64) {
+    // Lines of 44 bytes that deflate a few times, well under the bomb guard's
+    // 100:1.
+    const LINE: usize = 44;
+    let mut big = Vec::with_capacity(size);
+    let mut i: u64 = 0;
+    while big.len() + 2 * LINE < size {
+        i += 1;
+        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        big.extend_from_slice(format!("{i:010} {h:016x} a line of a log\n").as_bytes());
+    }
+    let line = (big.len() / LINE) as u64 + 1;
+    big.extend_from_slice(format!("TOKEN={token}\nend\n").as_bytes());
+    (big, line)
+}
+
+/// A zip of `files`, deflated or stored.
+fn zip_of(files: &[(&str, &[u8])], deflate: bool) -> Vec<u8> {
+    use std::io::Write as _;
+    let method = if deflate {
+        zip::CompressionMethod::Deflated
+    } else {
+        zip::CompressionMethod::Stored
+    };
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(method)
+        .large_file(true);
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in files {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Archive entries of 256 MiB (`--max-file-size` raised) are streamed and
+/// scanned in windows, never read whole, in archives small enough to be
+/// read whole (a deflated zip, a tar.gz) and in archives too large for
+/// that (a tar, a stored zip, each over the 32 MiB threshold; the zip
+/// goes through an unnamed temporary file), on disk and as a Git blob: the
+/// token past the first windows is found at its line, and the peak stays
+/// under the size of one entry.
+#[test]
+fn entries_of_256_mib_in_archives_are_scanned_in_windows_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (big, line) = big_text(256 << 20, GH_DEEP);
+    let sibling = format!("TOKEN={GH_SIBLING}\n");
+    let files: [(&str, &[u8]); 2] = [
+        ("logs/big.log", &big),
+        ("conf/sibling.env", sibling.as_bytes()),
+    ];
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let tar = layer_tar(&files);
+    std::fs::write(tree.join("small.tar.gz"), gzip(&tar)).unwrap();
+    std::fs::write(tree.join("big.tar"), &tar).unwrap();
+    drop(tar);
+    std::fs::write(tree.join("small.zip"), zip_of(&files, true)).unwrap();
+    std::fs::write(tree.join("stored.zip"), zip_of(&files, false)).unwrap();
+    let expect = |names: &[&str], prefix: &str| {
+        let mut v: Vec<(String, u64)> = names
+            .iter()
+            .flat_map(|n| {
+                [
+                    (format!("{prefix}{n}!conf/sibling.env"), 1),
+                    (format!("{prefix}{n}!logs/big.log"), line),
+                ]
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let found = |findings: &[Value]| {
+        let mut v: Vec<(String, u64)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f["path"].as_str().unwrap().to_string(),
+                    f["line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let names = ["big.tar", "small.tar.gz", "small.zip", "stored.zip"];
+    let (code, findings, stderr, peak) =
+        with_peak_rss(&["scan", tree.to_str().unwrap(), "--max-file-size", "1GiB"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let root = format!("{}/", tree.display());
+    assert_eq!(found(&findings), expect(&names, &root), "{stderr}");
+    // Read whole, one entry alone would take 256 MiB.
+    assert!(peak < 200, "peak RSS {peak} MiB\n{stderr}");
+
+    // The large tar and zip as blobs of a commit.
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    for n in ["big.tar", "stored.zip"] {
+        std::fs::rename(tree.join(n), repo.join(n)).unwrap();
+    }
+    git(&["add", "big.tar", "stored.zip"]);
+    git(&["commit", "-q", "-m", "archives"]);
+    let (code, findings, stderr, peak) =
+        with_peak_rss(&["git", repo.to_str().unwrap(), "--max-file-size", "1GiB"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        found(&findings),
+        expect(&["big.tar", "stored.zip"], ""),
+        "{stderr}"
+    );
+    assert!(peak < 200, "peak RSS {peak} MiB\n{stderr}");
+}
+
+/// A layer with a file of `size` bytes of short lines with a token on its
+/// last line but one, a tar of half that size whose one entry is alike,
+/// and a sibling file with a token; the lines of both tokens.
+fn image_with_a_huge_file(size: usize) -> (TestImage, u64, u64) {
+    let (big, line) = big_text(size, GH_DEEP);
+    let (inner, inner_line) = big_text(size / 2, GH_DEEP);
+    let bundle = layer_tar(&[("logs/big.log", &inner)]);
+    drop(inner);
+    let sibling = format!("TOKEN={GH_SIBLING}\n");
+    let img = TestImage::new(
+        vec![layer_tar(&[
+            ("var/log/huge.log", &big),
+            ("app/bundle.tar", &bundle),
+            ("app/sibling.env", sibling.as_bytes()),
+        ])],
+        serde_json::json!([{"created_by": "COPY . /"}]),
+        vec![],
+    );
+    (img, line, inner_line)
+}
+
+/// A 192 MiB file in an image layer (`--max-file-size` raised) is
+/// streamed from the layer and scanned in windows, never held whole, and
+/// so is a 96 MiB tar beside it, opened as it streams: the tokens near
+/// their ends are found at their lines, in an OCI layout (gzip layer) and
+/// in a `docker save` archive (uncompressed layer), and the peak stays
+/// under the size of the large file.
+#[test]
+fn a_192_mib_file_in_an_image_layer_is_scanned_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (img, line, inner_line) = image_with_a_huge_file(192 << 20);
+    let layout = dir.path().join("layout");
+    img.write_oci_dir(&layout, "v1");
+    let archive = dir.path().join("image.tar");
+    img.write_docker_save_legacy(&archive, "example.org/huge:1");
+    drop(img);
+    for args in [
+        ["image", "--oci-layout", layout.to_str().unwrap()],
+        ["image", "--archive", archive.to_str().unwrap()],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--max-file-size", "1GiB"]);
+        let (code, findings, stderr, peak) = with_peak_rss(&args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        let mut found: Vec<(String, u64, u64)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f["path"].as_str().unwrap().to_string(),
+                    f["line"].as_u64().unwrap(),
+                    f["column"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                ("app/bundle.tar!logs/big.log".to_string(), inner_line, 7),
+                ("app/sibling.env".to_string(), 1, 7),
+                ("var/log/huge.log".to_string(), line, 7)
+            ],
+            "{args:?}: {stderr}"
+        );
+        // Held whole, the large file alone would take 192 MiB.
+        assert!(peak < 160, "{args:?}: peak RSS {peak} MiB\n{stderr}");
+    }
 }
 
 /// File names, snippets and notices that hold ESC and BEL reach the

@@ -296,6 +296,9 @@ impl<T: Send> Emit<T> for Handoff<'_, '_, T> {
     fn release(&self, n: u64) {
         self.budget.release(n);
     }
+    fn flush(&self) {
+        self.finish();
+    }
 }
 
 /// Scans an archive's entries as they are read, each as a unit with the
@@ -323,6 +326,33 @@ impl archive::Visitor for ArchiveScan<'_, '_> {
             |scratch| counted_scan(scanner, &origin, &data, scratch, counters, skipped).findings,
         );
         self.findings.extend(found);
+    }
+
+    fn stream(
+        &mut self,
+        entry: Option<&str>,
+        reader: &mut dyn std::io::Read,
+    ) -> (u64, Option<std::io::Error>) {
+        let origin = match entry {
+            Some(entry) => self.parent.archive_entry(entry),
+            None => (*self.parent).clone(),
+        };
+        let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
+        let w = contained(
+            || origin.to_string(),
+            self.scratch,
+            skipped,
+            |scratch| {
+                test_panic(&origin);
+                big::scan_windows(scanner, &origin, reader, big::WINDOW, big::OVERLAP, scratch)
+            },
+        );
+        // The walk names an entry that broke off itself.
+        let mut w = w;
+        let (bytes, error) = (w.bytes, w.error.take());
+        let found = counted_windows(w, counters, skipped, &|| origin.to_string());
+        self.findings.extend(found);
+        (bytes, error)
     }
 
     fn notice(&mut self, notice: Notice) {
@@ -355,6 +385,10 @@ pub(crate) fn scan_or_open(
             skipped,
             parent: Arc::new(origin.clone()),
             findings: Vec::new(),
+        };
+        let limits = archive::ArchiveLimits {
+            stream_above: big::STREAM_ABOVE,
+            ..limits
         };
         archive::walk(&name, data, &limits, &mut visit);
         return (visit.findings, true);
@@ -467,17 +501,14 @@ fn scan_unit<S: Source>(
             skipped.push(n);
             return Vec::new();
         }
-        // `None` from `scan_big`: an archive, read whole into `unit.data`
-        // and opened below.
         Some(Ok(reader)) => {
-            if let Some(mut findings) =
-                scan_big(source, unit, reader, scanner, scratch, counters, skipped)
-            {
-                if !findings.is_empty() {
-                    source.review(unit, &mut findings, worker, scanner, scratch);
-                }
-                return findings;
+            let (mut findings, opened) = scan_big(
+                source, unit, worker, reader, scanner, scratch, counters, skipped,
+            );
+            if !opened && !findings.is_empty() {
+                source.review(unit, &mut findings, worker, scanner, scratch);
             }
+            return findings;
         }
     }
     let archives = source.archives(unit);
@@ -500,62 +531,123 @@ fn scan_unit<S: Source>(
 }
 
 /// Scans a large unit from `reader` in windows (`big`), or, when it is an
-/// archive, reads it whole into `unit.data` and returns `None` (archives
-/// are opened from memory). What could not be read is a notice naming how
-/// far the scan got.
+/// archive, opens it as it is read (`archive::walk_reader`: large entries
+/// in windows too), scanning its raw bytes again when they are wanted
+/// (true: it was opened). What could not be read is a notice naming how far
+/// the scan got.
+#[allow(clippy::too_many_arguments)]
 fn scan_big<S: Source>(
     source: &S,
     unit: &mut Unit<S::Tag>,
+    worker: &mut S::Worker,
     mut reader: Box<dyn std::io::Read + Send>,
     scanner: &Scanner,
     scratch: &mut Scratch,
     counters: &Counters,
     skipped: &SkipList<'_>,
-) -> Option<Vec<Finding>> {
+) -> (Vec<Finding>, bool) {
     use std::io::Read;
-    let unreadable = |at: u64, e: std::io::Error| Notice {
-        path: source.describe(unit),
-        reason: format!("cannot read past byte {at}: {e}; the bytes before it were scanned"),
-        kind: NoticeKind::Unreadable,
-    };
     let mut prefix = Vec::with_capacity(big::SNIFF);
     if let Err(e) = (&mut reader)
         .take(big::SNIFF as u64)
         .read_to_end(&mut prefix)
     {
         skipped.push(Notice {
+            path: source.describe(unit),
             reason: format!("cannot read: {e}"),
-            ..unreadable(0, e)
+            kind: NoticeKind::Unreadable,
         });
-        return Some(Vec::new());
+        return (Vec::new(), false);
     }
-    if source.archives(unit).is_some() && archive::kind(&prefix).is_some() {
-        let mut data = prefix;
-        if let Err(e) = reader.read_to_end(&mut data) {
-            skipped.push(Notice {
-                reason: format!("cannot read: {e}"),
-                ..unreadable(0, e)
-            });
-            return Some(Vec::new());
-        }
-        unit.data = data;
-        return None;
-    }
-    test_panic(&unit.origin);
     let mut input = std::io::Cursor::new(prefix).chain(reader);
+    if let Some(limits) = source.archives(unit)
+        && archive::kind(input.get_ref().0.get_ref()).is_some()
+    {
+        let name = match unit.origin.display_path() {
+            Some(p) => p.into_owned(),
+            None => unit.origin.to_string(),
+        };
+        let mut visit = ArchiveScan {
+            scanner,
+            scratch,
+            counters,
+            skipped,
+            parent: Arc::new(unit.origin.clone()),
+            findings: Vec::new(),
+        };
+        let limits = archive::ArchiveLimits {
+            stream_above: big::STREAM_ABOVE,
+            ..limits
+        };
+        let raw = archive::walk_reader(&name, &mut input, &limits, &mut visit);
+        let mut findings = visit.findings;
+        drop(input);
+        if raw {
+            // Not readable as the archive it announces (or broken off in
+            // it): its raw bytes, read again, are scanned like any file's.
+            match source.stream(unit, worker) {
+                Some(Ok(mut again)) => {
+                    findings.extend(windowed(
+                        source, unit, &mut again, scanner, scratch, counters, skipped,
+                    ));
+                }
+                Some(Err(n)) => skipped.push(n),
+                None => skipped.push(Notice {
+                    path: source.describe(unit),
+                    reason: "its raw bytes cannot be read a second time; not scanned raw".into(),
+                    kind: NoticeKind::Unreadable,
+                }),
+            }
+        }
+        return (findings, true);
+    }
+    let findings = windowed(
+        source, unit, &mut input, scanner, scratch, counters, skipped,
+    );
+    (findings, false)
+}
+
+/// Scans a large unit's bytes from `reader` in windows and counts them.
+fn windowed<S: Source>(
+    source: &S,
+    unit: &Unit<S::Tag>,
+    reader: &mut dyn std::io::Read,
+    scanner: &Scanner,
+    scratch: &mut Scratch,
+    counters: &Counters,
+    skipped: &SkipList<'_>,
+) -> Vec<Finding> {
+    test_panic(&unit.origin);
     let w = big::scan_windows(
         scanner,
         &unit.origin,
-        &mut input,
+        reader,
         big::WINDOW,
         big::OVERLAP,
         scratch,
     );
+    counted_windows(w, counters, skipped, &|| source.describe(unit))
+}
+
+/// Counts a windowed scan in the statistics; its decode notices, and the
+/// read that stopped it (naming the unit as `describe` says), go to the
+/// skip list.
+fn counted_windows(
+    w: big::Windowed,
+    counters: &Counters,
+    skipped: &SkipList<'_>,
+    describe: &dyn Fn() -> String,
+) -> Vec<Finding> {
     for n in w.notices {
         skipped.push(n);
     }
     if let Some(e) = w.error {
-        skipped.push(unreadable(w.bytes, e));
+        let at = w.bytes;
+        skipped.push(Notice {
+            path: describe(),
+            reason: format!("cannot read past byte {at}: {e}; the bytes before it were scanned"),
+            kind: NoticeKind::Unreadable,
+        });
     }
     counters.files.fetch_add(1, Ordering::Relaxed);
     counters.bytes.fetch_add(w.bytes, Ordering::Relaxed);
@@ -568,7 +660,7 @@ fn scan_big<S: Source>(
     if !w.keyword_hits && w.binary {
         counters.binary.fetch_add(1, Ordering::Relaxed);
     }
-    Some(w.findings)
+    w.findings
 }
 
 /// Scans what a Git plan lists: blobs in parallel (each worker with its own

@@ -396,7 +396,7 @@ impl super::Source for FsSource<'_> {
 
     fn stream(
         &self,
-        unit: &super::Unit<FileTag>,
+        unit: &mut super::Unit<FileTag>,
         _: &mut (),
     ) -> Option<Result<Box<dyn Read + Send>, Notice>> {
         let FileTag::Read { path, size } = &unit.tag else {

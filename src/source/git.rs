@@ -1293,7 +1293,7 @@ impl super::Source for GitSource {
 
     fn stream(
         &self,
-        unit: &super::Unit<BlobTag>,
+        unit: &mut super::Unit<BlobTag>,
         repo: &mut gix::Repository,
     ) -> Option<Result<Box<dyn std::io::Read + Send>, Notice>> {
         // gix reads an object whole; `git cat-file` streams a large blob

@@ -54,6 +54,10 @@ pub trait Emit<T>: Sync {
     /// them over) or `release`.
     fn reserve(&self, n: u64);
     fn release(&self, n: u64);
+    /// Hands over the units given so far now rather than in a later
+    /// batch: a unit whose bytes the source writes into a pipe must reach
+    /// a worker before the source waits on that pipe.
+    fn flush(&self);
 }
 
 /// A source of units. The run loop calls `units` on a thread of its own,
@@ -83,7 +87,7 @@ pub trait Source: Sync {
     /// source's size limit and fails past it.
     fn stream(
         &self,
-        _unit: &Unit<Self::Tag>,
+        _unit: &mut Unit<Self::Tag>,
         _w: &mut Self::Worker,
     ) -> Option<Result<Box<dyn std::io::Read + Send>, Notice>> {
         None

@@ -1,8 +1,11 @@
 //! One layer, streamed: stored bytes → SHA-256 (verified against the
 //! manifest's digest once the last byte went by) → decompressor chosen by
 //! the magic bytes (gzip, zstd or none; media types lie) → tar reader →
-//! each regular file handed out whole (up to `max_file_size`). Nothing is
-//! written to disk and at most one file of the layer is held at a time.
+//! each regular file handed out whole (up to `max_file_size`), or, over
+//! `pipeline::big::STREAM_ABOVE`, through a `Piped` reader as the layer is
+//! read, for the run loop to scan in windows. Nothing is written to disk
+//! and at most one file of the layer (or a few pipe chunks of a large one)
+//! is held at a time.
 //!
 //! Whiteouts (`.wh.NAME`, `.wh..wh..opq`) are recorded, not scanned, so
 //! the caller can tell which findings a later layer deleted.
@@ -10,6 +13,7 @@
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use sha2::{Digest, Sha256};
 
@@ -27,6 +31,15 @@ pub enum LayerItem {
     File {
         path: String,
         data: Vec<u8>,
+    },
+    /// A file over `STREAM_ABOVE` bytes: its `size` bytes come through
+    /// `reader` while the layer is read (the layer's reader waits until
+    /// they are taken), so it is never held whole. Dropping the reader
+    /// lets the layer go on without it.
+    Stream {
+        path: String,
+        size: u64,
+        reader: Piped,
     },
     /// `error`: a failure (hostile path) rather than policy (too large).
     Note {
@@ -221,6 +234,19 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
             });
             continue;
         }
+        if size > crate::pipeline::big::STREAM_ABOVE {
+            let (tx, reader) = piped();
+            emit(LayerItem::Stream {
+                path: path.clone(),
+                size,
+                reader,
+            });
+            if let Err(e) = pump(&mut entry, size, &path, &tx) {
+                out.errors.push(e);
+                return;
+            }
+            continue;
+        }
         emit(LayerItem::Reserve(size));
         let mut data = Vec::with_capacity(size as usize);
         // The header's size bounds the read: a file never grows past what
@@ -243,6 +269,123 @@ fn read_tar(decoded: impl Read, max: u64, emit: &mut dyn FnMut(LayerItem), out: 
         }
         emit(LayerItem::File { path, data });
     }
+}
+
+/// Bytes of one piece handed through a `Piped` reader, and pieces in
+/// flight: a large file costs the layer's reader at most 4 MiB on top of
+/// the window its scan holds.
+const PIPE_CHUNK: usize = 1 << 20;
+const PIPE_DEPTH: usize = 4;
+
+enum Piece {
+    Bytes(Vec<u8>),
+    End,
+    Failed(String),
+}
+
+/// The reading end of a large layer file: its bytes as the layer's reader
+/// hands them over. A file cut short (a broken layer, a reader that
+/// stopped) is a read error, never a clean end.
+pub struct Piped {
+    rx: Receiver<Piece>,
+    piece: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl std::fmt::Debug for Piped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Piped")
+    }
+}
+
+fn piped() -> (SyncSender<Piece>, Piped) {
+    let (tx, rx) = sync_channel(PIPE_DEPTH);
+    let reader = Piped {
+        rx,
+        piece: Vec::new(),
+        at: 0,
+        done: false,
+    };
+    (tx, reader)
+}
+
+impl Read for Piped {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.at < self.piece.len() {
+                let n = buf.len().min(self.piece.len() - self.at);
+                buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+                self.at += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Piece::Bytes(b)) => {
+                    self.piece = b;
+                    self.at = 0;
+                }
+                Ok(Piece::End) => self.done = true,
+                Ok(Piece::Failed(why)) => {
+                    self.done = true;
+                    return Err(io::Error::other(why));
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("the layer's reader stopped"));
+                }
+            }
+        }
+    }
+}
+
+/// Hands the `size` bytes of a layer file to its `Piped` reader; a layer
+/// that breaks off inside the file is an error of the layer (told to the
+/// reader too). When the reader is gone the rest of the file is left to
+/// the tar reader, which skips it.
+fn pump(
+    entry: &mut impl Read,
+    size: u64,
+    path: &str,
+    tx: &SyncSender<Piece>,
+) -> Result<(), String> {
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(PIPE_CHUNK as u64) as usize;
+        let mut piece = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            match entry.read(&mut piece[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let why = format!(
+                        "truncated or corrupt layer reading {path}: {}",
+                        crate::decode::archive::tar_error(&e)
+                    );
+                    let _ = tx.send(Piece::Failed(why.clone()));
+                    return Err(why);
+                }
+            }
+        }
+        if got < want {
+            let why = format!(
+                "truncated layer: {path} ends after {} of {size} bytes",
+                size - left + got as u64
+            );
+            let _ = tx.send(Piece::Failed(why.clone()));
+            return Err(why);
+        }
+        left -= want as u64;
+        if tx.send(Piece::Bytes(piece)).is_err() {
+            return Ok(());
+        }
+    }
+    let _ = tx.send(Piece::End);
+    Ok(())
 }
 
 /// `./a/b`, `/a/b` and `a/b` are the same file in a layer.

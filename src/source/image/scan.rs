@@ -7,9 +7,10 @@
 //! whiteouts.
 //!
 //! Memory is bounded by the run loop's hand-off budget of files being read
-//! or waiting to be scanned (a single larger file, at most the maximum file
-//! size, goes alone), whatever the layer sizes and however many layers are
-//! read at once.
+//! or waiting to be scanned (a single file up to `pipeline::big::
+//! STREAM_ABOVE` larger than the budget goes alone; a larger one comes
+//! through a pipe and is scanned in windows), whatever the file and layer
+//! sizes and however many layers are read at once.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use super::cache::{Cache, CachedFinding, Entry, Kind};
 
-use super::layer::{LayerItem, LayerRead, Whiteout, read_layer};
+use super::layer::{LayerItem, LayerRead, Piped, Whiteout, read_layer};
 use super::{Image, LayerStore};
 use crate::blob::{ImageMeta, Origin, image_identity};
 use crate::decode::archive::ArchiveLimits;
@@ -82,8 +83,10 @@ struct Unique {
 /// What a unit of an image is.
 #[derive(Debug)]
 pub enum ImageTag {
-    /// A file of distinct layer `unique`.
-    Layer { unique: usize },
+    /// A file of distinct layer `unique`; `piped`: a large one, whose
+    /// bytes come through a pipe from the layer's reader (taken by
+    /// `stream`), to be scanned in windows.
+    Layer { unique: usize, piped: Option<Piped> },
     /// A part of image `job`'s config.
     Config { job: usize },
 }
@@ -201,6 +204,15 @@ impl<'a> ImageSource<'a> {
         self as *const Self as usize
     }
 
+    /// Notes the unit this worker scans (see `CURRENT`).
+    fn current(&self, unit: &Unit<ImageTag>) {
+        let current = match unit.tag {
+            ImageTag::Layer { unique, .. } => Current::Layer(unique),
+            ImageTag::Config { job } => Current::Config(job),
+        };
+        CURRENT.set(Some((self.id(), current)));
+    }
+
     /// Records what was read completely in the cache (after the scan,
     /// when every notice is known).
     pub fn record(&self) {
@@ -286,8 +298,28 @@ impl<'a> ImageSource<'a> {
                     image: meta.clone(),
                 },
                 data,
-                tag: ImageTag::Layer { unique: u },
+                tag: ImageTag::Layer {
+                    unique: u,
+                    piped: None,
+                },
             }),
+            LayerItem::Stream { path, reader, .. } => {
+                out.unit(Unit {
+                    origin: Origin::Image {
+                        repository: repository.clone(),
+                        path,
+                        image: meta.clone(),
+                    },
+                    data: Vec::new(),
+                    tag: ImageTag::Layer {
+                        unique: u,
+                        piped: Some(reader),
+                    },
+                });
+                // A worker must take the unit before this thread feeds
+                // its pipe.
+                out.flush();
+            }
             LayerItem::Note { path, reason, kind } => {
                 if !kind.is_routine() {
                     taint();
@@ -317,12 +349,21 @@ impl Source for ImageSource<'_> {
     fn worker(&self) {}
 
     fn load(&self, unit: &mut Unit<ImageTag>, _: &mut ()) -> Result<(), Notice> {
-        let current = match unit.tag {
-            ImageTag::Layer { unique } => Current::Layer(unique),
-            ImageTag::Config { job } => Current::Config(job),
-        };
-        CURRENT.set(Some((self.id(), current)));
+        self.current(unit);
         Ok(())
+    }
+
+    fn stream(
+        &self,
+        unit: &mut Unit<ImageTag>,
+        _: &mut (),
+    ) -> Option<Result<Box<dyn std::io::Read + Send>, Notice>> {
+        let ImageTag::Layer { piped, .. } = &mut unit.tag else {
+            return None;
+        };
+        let reader = piped.take()?;
+        self.current(unit);
+        Some(Ok(Box::new(reader)))
     }
 
     fn units(&self, out: &dyn Emit<ImageTag>) {
@@ -386,7 +427,7 @@ impl Source for ImageSource<'_> {
 
     fn describe(&self, unit: &Unit<ImageTag>) -> String {
         match (&unit.tag, &unit.origin) {
-            (ImageTag::Layer { unique }, Origin::Image { path, .. }) => {
+            (ImageTag::Layer { unique, .. }, Origin::Image { path, .. }) => {
                 let u = &self.uniques[*unique];
                 let label = self.layer_label(&self.jobs[u.job].image, u.index);
                 format!("{label}: {path}")
@@ -397,7 +438,7 @@ impl Source for ImageSource<'_> {
 
     fn unit_name(&self, unit: &Unit<ImageTag>) -> String {
         match (&unit.tag, unit.origin.display_path()) {
-            (ImageTag::Layer { unique }, Some(path)) => {
+            (ImageTag::Layer { unique, .. }, Some(path)) => {
                 let u = &self.uniques[*unique];
                 let digest = &self.jobs[u.job].image.layers[u.index].digest;
                 format!("{digest}:{path}")
@@ -427,7 +468,7 @@ impl Source for ImageSource<'_> {
         let mut per_config: Vec<Vec<Finding>> = self.jobs.iter().map(|_| Vec::new()).collect();
         for f in found {
             match f.tag {
-                ImageTag::Layer { unique } => per_unique[unique].extend(f.findings),
+                ImageTag::Layer { unique, .. } => per_unique[unique].extend(f.findings),
                 ImageTag::Config { job } => per_config[job].extend(f.findings),
             }
         }
