@@ -355,46 +355,22 @@ impl Registry {
         r: &Reference,
         auth: &RegistryAuth,
     ) -> Result<Option<String>, OciDistributionError> {
-        let tag = r.digest().or(r.tag()).unwrap_or("latest");
-        let url = format!(
-            "{}://{}/v2/{}/manifests/{tag}",
-            self.scheme(),
-            r.resolve_registry(),
-            r.repository()
-        );
-        let mut renewed = false;
-        loop {
-            let token = self.token(r, auth, renewed).await?;
-            // The same Accept as the GET, so the registry names the same
-            // manifest (it may convert between formats by Accept).
-            let mut req = self
-                .http
-                .head(&url)
-                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
-            req = match (token.as_ref(), auth) {
-                (Some(t), _) | (None, RegistryAuth::Bearer(t)) => req.bearer_auth(t),
-                (None, RegistryAuth::Basic(user, password)) => req.basic_auth(user, Some(password)),
-                (None, RegistryAuth::Anonymous) => req,
-            };
-            let res = req.send().await?;
-            let status = res.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
-                renewed = true;
-                continue;
-            }
-            answer_error(status, &[], &url)?;
-            let digest = res
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .filter(|d| {
-                    d.strip_prefix("sha256:").is_some_and(|h| {
-                        h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                    })
+        let (res, url) = self
+            .manifest_request(r, auth, reqwest::Method::HEAD)
+            .await?;
+        let status = res.status();
+        answer_error(status, &[], &url)?;
+        let digest = res
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .filter(|d| {
+                d.strip_prefix("sha256:").is_some_and(|h| {
+                    h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
                 })
-                .map(str::to_string);
-            return Ok(digest);
-        }
+            })
+            .map(str::to_string);
+        Ok(digest)
     }
 
     /// A manifest or index and its digest, read with a size cap: the body
@@ -406,10 +382,49 @@ impl Registry {
         r: &Reference,
         auth: &RegistryAuth,
     ) -> Result<(Vec<u8>, String), OciDistributionError> {
-        let scheme = if self.opts.insecure { "http" } else { "https" };
+        let (res, url) = self.manifest_request(r, auth, reqwest::Method::GET).await?;
+        let status = res.status();
+        let header = res
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = read_capped(res, MAX_MANIFEST, "manifest").await?;
+        answer_error(status, &body, &url)?;
+        let digest = super::sha256_digest(&body);
+        for (what, want) in [
+            ("the reference's", r.digest()),
+            ("the registry's", header.as_deref()),
+        ] {
+            if let Some(want) = want
+                && want.starts_with("sha256:")
+                && want != digest
+            {
+                return Err(OciDistributionError::DigestError(
+                    oci_client::errors::DigestError::VerificationError {
+                        expected: want.to_string(),
+                        actual: format!("{digest} (not {what} digest)"),
+                    },
+                ));
+            }
+        }
+        Ok((body, digest))
+    }
+
+    /// A request for `r`'s manifest with the same Accept for HEAD and GET
+    /// (a registry may convert between formats by Accept), carrying the
+    /// repository's token, renewed once on a 401. Returns the answer and
+    /// the URL asked.
+    async fn manifest_request(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+        method: reqwest::Method,
+    ) -> Result<(reqwest::Response, String), OciDistributionError> {
         let tag = r.digest().or(r.tag()).unwrap_or("latest");
         let url = format!(
-            "{scheme}://{}/v2/{}/manifests/{tag}",
+            "{}://{}/v2/{}/manifests/{tag}",
+            self.scheme(),
             r.resolve_registry(),
             r.repository()
         );
@@ -418,7 +433,7 @@ impl Registry {
             let token = self.token(r, auth, renewed).await?;
             let mut req = self
                 .http
-                .get(&url)
+                .request(method.clone(), &url)
                 .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
             req = match (token.as_ref(), auth) {
                 (Some(t), _) | (None, RegistryAuth::Bearer(t)) => req.bearer_auth(t),
@@ -426,36 +441,11 @@ impl Registry {
                 (None, RegistryAuth::Anonymous) => req,
             };
             let res = req.send().await?;
-            let status = res.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
+            if res.status() == reqwest::StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
                 continue;
             }
-            let header = res
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let body = read_capped(res, MAX_MANIFEST, "manifest").await?;
-            answer_error(status, &body, &url)?;
-            let digest = super::sha256_digest(&body);
-            for (what, want) in [
-                ("the reference's", r.digest()),
-                ("the registry's", header.as_deref()),
-            ] {
-                if let Some(want) = want
-                    && want.starts_with("sha256:")
-                    && want != digest
-                {
-                    return Err(OciDistributionError::DigestError(
-                        oci_client::errors::DigestError::VerificationError {
-                            expected: want.to_string(),
-                            actual: format!("{digest} (not {what} digest)"),
-                        },
-                    ));
-                }
-            }
-            return Ok((body, digest));
+            return Ok((res, url));
         }
     }
 
