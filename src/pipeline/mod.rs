@@ -312,12 +312,20 @@ struct ArchiveScan<'a, 's> {
     findings: Vec<Finding>,
 }
 
-impl archive::Visitor for ArchiveScan<'_, '_> {
-    fn entry(&mut self, entry: Option<&str>, data: Vec<u8>) {
-        let origin = match entry {
+impl ArchiveScan<'_, '_> {
+    /// An entry's provenance: the archive's, with the entry's path when the
+    /// archive names one (a `.gz` stream has none).
+    fn origin(&self, entry: Option<&str>) -> Origin {
+        match entry {
             Some(entry) => self.parent.archive_entry(entry),
             None => (*self.parent).clone(),
-        };
+        }
+    }
+}
+
+impl archive::Visitor for ArchiveScan<'_, '_> {
+    fn entry(&mut self, entry: Option<&str>, data: Vec<u8>) {
+        let origin = self.origin(entry);
         let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
         let found = contained(
             || origin.to_string(),
@@ -333,10 +341,7 @@ impl archive::Visitor for ArchiveScan<'_, '_> {
         entry: Option<&str>,
         reader: &mut dyn std::io::Read,
     ) -> (u64, Option<std::io::Error>) {
-        let origin = match entry {
-            Some(entry) => self.parent.archive_entry(entry),
-            None => (*self.parent).clone(),
-        };
+        let origin = self.origin(entry);
         let (scanner, counters, skipped) = (self.scanner, self.counters, self.skipped);
         let w = contained(
             || origin.to_string(),
