@@ -1138,16 +1138,7 @@ fn a_1_gib_git_blob_is_scanned_in_bounded_memory() {
     let (code, findings, stderr, peak) =
         with_peak_rss(&["git", repo.to_str().unwrap(), "--max-file-size", "2GiB"]);
     assert_eq!(code, Some(1), "{stderr}");
-    let mut found: Vec<(String, u64)> = findings
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().unwrap().to_string(),
-                f["line"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    found.sort();
+    let found = paths_and_lines(&findings);
     assert_eq!(
         found,
         vec![
@@ -1233,25 +1224,16 @@ fn entries_of_256_mib_in_archives_are_scanned_in_windows_in_bounded_memory() {
         v.sort();
         v
     };
-    let found = |findings: &[Value]| {
-        let mut v: Vec<(String, u64)> = findings
-            .iter()
-            .map(|f| {
-                (
-                    f["path"].as_str().unwrap().to_string(),
-                    f["line"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
     let names = ["big.tar", "small.tar.gz", "small.zip", "stored.zip"];
     let (code, findings, stderr, peak) =
         with_peak_rss(&["scan", tree.to_str().unwrap(), "--max-file-size", "1GiB"]);
     assert_eq!(code, Some(1), "{stderr}");
     let root = format!("{}/", tree.display());
-    assert_eq!(found(&findings), expect(&names, &root), "{stderr}");
+    assert_eq!(
+        paths_and_lines(&findings),
+        expect(&names, &root),
+        "{stderr}"
+    );
     // Read whole, one entry alone would take 256 MiB.
     assert!(peak < 200, "peak RSS {peak} MiB\n{stderr}");
 
@@ -1281,7 +1263,7 @@ fn entries_of_256_mib_in_archives_are_scanned_in_windows_in_bounded_memory() {
         with_peak_rss(&["git", repo.to_str().unwrap(), "--max-file-size", "1GiB"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
-        found(&findings),
+        paths_and_lines(&findings),
         expect(&["big.tar", "stored.zip"], ""),
         "{stderr}"
     );
@@ -1445,4 +1427,19 @@ fn a_secret_after_a_million_yaml_nodes_is_still_decoded() {
     );
     // Generous: the file is 12 MB; this bounds a hang, not speed.
     assert!(start.elapsed() < Duration::from_secs(300), "{stderr}");
+}
+
+/// Each finding's path and line, sorted.
+fn paths_and_lines(findings: &[Value]) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
 }
