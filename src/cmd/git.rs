@@ -76,9 +76,10 @@ pub(crate) fn git(common: &CommonArgs, args: &GitArgs) -> Result<u8> {
         )?
     };
     let counters = pipeline::Counters::default();
-    let total = plan.blobs.len() as u64;
+    // A history's blobs are counted as its walk finds them: no total.
+    let total = plan.history.is_none().then_some(plan.blobs.len() as u64);
     let what = format!("blobs of {} commits", plan.commits);
-    let outcome = progress::while_running(common, &counters, Some(total), &what, || {
+    let outcome = progress::while_running(common, &counters, total, &what, || {
         pipeline::scan_git(&scanner, &repo, plan, max_file_size, &on_skip, &counters)
     });
     // A history scan that could not read everything is not complete: exit 2.

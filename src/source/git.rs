@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
-use gix::objs::tree::EntryMode;
 
 use crate::blob::{Blob, CommitMeta, Origin};
 use crate::notice::{Notice, NoticeKind};
+use crate::source::gitpack;
 
 /// What part of the history to scan.
 #[derive(Clone, Debug, Default)]
@@ -77,6 +77,8 @@ pub struct Plan {
     /// history that is missing (shallow clones).
     pub problems: Vec<Notice>,
     pub commits: usize,
+    /// The history whose trees the source walks (none for `--staged`).
+    pub history: Option<History>,
 }
 
 /// Opens a local repository (work tree, bare or mirror).
@@ -665,24 +667,12 @@ fn tips(
 }
 
 fn commit_meta(repo: &gix::Repository, id: ObjectId) -> Result<CommitMeta, String> {
-    let commit = repo.find_commit(id).map_err(|e| e.to_string())?;
-    let decoded = commit.decode().map_err(|e| e.to_string())?;
-    let author = decoded.author().map_err(|e| e.to_string())?;
-    let date = author
-        .time()
-        .map(|t| t.format_or_unix(gix::date::time::format::ISO8601_STRICT))
-        .unwrap_or_default();
-    Ok(CommitMeta {
-        id: id.to_string(),
-        author: author.name.to_str_lossy().trim().to_string(),
-        email: author.email.to_str_lossy().trim().to_string(),
-        date,
-        message: decoded.message.to_str_lossy().into_owned(),
-    })
+    commit_and_tree(repo, id).map(|(meta, _)| meta)
 }
 
 /// A commit with what the topological sort needs.
-struct Node {
+#[derive(Debug)]
+pub struct Node {
     id: ObjectId,
     parents: Vec<ObjectId>,
     time: i64,
@@ -725,53 +715,161 @@ fn topo_order(nodes: Vec<Node>) -> Vec<Node> {
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// An owned tree entry.
-struct Entry {
-    mode: EntryMode,
-    name: Vec<u8>,
-    id: ObjectId,
+/// Tree entry modes (the octal numbers Git writes), by kind.
+fn is_tree(mode: u32) -> bool {
+    mode & 0o170000 == 0o040000
+}
+fn is_blob_or_symlink(mode: u32) -> bool {
+    matches!(mode & 0o170000, 0o100000 | 0o120000)
+}
+
+/// A tree entry in place: mode, name, id.
+type RawEntry<'a> = (u32, &'a [u8], ObjectId);
+
+/// The next entry of a raw tree object at `*pos`: mode, name, id. `None`
+/// at the end; an error for a malformed entry.
+fn tree_entry<'a>(
+    data: &'a [u8],
+    pos: &mut usize,
+    hash_len: usize,
+) -> Option<Result<RawEntry<'a>, String>> {
+    let rest = data.get(*pos..).filter(|r| !r.is_empty())?;
+    let bad = |what: &str| Some(Err(format!("malformed tree entry at byte {pos}: {what}")));
+    let Some(space) = rest.iter().position(|&b| b == b' ') else {
+        return bad("no mode");
+    };
+    let mut mode = 0u32;
+    for &d in &rest[..space] {
+        if !(b'0'..=b'7').contains(&d) || mode > 0o7777777 {
+            return bad("mode is not an octal number");
+        }
+        mode = mode * 8 + u32::from(d - b'0');
+    }
+    let Some(nul) = rest[space + 1..].iter().position(|&b| b == 0) else {
+        return bad("name not terminated");
+    };
+    let name = &rest[space + 1..space + 1 + nul];
+    let id_at = space + 2 + nul;
+    let Some(raw) = rest.get(id_at..id_at + hash_len) else {
+        return bad("truncated object id");
+    };
+    let Ok(id) = ObjectId::try_from(raw) else {
+        return bad("object id");
+    };
+    *pos += id_at + hash_len;
+    Some(Ok((mode, name, id)))
+}
+
+/// A parent's entries of one subtree, by name (diff scopes only).
+type ParentEntries = HashMap<Vec<u8>, (u32, ObjectId)>;
+
+/// The run loop's side of a walk: where units and notices go, and the
+/// order of blobs found so far.
+struct Sink<'o> {
+    out: &'o dyn super::Emit<BlobTag>,
+    packs: &'o gitpack::Packs,
+    /// Blobs found but not yet handed over, with their place in the pack.
+    pending: Vec<((usize, u64), super::Unit<BlobTag>)>,
+    found: usize,
+}
+
+impl Sink<'_> {
+    fn blob(&mut self, task: BlobTask) {
+        let at = self.packs.locate(&task.id).unwrap_or((usize::MAX, 0));
+        let order = self.found;
+        self.found += 1;
+        self.pending.push((
+            at,
+            super::Unit {
+                origin: task.origin,
+                data: Vec::new(),
+                tag: BlobTag {
+                    id: task.id,
+                    previous: task.previous,
+                    order,
+                },
+            },
+        ));
+        // Batches grow with the walk (1,024 blobs first, so scanning starts
+        // at once, up to 32,768): the larger the batch, the more versions
+        // of a file are read one delta apart.
+        if self.pending.len() >= (self.found / 2).clamp(1024, 32_768) {
+            self.flush();
+        }
+    }
+
+    /// Hands over pending blobs in pack order: a delta's base comes before
+    /// it in a pack, so each read finds its base in the workers' shared
+    /// cache. Reports keep the walk's order (`BlobTag::order`).
+    fn flush(&mut self) {
+        self.pending.sort_by_key(|(at, _)| *at);
+        for (_, unit) in self.pending.drain(..) {
+            self.out.unit(unit);
+        }
+    }
+
+    fn problem(&self, path: String, reason: String) {
+        self.out.notice(Notice {
+            path,
+            reason,
+            kind: NoticeKind::Unreadable,
+        });
+    }
 }
 
 /// Walks trees, recording each blob the first time it is seen.
-struct Walker<'r> {
+struct Walker<'r, 's, 'o> {
     repo: &'r gix::Repository,
-    seen_trees: HashSet<ObjectId>,
-    seen_blobs: HashSet<ObjectId>,
-    plan: &'r mut Plan,
+    reader: gitpack::Reader,
+    seen_trees: gix::hashtable::HashSet<ObjectId>,
+    seen_blobs: gix::hashtable::HashSet<ObjectId>,
+    sink: &'s mut Sink<'o>,
+    /// Tree buffers to reuse.
+    spare: Vec<Vec<u8>>,
+    hash_len: usize,
 }
 
-impl Walker<'_> {
-    fn read_tree(&mut self, id: ObjectId, commit: &CommitMeta) -> Option<Vec<Entry>> {
-        let res = self
-            .repo
-            .find_object(id)
-            .map_err(|e| e.to_string())
-            .and_then(|o| o.try_into_tree().map_err(|e| e.to_string()))
-            .and_then(|t| {
-                t.decode()
-                    .map(|d| {
-                        d.entries
-                            .iter()
-                            .map(|e| Entry {
-                                mode: e.mode,
-                                name: e.filename.to_vec(),
-                                id: e.oid.to_owned(),
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                    .map_err(|e| e.to_string())
-            });
+impl Walker<'_, '_, '_> {
+    /// A tree's raw bytes: through the chain-keeping pack reader, or gix
+    /// for what is not packed.
+    fn read_tree(&mut self, id: ObjectId, commit: &CommitMeta) -> Option<Vec<u8>> {
+        let mut buf = self.spare.pop().unwrap_or_default();
+        let res = match self.reader.read(&id, &mut buf) {
+            Some(gix::object::Kind::Tree) => Ok(()),
+            Some(kind) => Err(format!("expected a tree, found a {kind}")),
+            None => self
+                .repo
+                .find_object(id)
+                .map_err(|e| e.to_string())
+                .and_then(|o| o.try_into_tree().map_err(|e| e.to_string()))
+                .map(|t| {
+                    buf.clear();
+                    buf.extend_from_slice(&t.data);
+                }),
+        };
         match res {
-            Ok(entries) => Some(entries),
+            Ok(()) => Some(buf),
             Err(e) => {
-                self.plan.problems.push(Notice {
-                    path: format!("tree {id}"),
-                    reason: format!("cannot read (in commit {}): {e}", commit.id),
-                    kind: NoticeKind::Unreadable,
-                });
+                self.spare.push(buf);
+                self.sink.problem(
+                    format!("tree {id}"),
+                    format!("cannot read (in commit {}): {e}", commit.id),
+                );
                 None
             }
         }
+    }
+
+    /// A tree's entries by name (a parent's side of a diff scope).
+    fn parent_entries(&mut self, id: ObjectId, commit: &CommitMeta) -> Option<ParentEntries> {
+        let data = self.read_tree(id, commit)?;
+        let mut map = HashMap::new();
+        let mut pos = 0;
+        while let Some(Ok((mode, name, id))) = tree_entry(&data, &mut pos, self.hash_len) {
+            map.insert(name.to_vec(), (mode, id));
+        }
+        self.spare.push(data);
+        Some(map)
     }
 
     /// Reads a tree to walk and the same subtree of each parent, unless it
@@ -786,14 +884,15 @@ impl Walker<'_> {
         if parents.contains(&tree) || !self.seen_trees.insert(tree) {
             return None;
         }
-        let entries = self.read_tree(tree, commit)?;
+        let data = self.read_tree(tree, commit)?;
         let parent_entries = parents
             .iter()
-            .filter_map(|p| self.read_tree(*p, commit))
-            .map(|es| es.into_iter().map(|e| (e.name, (e.mode, e.id))).collect())
+            .filter_map(|p| self.parent_entries(*p, commit))
             .collect();
         Some(Frame {
-            entries: entries.into_iter(),
+            id: tree,
+            data,
+            pos: 0,
             parent_entries,
             path_len,
         })
@@ -819,46 +918,63 @@ impl Walker<'_> {
         };
         let mut stack = vec![root];
         while let Some(top) = stack.last_mut() {
-            let Some(e) = top.entries.next() else {
-                stack.pop();
-                continue;
+            let (mode, id) = match tree_entry(&top.data, &mut top.pos, self.hash_len) {
+                None => {
+                    let done = stack.pop().expect("a frame");
+                    self.spare.push(done.data);
+                    continue;
+                }
+                Some(Err(e)) => {
+                    let done = stack.pop().expect("a frame");
+                    self.sink.problem(
+                        format!("tree {}", done.id),
+                        format!("cannot read (in commit {}): {e}", commit.id),
+                    );
+                    self.spare.push(done.data);
+                    continue;
+                }
+                Some(Ok((mode, name, id))) => {
+                    path.truncate(top.path_len);
+                    if !path.is_empty() {
+                        path.push(b'/');
+                    }
+                    path.extend_from_slice(name);
+                    (mode, id)
+                }
             };
-            path.truncate(top.path_len);
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(&e.name);
-            if e.mode.is_tree() {
+            let name = &path[top.path_len + usize::from(top.path_len > 0)..];
+            if is_tree(mode) {
                 let sub: Vec<ObjectId> = top
                     .parent_entries
                     .iter()
-                    .filter_map(|pe| pe.get(&e.name))
-                    .filter(|(m, _)| m.is_tree())
+                    .filter_map(|pe| pe.get(name))
+                    .filter(|(m, _)| is_tree(*m))
                     .map(|(_, id)| *id)
                     .collect();
-                if let Some(frame) = self.open(e.id, &sub, path.len(), commit) {
+                let len = path.len();
+                if let Some(frame) = self.open(id, &sub, len, commit) {
                     stack.push(frame);
                 }
-            } else if e.mode.is_blob_or_symlink()
-                && !self.seen_blobs.contains(&e.id)
+            } else if is_blob_or_symlink(mode)
+                && !self.seen_blobs.contains(&id)
                 && !top
                     .parent_entries
                     .iter()
-                    .any(|pe| pe.get(&e.name).is_some_and(|(_, id)| *id == e.id))
+                    .any(|pe| pe.get(name).is_some_and(|(_, old)| *old == id))
             {
-                self.seen_blobs.insert(e.id);
+                self.seen_blobs.insert(id);
                 let previous = top
                     .parent_entries
                     .iter()
-                    .filter_map(|pe| pe.get(&e.name))
-                    .filter(|(m, _)| m.is_blob_or_symlink())
+                    .filter_map(|pe| pe.get(name))
+                    .filter(|(m, _)| is_blob_or_symlink(*m))
                     .map(|(_, id)| *id)
                     .collect();
-                self.plan.blobs.push(BlobTask {
-                    id: e.id,
+                self.sink.blob(BlobTask {
+                    id,
                     previous,
                     origin: Origin::GitBlob {
-                        blob: e.id.to_string(),
+                        blob: id.to_string(),
                         path: Some(path.to_str_lossy().into_owned()),
                         commit: Some(commit.clone()),
                     },
@@ -869,15 +985,30 @@ impl Walker<'_> {
     }
 }
 
-/// A tree being walked: its entries still to visit, the same subtree in
-/// each parent commit (name → mode and id), and the length of its path.
+/// A tree being walked: its raw bytes and the position of the next entry,
+/// the same subtree in each parent commit (name → mode and id), and the
+/// length of its path.
 struct Frame {
-    entries: std::vec::IntoIter<Entry>,
-    parent_entries: Vec<HashMap<Vec<u8>, (EntryMode, ObjectId)>>,
+    id: ObjectId,
+    data: Vec<u8>,
+    pos: usize,
+    parent_entries: Vec<ParentEntries>,
     path_len: usize,
 }
 
-/// Enumerates what to scan in `repo` as `opts` asks.
+/// The commits of a history walk, parents first, and how to walk them.
+#[derive(Debug, Default)]
+pub struct History {
+    commits: Vec<Node>,
+    /// Compare each commit with its parents (`--since-commit`, `--range`)
+    /// instead of walking whole trees once.
+    diff_mode: bool,
+    all_objects: bool,
+}
+
+/// Enumerates what to scan in `repo` as `opts` asks: the commits, in
+/// topological order, whose trees the source walks while the workers
+/// scan (see `GitSource`).
 pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError> {
     let mut plan = Plan::default();
     let (tips, hidden) = match (&opts.range, &opts.since_commit) {
@@ -908,6 +1039,9 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
         });
     }
 
+    // gix reads parents and commit times from the commit-graph file when
+    // the repository has one (`git commit-graph write`, or gc), and decodes
+    // each commit otherwise.
     let walk = repo
         .rev_walk(tips)
         .with_hidden(hidden)
@@ -941,47 +1075,80 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
         }
     }
     plan.commits = nodes.len();
+    plan.history = Some(History {
+        commits: topo_order(nodes),
+        diff_mode,
+        all_objects: opts.all_objects,
+    });
+    Ok(plan)
+}
+
+/// The tree of commit `id` and what a finding reports about the commit.
+fn commit_and_tree(repo: &gix::Repository, id: ObjectId) -> Result<(CommitMeta, ObjectId), String> {
+    let commit = repo.find_commit(id).map_err(|e| e.to_string())?;
+    let tree = commit
+        .tree_id()
+        .map_err(|e| format!("cannot read its tree: {e}"))?
+        .detach();
+    let decoded = commit.decode().map_err(|e| e.to_string())?;
+    let author = decoded.author().map_err(|e| e.to_string())?;
+    let date = author
+        .time()
+        .map(|t| t.format_or_unix(gix::date::time::format::ISO8601_STRICT))
+        .unwrap_or_default();
+    Ok((
+        CommitMeta {
+            id: id.to_string(),
+            author: author.name.to_str_lossy().trim().to_string(),
+            email: author.email.to_str_lossy().trim().to_string(),
+            date,
+            message: decoded.message.to_str_lossy().into_owned(),
+        },
+        tree,
+    ))
+}
+
+/// Walks `history`'s commits in order, handing each blob to `sink` the
+/// first time a commit's tree holds it, and keeping each commit's message.
+/// Returns the blobs seen (for `--all-objects`).
+fn walk_history(
+    repo: &gix::Repository,
+    history: History,
+    sink: &mut Sink<'_>,
+    messages: &mut Vec<Blob>,
+) -> gix::hashtable::HashSet<ObjectId> {
+    let packs = Arc::new(gitpack::Packs::open(
+        repo.objects.store_ref().path(),
+        repo.object_hash(),
+    ));
     let mut walker = Walker {
         repo,
-        seen_trees: HashSet::new(),
-        seen_blobs: HashSet::new(),
-        plan: &mut plan,
+        reader: gitpack::Reader::new(packs, TREE_CACHE),
+        seen_trees: Default::default(),
+        seen_blobs: Default::default(),
+        sink,
+        spare: Vec::new(),
+        hash_len: repo.object_hash().len_in_bytes(),
     };
     let mut path = Vec::new();
-    for node in topo_order(nodes) {
-        let meta = match commit_meta(repo, node.id) {
-            Ok(m) => Arc::new(m),
+    for node in history.commits {
+        let (meta, tree) = match commit_and_tree(repo, node.id) {
+            Ok((m, t)) => (Arc::new(m), t),
             Err(e) => {
-                walker.plan.problems.push(Notice {
-                    path: format!("commit {}", node.id),
-                    reason: format!("cannot read: {e}"),
-                    kind: NoticeKind::Unreadable,
-                });
+                walker
+                    .sink
+                    .problem(format!("commit {}", node.id), format!("cannot read: {e}"));
                 continue;
             }
         };
-        walker.plan.messages.push(Blob::new(
+        messages.push(Blob::new(
             Origin::GitMessage {
                 commit: meta.clone(),
                 tag: None,
             },
             meta.message.as_bytes().to_vec(),
         ));
-        let tree = match repo
-            .find_commit(node.id)
-            .and_then(|c| Ok(c.tree_id()?.detach()))
-        {
-            Ok(t) => t,
-            Err(e) => {
-                walker.plan.problems.push(Notice {
-                    path: format!("commit {}", node.id),
-                    reason: format!("cannot read its tree: {e}"),
-                    kind: NoticeKind::Unreadable,
-                });
-                continue;
-            }
-        };
-        let parent_trees: Vec<ObjectId> = if diff_mode {
+        let parent_trees: Vec<ObjectId> = if history.diff_mode {
             node.parents
                 .iter()
                 .filter_map(|p| {
@@ -997,24 +1164,34 @@ pub fn plan(repo: &gix::Repository, opts: &GitOptions) -> Result<Plan, GitError>
         };
         walker.walk(tree, &parent_trees, &mut path, &meta);
     }
-
-    if opts.all_objects {
-        let seen = std::mem::take(&mut walker.seen_blobs);
-        unreachable_blobs(repo, &seen, &mut plan)?;
-    }
-    Ok(plan)
+    walker.sink.flush();
+    walker.seen_blobs
 }
+
+/// Bytes of decoded trees the walk keeps (delta chain links): enough for
+/// every link of a few hundred chains of a large project's root tree.
+const TREE_CACHE: usize = 64 << 20;
+
+/// Bytes of decoded blobs the workers share (each blob's delta base,
+/// read just before it in pack order).
+const BLOB_CACHE: usize = 96 << 20;
 
 /// Every blob in the object database that the walk did not reach.
 fn unreachable_blobs(
     repo: &gix::Repository,
-    seen: &HashSet<ObjectId>,
-    plan: &mut Plan,
-) -> Result<(), GitError> {
-    let iter = repo
-        .objects
-        .iter()
-        .map_err(|e| repo_err("listing objects")(Box::new(e)))?;
+    seen: &gix::hashtable::HashSet<ObjectId>,
+    sink: &mut Sink<'_>,
+) {
+    let iter = match repo.objects.iter() {
+        Ok(iter) => iter,
+        Err(e) => {
+            sink.problem(
+                repo.path().display().to_string(),
+                format!("cannot list objects ({e}); unreachable blobs were not scanned"),
+            );
+            return;
+        }
+    };
     for id in iter {
         let Ok(id) = id else { continue };
         if seen.contains(&id) {
@@ -1023,7 +1200,7 @@ fn unreachable_blobs(
         if let Ok(h) = repo.find_header(id)
             && h.kind() == gix::object::Kind::Blob
         {
-            plan.blobs.push(BlobTask {
+            sink.blob(BlobTask {
                 id,
                 previous: Vec::new(),
                 origin: Origin::GitBlob {
@@ -1034,7 +1211,7 @@ fn unreachable_blobs(
             });
         }
     }
-    Ok(())
+    sink.flush();
 }
 
 /// Reads blob `id` for `origin`, refusing blobs over `max` bytes.
@@ -1233,9 +1410,13 @@ pub fn uncommitted(repo: &gix::Repository) -> Result<Vec<std::path::PathBuf>, Gi
 pub struct GitSource {
     repo: gix::ThreadSafeRepository,
     blobs: std::sync::Mutex<Vec<BlobTask>>,
-    messages: Vec<Blob>,
+    history: std::sync::Mutex<Option<History>>,
+    /// Tag messages from the plan, then each walked commit's message.
+    messages: std::sync::Mutex<Vec<Blob>>,
     problems: std::sync::Mutex<Vec<Notice>>,
     max_file_size: u64,
+    /// The workers' shared cache of decoded pack entries.
+    cache: gitpack::Shared,
 }
 
 impl GitSource {
@@ -1243,18 +1424,24 @@ impl GitSource {
         GitSource {
             repo: repo.clone().into_sync(),
             blobs: std::sync::Mutex::new(plan.blobs),
-            messages: plan.messages,
+            history: std::sync::Mutex::new(plan.history),
+            messages: std::sync::Mutex::new(plan.messages),
             problems: std::sync::Mutex::new(plan.problems),
             max_file_size,
+            cache: gitpack::Shared(Arc::new(std::sync::Mutex::new(gitpack::Cache::new(
+                BLOB_CACHE,
+            )))),
         }
     }
 }
 
-/// A blob to read, and the versions its path had in the parents.
+/// A blob to read, the versions its path had in the parents, and its place
+/// in the walk (the order findings are kept in).
 #[derive(Debug)]
 pub struct BlobTag {
     id: ObjectId,
     previous: Vec<ObjectId>,
+    order: usize,
 }
 
 impl super::Source for GitSource {
@@ -1262,23 +1449,47 @@ impl super::Source for GitSource {
     type Worker = gix::Repository;
 
     fn worker(&self) -> gix::Repository {
-        self.repo.to_thread_local()
+        // Each blob is read once: no object cache; the pack cache is one
+        // for all workers, which read neighbouring entries of the pack.
+        let mut repo = self.repo.to_thread_local();
+        repo.object_cache_size(0);
+        let shared = self.cache.clone();
+        repo.objects
+            .set_pack_cache(move || Box::new(shared.clone()));
+        repo
     }
 
+    /// Walks the history while the workers scan: blobs are handed over as
+    /// the walk finds them (in pack-ordered batches), so the scan starts
+    /// with the first commits instead of after the last.
     fn units(&self, out: &dyn super::Emit<BlobTag>) {
         for p in std::mem::take(&mut *self.problems.lock().expect("git plan lock")) {
             out.notice(p);
         }
-        let blobs = std::mem::take(&mut *self.blobs.lock().expect("git plan lock"));
-        for task in blobs {
-            out.unit(super::Unit {
-                origin: task.origin,
-                data: Vec::new(),
-                tag: BlobTag {
-                    id: task.id,
-                    previous: task.previous,
-                },
-            });
+        let repo = self.repo.to_thread_local();
+        let packs = gitpack::Packs::open(repo.objects.store_ref().path(), repo.object_hash());
+        let mut sink = Sink {
+            out,
+            packs: &packs,
+            pending: Vec::new(),
+            found: 0,
+        };
+        for task in std::mem::take(&mut *self.blobs.lock().expect("git plan lock")) {
+            sink.blob(task);
+        }
+        sink.flush();
+        let Some(history) = self.history.lock().expect("git plan lock").take() else {
+            return;
+        };
+        let all_objects = history.all_objects;
+        let mut messages = Vec::new();
+        let seen = walk_history(&repo, history, &mut sink, &mut messages);
+        self.messages
+            .lock()
+            .expect("git plan lock")
+            .extend(messages);
+        if all_objects {
+            unreachable_blobs(&repo, &seen, &mut sink);
         }
     }
 
@@ -1360,7 +1571,7 @@ impl super::Source for GitSource {
         // same secret, keep only the first (the fingerprint is rule, secret
         // and path), as a person reviewing history wants the commit that
         // added it, once.
-        found.sort_by_key(|f| f.seq);
+        found.sort_by_key(|f| f.tag.order);
         let mut seen = HashSet::new();
         let mut findings: Vec<crate::finding::Finding> = found
             .into_iter()
@@ -1369,7 +1580,7 @@ impl super::Source for GitSource {
             .collect();
         // Messages are decoded like blobs: a base64 or percent-encoded
         // token pasted into a commit message is as leaked as one in a file.
-        for m in &self.messages {
+        for m in self.messages.lock().expect("git plan lock").iter() {
             findings.extend(scan(&m.origin, &m.data));
         }
         findings

@@ -11,6 +11,7 @@
 pub mod cluster;
 pub mod fs;
 pub mod git;
+pub mod gitpack;
 pub mod image;
 pub mod memory;
 pub mod pods;
