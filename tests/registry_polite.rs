@@ -368,10 +368,20 @@ fn credentials_go_only_to_the_host_they_are_for() {
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
-    let v = args(&[]);
-    let argv: Vec<&str> = v.iter().map(String::as_str).collect();
-    let (code, _, stderr) = leakhound(&argv, Some("pw-a\n"), &[]);
-    assert_eq!(code, Some(2), "{stderr}");
+    // A start-up error: no report at all.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(args(&[]))
+        .env("HOME", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw-a\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
     assert!(
         stderr.contains("--credentials-for")
             && stderr.contains(&a.host())
