@@ -587,7 +587,7 @@ fn a_registry_that_never_answers_is_a_timeout_naming_host_and_image() {
 fn a_sweep_probes_the_challenge_once_and_buys_one_token_per_scope() {
     use server::{Mode, PASSWORD, Registry, USER};
     let reg = Registry::start(Mode::Token);
-    let mut rng = fake::Rng(0x7011_7e);
+    let mut rng = fake::Rng(0x0070_117e);
     for repo in ["team/app", "team/tool"] {
         for t in 0..8 {
             let own = format!("token: {}\n", fake::fake_github(&mut rng));
@@ -696,7 +696,7 @@ fn sum_of(samples: &[(String, BTreeMap<String, String>, f64)], name: &str) -> f6
 fn a_registry_sweep_serves_metrics_that_match_its_report() {
     use server::{Mode, Registry};
     let reg = Registry::start(Mode::Plain);
-    let mut rng = fake::Rng(0x3e7_1c5);
+    let mut rng = fake::Rng(0x03e7_1c5a);
     let shared = layer_tar(&[(
         "app/.env",
         format!("GITHUB_TOKEN={}\n", gh_token()).as_bytes(),
