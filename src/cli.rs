@@ -349,6 +349,16 @@ pub struct RegistryArgs {
     /// cache (what is new since the last sweep).
     #[arg(long, requires = "cache")]
     pub new_only: bool,
+    /// Serve Prometheus metrics on HOST:PORT (`/metrics`: requests by
+    /// status, retries, layers and bytes fetched, images, cache hits,
+    /// findings, errors) and a liveness probe (`/healthz`) during the sweep.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// With --metrics-addr: keep serving metrics this many seconds after
+    /// the sweep ends (the report is written first), so that a scrape sees
+    /// the final counts.
+    #[arg(long, value_name = "SECONDS", requires = "metrics_addr", value_parser = parse_linger)]
+    pub metrics_linger: Option<std::time::Duration>,
     #[command(flatten)]
     pub pull: PullArgs,
 }
@@ -426,18 +436,33 @@ pub struct PullArgs {
     #[arg(long)]
     pub all_platforms: bool,
     /// Registry user name (the password is read from standard input with
-    /// --password-stdin, or from LEAKHOUND_REGISTRY_PASSWORD).
+    /// --password-stdin, or from LEAKHOUND_REGISTRY_PASSWORD). Sent only to
+    /// the registry the command line names (`registry HOST`, or the host of
+    /// the image references), or to --credentials-for HOST.
     #[arg(long, value_name = "NAME")]
     pub username: Option<String>,
     /// Read the registry password from the first line of standard input.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// The registry (host[:port]) --username (or
+    /// LEAKHOUND_REGISTRY_USERNAME) is for, when the command line names
+    /// several; no other host is sent them.
+    #[arg(long, value_name = "HOST")]
+    pub credentials_for: Option<String>,
     /// Also trust this CA certificate (PEM) for registry TLS (repeatable).
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
-    /// Talk plain HTTP to registries (a registry on localhost).
+    /// Talk plain HTTP to every registry (a registry on localhost).
     #[arg(long)]
     pub insecure: bool,
+    /// Talk plain HTTP to this registry (host[:port]) only (repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+    /// At most N requests per second to each registry host (tokens, lists,
+    /// manifests, blobs), shared by every thread of the run [default: no
+    /// limit].
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub max_requests_per_second: Option<f64>,
     /// Layers downloaded and read at the same time.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub parallel: usize,
@@ -455,6 +480,26 @@ pub enum RulesCommand {
 }
 
 pub use leakhound::config::parse_size;
+
+/// `--max-requests-per-second`: a rate above 0.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !(n > 0.0 && n <= 1_000_000.0) {
+        return Err(format!("`{s}`: give a rate above 0"));
+    }
+    Ok(n)
+}
+
+/// `--metrics-linger`: seconds, 0 allowed.
+fn parse_linger(s: &str) -> Result<std::time::Duration, String> {
+    if s.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(std::time::Duration::ZERO);
+    }
+    parse_timeout(s)
+}
 
 /// `--timeout`: seconds, fractions allowed, more than 0.
 fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {

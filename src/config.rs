@@ -43,6 +43,23 @@ pub struct Config {
     /// `[[allowlist]]` tables.
     #[serde(default)]
     pub allowlist: Vec<AllowSpec>,
+    /// `[registries."host:port"]` tables: how to reach one registry.
+    #[serde(default)]
+    pub registries: std::collections::BTreeMap<String, RegistryConfig>,
+}
+
+/// One `[registries."host:port"]` table. The password is never in the
+/// file: `password_env` names the environment variable that holds it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Plain HTTP to this host.
+    #[serde(default)]
+    pub insecure: Option<bool>,
 }
 
 /// Why a config file could not be used.
@@ -223,6 +240,28 @@ mod tests {
         assert!(err.contains("c.toml"), "{err}");
         assert!(err.contains("line 4"), "{err}");
         assert!(err.contains("unknown field `path`"), "{err}");
+    }
+
+    #[test]
+    fn registry_tables_parse_and_refuse_a_password() {
+        let l = parse(
+            Path::new("c.toml"),
+            "[registries.\"reg.example:5000\"]\nusername = \"ci\"\npassword_env = \"REG_PW\"\n\
+             insecure = true\n\n[registries.\"ghcr.io\"]\nusername = \"bot\"\n",
+        )
+        .unwrap();
+        let r = &l.config.registries["reg.example:5000"];
+        assert_eq!(r.username.as_deref(), Some("ci"));
+        assert_eq!(r.password_env.as_deref(), Some("REG_PW"));
+        assert_eq!(r.insecure, Some(true));
+        assert_eq!(l.config.registries["ghcr.io"].insecure, None);
+        let err = parse(
+            Path::new("c.toml"),
+            "[registries.\"ghcr.io\"]\npassword = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `password`"), "{err}");
     }
 
     #[test]

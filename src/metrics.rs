@@ -1,5 +1,6 @@
 //! Prometheus metrics of long-running scans (`logs` from standard input,
-//! files or a pods directory) and the small HTTP server that serves them:
+//! files or a pods directory; registry sweeps) and the small HTTP server
+//! that serves them:
 //! `GET /metrics` (OpenMetrics text, which Prometheus scrapes) and
 //! `GET /healthz` (liveness: `ok` while the scan loop is turning).
 //!
@@ -54,6 +55,19 @@ impl EncodeLabelSet for ErrorLabels {
     }
 }
 
+/// Labels of `leakhound_registry_requests_total`: the answer's status
+/// code, or `none` when no answer came (a timeout, a refused connection).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct StatusLabels {
+    status: String,
+}
+
+impl EncodeLabelSet for StatusLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
+        ("status", self.status.as_str()).encode(encoder.encode_label())
+    }
+}
+
 /// Scan lag buckets, in seconds.
 const LAG_BUCKETS: [f64; 12] = [
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
@@ -69,6 +83,13 @@ pub struct Metrics {
     rotations: Counter,
     errors: Family<ErrorLabels, Counter>,
     lag: Histogram,
+    images: Counter,
+    layers_fetched: Counter,
+    bytes_fetched: Counter,
+    /// Cache hits by kind (`manifest`, `layer`, `config`).
+    cache_hits: Family<ErrorLabels, Counter>,
+    requests: Family<StatusLabels, Counter>,
+    retries: Counter,
     /// Seconds since the epoch of the scan loop's last turn.
     heartbeat: AtomicU64,
     /// `/healthz` fails when the loop has not turned for this long (only
@@ -89,9 +110,13 @@ fn now_secs() -> u64 {
 }
 
 impl Metrics {
+    /// The metrics of `logs`.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("leakhound");
-        let m = Metrics {
+        Self::blank().for_logs()
+    }
+
+    fn blank() -> Self {
+        Metrics {
             lines: Counter::default(),
             bytes: Counter::default(),
             findings: Family::default(),
@@ -101,8 +126,19 @@ impl Metrics {
             lag: Histogram::new(LAG_BUCKETS),
             heartbeat: AtomicU64::new(now_secs()),
             watchdog: AtomicU64::new(0),
+            images: Counter::default(),
+            layers_fetched: Counter::default(),
+            bytes_fetched: Counter::default(),
+            cache_hits: Family::default(),
+            requests: Family::default(),
+            retries: Counter::default(),
             registry: Registry::default(),
-        };
+        }
+    }
+
+    fn for_logs(self) -> Self {
+        let m = self;
+        let mut registry = Registry::with_prefix("leakhound");
         registry.register("lines_scanned", "Log lines scanned", m.lines.clone());
         registry.register(
             "bytes_scanned",
@@ -135,6 +171,84 @@ impl Metrics {
             m.lag.clone(),
         );
         Metrics { registry, ..m }
+    }
+
+    /// The metrics of a registry sweep (`registry`, `image` from a
+    /// registry): requests, retries, layers and bytes fetched are counted
+    /// as they happen; images, cache hits and findings when the scan ends.
+    pub fn for_registry() -> Self {
+        let m = Self::blank();
+        let mut registry = Registry::with_prefix("leakhound");
+        registry.register(
+            "images_scanned",
+            "Images scanned (each platform of an index counts)",
+            m.images.clone(),
+        );
+        registry.register(
+            "layers_fetched",
+            "Layer blobs downloaded from registries (not those a cache answered)",
+            m.layers_fetched.clone(),
+        );
+        registry.register(
+            "bytes_fetched",
+            "Bytes of layer blobs downloaded from registries",
+            m.bytes_fetched.clone(),
+        );
+        registry.register(
+            "cache_hits",
+            "Cache hits by kind (manifest, layer, config)",
+            m.cache_hits.clone(),
+        );
+        registry.register(
+            "registry_requests",
+            "Registry requests by answer status (`none`: no answer)",
+            m.requests.clone(),
+        );
+        registry.register(
+            "registry_retries",
+            "Registry requests tried again after a 429, 502, 503 or 504",
+            m.retries.clone(),
+        );
+        registry.register(
+            "findings",
+            "Secrets reported, by rule and severity",
+            m.findings.clone(),
+        );
+        registry.register(
+            "errors",
+            "Inputs not scanned, by kind (unreadable, timeout, internal)",
+            m.errors.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn images_scanned(&self, n: u64) {
+        self.images.inc_by(n);
+    }
+
+    pub fn layer_fetched(&self) {
+        self.layers_fetched.inc();
+    }
+
+    pub fn bytes_fetched(&self, n: u64) {
+        self.bytes_fetched.inc_by(n);
+    }
+
+    /// `n` hits of the cache for `kind` (`manifest`, `layer`, `config`).
+    pub fn cache_hits(&self, kind: &'static str, n: u64) {
+        self.cache_hits
+            .get_or_create(&ErrorLabels { kind })
+            .inc_by(n);
+    }
+
+    /// A registry answer with `status` (`None`: no answer).
+    pub fn registry_request(&self, status: Option<u16>) {
+        let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
+        self.requests.get_or_create(&StatusLabels { status }).inc();
+    }
+
+    pub fn registry_retry(&self) {
+        self.retries.inc();
     }
 
     /// Lines and bytes just scanned.
@@ -319,6 +433,37 @@ mod tests {
             text.contains("leakhound_scan_lag_seconds_count 1\n"),
             "{text}"
         );
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn registry_metrics_are_their_own_set() {
+        let m = Metrics::for_registry();
+        m.registry_request(Some(429));
+        m.registry_request(Some(200));
+        m.registry_request(Some(200));
+        m.registry_request(None);
+        m.registry_retry();
+        m.layer_fetched();
+        m.bytes_fetched(512);
+        m.images_scanned(2);
+        m.cache_hits("layer", 3);
+        m.finding("slack-bot-token", "high", None);
+        let text = m.encode();
+        for line in [
+            "leakhound_registry_requests_total{status=\"200\"} 2\n",
+            "leakhound_registry_requests_total{status=\"429\"} 1\n",
+            "leakhound_registry_requests_total{status=\"none\"} 1\n",
+            "leakhound_registry_retries_total 1\n",
+            "leakhound_layers_fetched_total 1\n",
+            "leakhound_bytes_fetched_total 512\n",
+            "leakhound_images_scanned_total 2\n",
+            "leakhound_cache_hits_total{kind=\"layer\"} 3\n",
+            "leakhound_findings_total{rule=\"slack-bot-token\",severity=\"high\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
+        assert!(!text.contains("lines_scanned"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -41,6 +41,9 @@ pub enum NoticeKind {
     Unreadable,
     /// Scanning it panicked: a bug of ours, never a clean exit.
     Internal,
+    /// A network request for it got no (whole) answer within the
+    /// deadline: the input is unscanned, like an unreadable one.
+    Timeout,
     /// Larger than the configured maximum file size.
     TooLarge,
     /// An allowlist path covers it, so every finding in it would be
@@ -59,7 +62,10 @@ pub enum NoticeKind {
 impl NoticeKind {
     /// Kinds that make a scan incomplete (exit 2 with `--strict`).
     pub fn is_error(self) -> bool {
-        matches!(self, NoticeKind::Unreadable | NoticeKind::Internal)
+        matches!(
+            self,
+            NoticeKind::Unreadable | NoticeKind::Internal | NoticeKind::Timeout
+        )
     }
 
     /// Kinds left out on purpose and possibly many (named only with `-v`).
@@ -73,11 +79,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_unreadable_and_internal_make_a_scan_incomplete() {
+    fn only_unreadable_internal_and_timeout_make_a_scan_incomplete() {
         use NoticeKind::*;
         for kind in [
             Unreadable,
             Internal,
+            Timeout,
             TooLarge,
             Allowlisted,
             Ignored,
@@ -87,7 +94,7 @@ mod tests {
             let n = Notice::new(kind, "p", "r");
             assert_eq!(
                 n.is_error(),
-                matches!(kind, Unreadable | Internal),
+                matches!(kind, Unreadable | Internal | Timeout),
                 "{kind:?}"
             );
         }

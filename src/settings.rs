@@ -47,6 +47,9 @@ pub struct Settings {
     /// Things worth telling the user (a file and what about it), such as
     /// gitleaks features that were not imported.
     pub warnings: Vec<(PathBuf, String)>,
+    /// `[registries."host:port"]` tables of the config file (how to reach
+    /// each registry; they change no result).
+    pub registries: std::collections::BTreeMap<String, config::RegistryConfig>,
     /// Hex SHA-256 of everything that changes what a scan of the same bytes
     /// reports: leakhound's version, every rule (pack and user rules, as
     /// loaded), allowlists, decoding, confidence, file size limit and
@@ -216,11 +219,16 @@ pub fn build(o: &Overrides, root: Option<&Path>) -> Result<Settings, SettingsErr
     );
     let results_key = crate::source::image::hex(&key.finalize());
     let scanner = Scanner::new(RuleSet::new(specs, false)?, options).with_policy(policy);
+    let registries = loaded
+        .as_ref()
+        .map(|l| l.config.registries.clone())
+        .unwrap_or_default();
     Ok(Settings {
         scanner,
         max_file_size,
         min_confidence,
         warnings,
         results_key,
+        registries,
     })
 }

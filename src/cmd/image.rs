@@ -3,6 +3,7 @@
 //! scan them, report. An image that cannot be resolved is reported and the
 //! rest are scanned; any such failure makes the exit code 2.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -10,12 +11,14 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::{CommonArgs, ImageArgs, PullArgs, RegistryArgs};
+use leakhound::config::RegistryConfig;
+use leakhound::metrics::Metrics;
 use leakhound::notice::{Notice, NoticeKind};
 use leakhound::pipeline::{self, image::ImageJob, image::ImageScanOptions};
 use leakhound::report::summary::ShardInfo;
 use leakhound::source::image::cache::{self, Cache};
 use leakhound::source::image::local::LocalStore;
-use leakhound::source::image::registry::{Credentials, Registry, RegistryOptions};
+use leakhound::source::image::registry::{self as reg, Credentials, Registry, RegistryOptions};
 use leakhound::source::image::shard::{self, Shard};
 use leakhound::source::image::{ImageError, LayerStore, Platform};
 
@@ -42,7 +45,11 @@ fn problem(name: &str, e: &ImageError) -> Notice {
     Notice {
         path: name.to_string(),
         reason,
-        kind: NoticeKind::Unreadable,
+        kind: if e.is_timeout() {
+            NoticeKind::Timeout
+        } else {
+            NoticeKind::Unreadable
+        },
     }
 }
 
@@ -91,7 +98,14 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
         }
     }
     if !args.refs.is_empty() {
-        let registry = Arc::new(registry(&args.pull, common.timeout)?);
+        let hosts = hosts(None, &args.refs);
+        let registry = Arc::new(registry(
+            &args.pull,
+            common.timeout,
+            &hosts,
+            &settings.registries,
+            None,
+        )?);
         resolve_all(
             &registry,
             None,
@@ -107,7 +121,7 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
         parallel_layers: args.pull.parallel.max(1),
         ..ImageScanOptions::default()
     };
-    scan(common, &scanner, jobs, opts)
+    scan(common, &scanner, jobs, opts, None)
 }
 
 pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
@@ -138,7 +152,6 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         cache,
         new_only: args.new_only,
     };
-    let registry = Arc::new(registry(&args.pull, common.timeout)?);
     let mut jobs = Jobs::default();
     let mut refs = Vec::new();
     if let Some(file) = &args.images_from {
@@ -152,6 +165,29 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         );
     }
     let shard = shard(args)?;
+    let metrics = args.metrics_addr.map(|_| Arc::new(Metrics::for_registry()));
+    let _server = match (args.metrics_addr, &metrics) {
+        (Some(addr), Some(m)) => {
+            let server = leakhound::metrics::serve(addr, m.clone())
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            if !common.quiet {
+                eprintln!("leakhound: metrics on http://{}/metrics", server.addr);
+            }
+            Some(server)
+        }
+        _ => None,
+    };
+    let target_host = args
+        .target
+        .as_deref()
+        .map(|t| t.split_once('/').map_or(t, |(h, _)| h));
+    let registry = Arc::new(registry(
+        &args.pull,
+        common.timeout,
+        &hosts(target_host, &refs),
+        &settings.registries,
+        metrics.clone(),
+    )?);
     let mut repos = Vec::new();
     let mut host = "";
     if let Some(target) = &args.target {
@@ -160,6 +196,10 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         // Without the catalog there is nothing to sweep: an error of the run.
         repos = registry
             .catalog(host, prefix)
+            .map_err(|e| {
+                let hint = if e.is_timeout() { " (--timeout)" } else { "" };
+                anyhow::anyhow!("{e}{hint}")
+            })
             .with_context(|| format!("cannot list the repositories of {host}"))?;
     }
     let assignment = shard.map(|s| {
@@ -221,7 +261,23 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
             refs.len()
         );
     }
-    scan(common, &scanner, jobs, opts)
+    if let Some(m) = &metrics {
+        m.cache_hits("manifest", cached as u64);
+    }
+    let code = scan(common, &scanner, jobs, opts, metrics.as_deref())?;
+    if let (Some(linger), Some(server)) = (args.metrics_linger, &_server)
+        && !linger.is_zero()
+    {
+        if !common.quiet {
+            eprintln!(
+                "leakhound: sweep done; metrics on http://{}/metrics for {} s more",
+                server.addr,
+                linger.as_secs_f64()
+            );
+        }
+        std::thread::sleep(linger);
+    }
+    Ok(code)
 }
 
 /// `--shard I/N`, or `--shard-from-env --shards N` with the index from
@@ -249,6 +305,7 @@ fn scan(
     scanner: &leakhound::Scanner,
     jobs: Jobs,
     opts: ImageScanOptions,
+    metrics: Option<&Metrics>,
 ) -> Result<u8> {
     let on_skip = crate::skip_printer(common, scanner);
     let counters = pipeline::Counters::default();
@@ -281,14 +338,33 @@ fn scan(
             );
         }
     }
+    if let Some(m) = metrics {
+        m.images_scanned(outcome.images);
+        m.cache_hits("layer", c.layer_hits);
+        m.cache_hits("config", c.config_hits);
+        for n in outcome.skipped.iter().filter(|n| n.is_error()) {
+            m.error(match n.kind {
+                NoticeKind::Timeout => "timeout",
+                NoticeKind::Internal => "internal",
+                _ => "unreadable",
+            });
+        }
+    }
     // An image or layer that could not be read leaves the scan incomplete.
-    crate::report_outcome(
+    crate::cmd::report::report_outcome_with(
         common,
         scanner,
         outcome,
         false,
         None,
         crate::Units::LayerFiles,
+        &|findings| {
+            if let Some(m) = metrics {
+                for f in findings {
+                    m.finding(&f.rule_id, f.severity.as_str(), None);
+                }
+            }
+        },
     )
 }
 
@@ -365,12 +441,35 @@ fn platform(pull: &PullArgs) -> Result<(Platform, bool)> {
     Ok((p, pull.all_platforms))
 }
 
-/// Registry options from flags and the environment: explicit credentials
-/// (`--username` with `--password-stdin`, or `LEAKHOUND_REGISTRY_USERNAME`
-/// and `LEAKHOUND_REGISTRY_PASSWORD`) win over docker's config.
-fn registry(pull: &PullArgs, timeout: std::time::Duration) -> Result<Registry> {
+/// The registry hosts a command line names: the swept host and the hosts
+/// of the image references (as `host_key` spells them, each once).
+fn hosts(target: Option<&str>, refs: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = target.map(reg::host_key).into_iter().collect();
+    for r in refs {
+        if let Ok(h) = reg::reference_host(r)
+            && !out.contains(&h)
+        {
+            out.push(h);
+        }
+    }
+    out
+}
+
+/// Registry options from flags, the environment and the config file's
+/// `[registries."host"]` tables. Explicit credentials (`--username` with
+/// `--password-stdin`, or `LEAKHOUND_REGISTRY_USERNAME` and
+/// `LEAKHOUND_REGISTRY_PASSWORD`) are for one host: the one the command
+/// line names (`hosts`), or `--credentials-for`; they win over the config
+/// file's and docker's for that host, and no other host sees them.
+fn registry(
+    pull: &PullArgs,
+    timeout: std::time::Duration,
+    hosts: &[String],
+    tables: &BTreeMap<String, RegistryConfig>,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Registry> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let credentials = match (&pull.username, env("LEAKHOUND_REGISTRY_USERNAME")) {
+    let (explicit, named) = match (&pull.username, env("LEAKHOUND_REGISTRY_USERNAME")) {
         (Some(user), _) => {
             let password = if pull.password_stdin {
                 let mut line = String::new();
@@ -383,27 +482,84 @@ fn registry(pull: &PullArgs, timeout: std::time::Duration) -> Result<Registry> {
                 env("LEAKHOUND_REGISTRY_PASSWORD")
                     .context("--username needs --password-stdin or LEAKHOUND_REGISTRY_PASSWORD")?
             };
-            Some(Credentials {
+            let c = Credentials {
                 username: user.clone(),
                 password,
-            })
+            };
+            (Some(c), "--username")
         }
-        (None, Some(user)) => Some(Credentials {
-            username: user,
-            password: env("LEAKHOUND_REGISTRY_PASSWORD").context(
-                "LEAKHOUND_REGISTRY_USERNAME is set but LEAKHOUND_REGISTRY_PASSWORD is not",
-            )?,
-        }),
-        (None, None) => None,
+        (None, Some(user)) => {
+            let c = Credentials {
+                username: user,
+                password: env("LEAKHOUND_REGISTRY_PASSWORD").context(
+                    "LEAKHOUND_REGISTRY_USERNAME is set but LEAKHOUND_REGISTRY_PASSWORD is not",
+                )?,
+            };
+            (Some(c), "LEAKHOUND_REGISTRY_USERNAME")
+        }
+        (None, None) => (None, ""),
     };
+    let mut credentials = HashMap::new();
+    let mut insecure_hosts = pull.insecure_registry.clone();
+    for (host, t) in tables {
+        let key = reg::host_key(host);
+        if t.insecure == Some(true) {
+            insecure_hosts.push(key.clone());
+        }
+        // A table's password is looked up only for a host this run talks to.
+        let (Some(user), true) = (&t.username, hosts.contains(&key)) else {
+            continue;
+        };
+        let var = t.password_env.as_deref().with_context(|| {
+            format!("config file: [registries.\"{host}\"] has a username but no password_env")
+        })?;
+        let password = env(var).with_context(|| {
+            format!("config file: [registries.\"{host}\"]: the environment variable {var} (password_env) is not set")
+        })?;
+        credentials.insert(
+            key,
+            Credentials {
+                username: user.clone(),
+                password,
+            },
+        );
+    }
+    match (explicit, &pull.credentials_for) {
+        (Some(c), Some(host)) => {
+            credentials.insert(reg::host_key(host), c);
+        }
+        (Some(c), None) => match hosts {
+            [one] => {
+                credentials.insert(one.clone(), c);
+            }
+            [] => bail!(
+                "{named}: the command line names no registry to send the credentials to; \
+                 name it with --credentials-for HOST"
+            ),
+            many => bail!(
+                "{named}: the command line names {} registries ({}); name the one the \
+                 credentials are for with --credentials-for HOST (others use docker's config \
+                 or the config file's [registries] tables)",
+                many.len(),
+                many.join(", ")
+            ),
+        },
+        (None, Some(_)) => {
+            bail!("--credentials-for needs --username (or LEAKHOUND_REGISTRY_USERNAME)")
+        }
+        (None, None) => {}
+    }
     let docker_config = env("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".docker")));
     Ok(Registry::new(RegistryOptions {
         insecure: pull.insecure,
+        insecure_hosts,
         ca_certs: pull.ca_cert.clone(),
         credentials,
         docker_config,
         timeout: Some(timeout),
+        max_requests_per_second: pull.max_requests_per_second,
+        metrics,
     })?)
 }

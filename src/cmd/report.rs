@@ -23,6 +23,7 @@ pub(crate) fn reason(n: &leakhound::Notice) -> String {
     match n.kind {
         NoticeKind::TooLarge => format!("{} (--max-file-size)", n.reason),
         NoticeKind::Ignored => format!("{} (--no-ignore scans it)", n.reason),
+        NoticeKind::Timeout => format!("{} (--timeout)", n.reason),
         _ => n.reason.clone(),
     }
 }
@@ -43,10 +44,24 @@ pub(crate) enum Units {
 pub(crate) fn report_outcome(
     common: &CommonArgs,
     scanner: &Scanner,
+    outcome: pipeline::Outcome,
+    strict: bool,
+    root: Option<&Path>,
+    units: Units,
+) -> Result<u8> {
+    report_outcome_with(common, scanner, outcome, strict, root, units, &|_| {})
+}
+
+/// `report_outcome`, telling `reported` the findings the report holds
+/// (after the baseline), before they are written.
+pub(crate) fn report_outcome_with(
+    common: &CommonArgs,
+    scanner: &Scanner,
     mut outcome: pipeline::Outcome,
     strict: bool,
     root: Option<&Path>,
     units: Units,
+    reported: &dyn Fn(&[leakhound::Finding]),
 ) -> Result<u8> {
     let quiet = common.quiet;
     if let Some(path) = &common.write_baseline {
@@ -67,6 +82,7 @@ pub(crate) fn report_outcome(
         baselined = before - outcome.findings.len();
     }
     report::redact::mask_across(&mut outcome.findings);
+    reported(&outcome.findings);
     let errors = outcome.errors();
     let complete = errors == 0;
     // Anything not scanned makes the run incomplete: exit 2, whatever was

@@ -29,7 +29,8 @@ pub struct Registry {
     tls: bool,
     /// Credentials the registry wants (basic, or for its token server).
     auth: RegistryAuth,
-    _tokens: Option<HttpStub>,
+    /// The token server (`Mode::Token`).
+    pub tokens: Option<HttpStub>,
 }
 
 impl Drop for Registry {
@@ -314,7 +315,7 @@ impl Registry {
             } else {
                 RegistryAuth::Basic(USER.into(), PASSWORD.into())
             },
-            _tokens: tokens,
+            tokens,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&reg.host).is_err() {

@@ -83,6 +83,9 @@ pub struct LayerRead {
     /// Failures that stopped the layer or make it untrustworthy (truncated,
     /// corrupt, digest mismatch); files read before them were handed out.
     pub errors: Vec<String>,
+    /// The stored bytes stopped coming within the source's deadline (the
+    /// errors say so): a timeout, not a corrupt layer.
+    pub timed_out: bool,
 }
 
 /// Decompressed bytes past which a layer must also stay under
@@ -130,6 +133,7 @@ pub fn read_layer(
         // Not every byte was read (a broken download, or a source that
         // verifies the digest itself and says so at the end): there is no
         // whole blob to compare, and the error says why.
+        out.timed_out = e.kind() == io::ErrorKind::TimedOut;
         out.errors.push(format!("cannot read to the end: {e}"));
         return out;
     }

@@ -56,9 +56,17 @@ pub enum ImageError {
     },
     #[error("{image}: registry: {message}")]
     Registry { image: String, message: String },
+    /// A registry request got no (whole) answer within the deadline.
+    #[error("{image}: registry: {message}")]
+    Timeout { image: String, message: String },
 }
 
 impl ImageError {
+    /// A network deadline passed (the notice kind is `Timeout`).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ImageError::Timeout { .. })
+    }
+
     pub(crate) fn invalid(image: &str, message: impl Into<String>) -> Self {
         ImageError::Invalid {
             image: image.to_string(),

@@ -275,7 +275,12 @@ impl<'a> ImageSource<'a> {
             Ok(r) => r,
             Err(e) => {
                 taint();
-                out.notice(Notice::new(NoticeKind::Unreadable, label, e.to_string()));
+                let kind = if e.is_timeout() {
+                    NoticeKind::Timeout
+                } else {
+                    NoticeKind::Unreadable
+                };
+                out.notice(Notice::new(kind, label, e.to_string()));
                 return;
             }
         };
@@ -331,12 +336,13 @@ impl<'a> ImageSource<'a> {
         if !read.errors.is_empty() {
             taint();
         }
+        let kind = if read.timed_out {
+            NoticeKind::Timeout
+        } else {
+            NoticeKind::Unreadable
+        };
         for e in &read.errors {
-            out.notice(Notice::new(
-                NoticeKind::Unreadable,
-                label.clone(),
-                e.clone(),
-            ));
+            out.notice(Notice::new(kind, label.clone(), e.clone()));
         }
         *self.reads[u].lock().expect("layer read lock") = read;
     }
