@@ -360,8 +360,9 @@ pub struct RegistryArgs {
     pub plan_out: Option<PathBuf>,
     /// With --plan-out: if FILE exists already (written by another pod of
     /// the same Job), keep it, once checked to be a plan for this registry,
-    /// prefix and shard count; of planners racing, the first to finish
-    /// wins and the others keep its plan.
+    /// prefix and shard count. Planners started together take turns by a
+    /// lock file beside FILE: the first plans, the others wait and keep its
+    /// plan (a lock not refreshed for a minute is taken over).
     #[arg(long, requires = "plan_out")]
     pub keep_existing_plan: bool,
     /// Incremental sweeps: record in DIR what each layer and image config
