@@ -15,17 +15,20 @@
 //! A fake GitHub token is planted in a third of the application layers and
 //! in the 30 MiB base (reported for every image that ships it).
 //!
-//! The release binary then sweeps it as 8 shard processes at once (each
-//! with a `--cache` directory of its own, so that a base layer another shard
-//! read first does not hide a shard's share of the bytes), each under
-//! `/usr/bin/time -v`, twice: the
-//! first sweep with an empty cache, the second of the unchanged registry.
-//! Reported: each shard's scanned bytes against the mean (and what a plain
-//! FNV-1a-modulo-8 split of the same registry would have given, from the
-//! generated sizes), wall time of both sweeps and their ratio, every
-//! shard's peak RSS, the requests each sweep made (from the registry's
-//! access log), the cache's size per image, and that every planted token
-//! was found in both sweeps.
+//! The release binary first plans a byte-balanced split
+//! (`--plan-shards 8 --plan-out`, manifests only), then sweeps the registry
+//! by that plan as 8 shard processes at once (each with a `--cache`
+//! directory of its own, so that a base layer another shard read first does
+//! not hide a shard's share of the bytes), each under `/usr/bin/time -v`,
+//! twice: the first sweep with an empty cache, the second of the unchanged
+//! registry. Reported: the planning pass's time, requests and peak RSS;
+//! each shard's scanned bytes against the mean (and what the split by
+//! repository count without a plan, and a plain FNV-1a-modulo-8 split, of
+//! the same registry would have given, from the generated sizes), wall
+//! time of both sweeps and their ratio, every shard's peak RSS, the
+//! requests each sweep made (from the registry's access log), the cache's
+//! size per image, and that every planted token was found in both sweeps.
+//! `LEAKHOUND_BENCH_NO_PLAN=1` sweeps by repository count instead.
 //!
 //!     cargo bench --bench sweep -- [IMAGES] [REPOS]
 //!     LEAKHOUND_BIN=/other/build/leakhound cargo bench --bench sweep   # another build
@@ -119,8 +122,15 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_leakhound")))
 }
 
-/// Runs the 8 shards at once; their figures and the wall time.
-fn sweep(host: &str, cache: &Path, out: &Path, time: Option<&Path>) -> (Vec<Shard>, Duration) {
+/// Runs the 8 shards at once (by `plan` if given); their figures and the
+/// wall time.
+fn sweep(
+    host: &str,
+    cache: &Path,
+    out: &Path,
+    time: Option<&Path>,
+    plan: Option<&Path>,
+) -> (Vec<Shard>, Duration) {
     let start = Instant::now();
     let children: Vec<_> = (0..SHARDS)
         .map(|i| {
@@ -150,6 +160,7 @@ fn sweep(host: &str, cache: &Path, out: &Path, time: Option<&Path>) -> (Vec<Shar
                 ])
                 .arg("--cache")
                 .arg(cache.join(format!("shard-{i}")))
+                .args(plan.map(|p| format!("--plan={}", p.display())))
                 .env("HOME", "/nonexistent")
                 .env_remove("DOCKER_CONFIG")
                 .stdout(Stdio::null())
@@ -382,8 +393,48 @@ fn main() {
     );
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
+    let plan_file = dir.path().join("plan.json");
+    let use_plan = std::env::var_os("LEAKHOUND_BENCH_NO_PLAN").is_none();
+    let plan_log = reg.requests().len();
+    let plan_start = Instant::now();
+    if use_plan {
+        let rss = dir.path().join("time-plan.txt");
+        let mut cmd = match time {
+            Some(t) => {
+                let mut c = Command::new(t);
+                c.arg("-v").arg("-o").arg(&rss).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let status = cmd
+            .args(["registry", &reg.host, "--insecure", "--plan-shards"])
+            .arg(SHARDS.to_string())
+            .arg("--plan-out")
+            .arg(&plan_file)
+            .env("HOME", "/nonexistent")
+            .env_remove("DOCKER_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+            .unwrap();
+        assert!(status.success(), "planning: {status}");
+        let plan_wall = plan_start.elapsed();
+        println!(
+            "plan: {:.2} s wall, peak RSS {}, requests {:?}",
+            plan_wall.as_secs_f64(),
+            time_field::<u64>(&rss, "Maximum resident set size").map_or(
+                "n/a".to_string(),
+                |k| format!("{:.1} MiB", k as f64 / 1024.0)
+            ),
+            requests(&reg.requests()[plan_log..])
+        );
+    } else {
+        println!("no plan (LEAKHOUND_BENCH_NO_PLAN): shards split by repository count");
+    }
+    let plan = use_plan.then_some(plan_file.as_path());
     let log_start = reg.requests().len();
-    let (first, t1) = sweep(&reg.host, &cache, dir.path(), time);
+    let (first, t1) = sweep(&reg.host, &cache, dir.path(), time, plan);
     let log_1 = reg.requests().len();
     report("first sweep (empty cache)", &first, t1);
     let (cache_bytes, cache_files) = dir_size(&cache);
@@ -395,19 +446,26 @@ fn main() {
             let _ = std::fs::remove_dir_all(key.unwrap().path().join("images"));
         }
     }
-    let (layers_only, t_old) = sweep(&reg.host, &cache, dir.path(), time);
+    let (layers_only, t_old) = sweep(&reg.host, &cache, dir.path(), time, plan);
     let log_2 = reg.requests().len();
     report(
         "second sweep with layer and config entries only (manifests and configs fetched)",
         &layers_only,
         t_old,
     );
-    let (second, t2) = sweep(&reg.host, &cache, dir.path(), time);
+    let (second, t2) = sweep(&reg.host, &cache, dir.path(), time, plan);
     let log_3 = reg.requests().len();
     report("second sweep (unchanged registry, cached)", &second, t2);
     // What 8 processes cost with nothing to sweep (a prefix with no
-    // repository): start-up, rules, catalog.
-    let (_, t0) = sweep(&format!("{}/none-such", reg.host), &cache, dir.path(), time);
+    // repository): start-up, rules, catalog (no plan: it is for the whole
+    // registry).
+    let (_, t0) = sweep(
+        &format!("{}/none-such", reg.host),
+        &cache,
+        dir.path(),
+        time,
+        None,
+    );
     println!(
         "floor: 8 shard processes with nothing to sweep: {:.2} s wall",
         t0.as_secs_f64()
@@ -453,11 +511,31 @@ fn main() {
             .unwrap()
     });
     let modulo = expected(&|repo: &str| (fnv1a(repo.as_bytes()) % SHARDS as u64) as usize);
+    // The split by repository count (no plan): FNV-1a order cut into runs.
+    let mut by_hash: Vec<&str> = generated
+        .iter()
+        .map(|g| g.repo.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    by_hash.sort_by_key(|r| (fnv1a(r.as_bytes()), *r));
+    let count_split = expected(&|repo: &str| {
+        let rank = by_hash.iter().position(|r| *r == repo).unwrap();
+        (0..SHARDS)
+            .find(|&i| rank < (i + 1) * by_hash.len() / SHARDS)
+            .unwrap()
+    });
     println!(
-        "balance: largest shard deviation from the mean {:.1}% measured ({:.1}% from the generated sizes); \
-         a plain FNV-1a modulo {SHARDS} split would give {:.1}% (shards of {:?} repositories)",
+        "balance ({}): largest shard deviation from the mean {:.1}% measured ({:.1}% from the generated sizes); \
+         the split by repository count would give {:.1}%, a plain FNV-1a modulo {SHARDS} split {:.1}% (shards of {:?} repositories)",
+        if use_plan {
+            "by the plan"
+        } else {
+            "by repository count"
+        },
         spread(&measured),
         spread(&rank),
+        spread(&count_split),
         spread(&modulo),
         (0..SHARDS)
             .map(|s| {

@@ -335,6 +335,36 @@ pub struct RegistryArgs {
     /// How many shards --shard-from-env splits the sweep into.
     #[arg(long, value_name = "N", requires = "shard_from_env")]
     pub shards: Option<u32>,
+    /// With --shard or --shard-from-env: split by the shard plan in FILE
+    /// (written by --plan-shards) instead of by repository count. The plan
+    /// gives each repository it lists a shard; a repository it does not
+    /// list (pushed after planning) goes to shard FNV-1a(path) mod N, so
+    /// shards reading the same plan never overlap or miss a repository.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Plan a byte-balanced split into N shards instead of sweeping: list
+    /// every repository's tags and fetch their manifests (no config or
+    /// layer), size each repository by its distinct layers and deal them
+    /// out largest first to the least loaded shard; write the plan to
+    /// --plan-out for the shards' --plan.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "plan_out",
+        conflicts_with_all = ["shard", "shard_from_env", "plan", "images_from", "cache"],
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub plan_shards: Option<u32>,
+    /// Where --plan-shards writes the plan (written whole, by rename).
+    #[arg(long, value_name = "FILE", requires = "plan_shards")]
+    pub plan_out: Option<PathBuf>,
+    /// With --plan-out: if FILE exists already (written by another pod of
+    /// the same Job), keep it, once checked to be a plan for this registry,
+    /// prefix and shard count. Planners started together take turns by a
+    /// lock file beside FILE: the first plans, the others wait and keep its
+    /// plan (a lock not refreshed for a minute is taken over).
+    #[arg(long, requires = "plan_out")]
+    pub keep_existing_plan: bool,
     /// Incremental sweeps: record in DIR what each layer and image config
     /// held (by digest, with the rule pack and the settings that change
     /// results) and what each manifest resolved to, and read only layers

@@ -543,3 +543,359 @@ fn merged_shard_reports_equal_one_sweep() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("junk.txt"), "{stderr}");
 }
+
+/// `image` with a third layer of `pad` bytes of text (sizes the plan
+/// balances).
+fn sized_image(rng: &mut fake::Rng, name: &str, pad: usize) -> TestImage {
+    let mut img = image(rng, name);
+    let mut text = String::with_capacity(pad + 32);
+    while text.len() < pad {
+        text.push_str(&format!(
+            "k{} = {}\n",
+            rng.next() % 5000,
+            rng.next() % 1_000_000
+        ));
+    }
+    let extra = TestImage::new(
+        vec![layer_tar(&[("srv/data.txt", text.as_bytes())])],
+        json!([]),
+        vec![],
+    );
+    img.tars.extend(extra.tars);
+    img.stored.extend(extra.stored);
+    let diff_ids: Vec<String> = img.tars.iter().map(|t| sha256(t)).collect();
+    let mut config: Value = serde_json::from_slice(&img.config).unwrap();
+    config["rootfs"]["diff_ids"] = json!(diff_ids);
+    config["history"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"created_by": "COPY data /srv"}));
+    img.config = serde_json::to_vec(&config).unwrap();
+    img
+}
+
+/// `leakhound ARGS` with stdout discarded: exit code and stderr.
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(args)
+        .env("HOME", "/nonexistent")
+        .env_remove("DOCKER_CONFIG")
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// FNV-1a, 64 bit (as `source/image/shard.rs`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// A shard plan made from manifests alone (no config or layer fetched)
+/// balances bytes: 8 shard processes reading it scan within 25% of the
+/// mean each, read every image once between them (the registry's log), and
+/// report exactly what one unsharded sweep reports, including a repository
+/// and a tag pushed after planning (the repository swept by the one shard
+/// its name hashes to, the tag by its repository's shard). `merge` takes
+/// them as complete and refuses shards split by another plan or none.
+#[test]
+fn a_shard_plan_balances_bytes_and_covers_every_image_once() {
+    let reg = Registry::start(Mode::Plain);
+    let mut rng = fake::Rng(0x91a4_b0d5);
+    // 40 repositories whose sizes differ 8× (log-uniform), 1 or 2 tags.
+    let mut tags = Vec::new();
+    for i in 0..40 {
+        let repo = format!("team{}/svc{i}", i % 5);
+        let unit = (rng.next() % 1000) as f64 / 1000.0;
+        let size = 16.0 * 1024.0 * 8f64.powf(unit);
+        for t in 0..1 + (rng.next() % 2) as usize {
+            let pad = (size * (0.7 + 0.6 * (rng.next() % 100) as f64 / 100.0)) as usize;
+            let tag = format!("v{t}");
+            reg.push(&sized_image(&mut rng, &repo, pad), &repo, &tag);
+            tags.push(format!("{repo}:{tag}"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plans/plan.json");
+    let plan_arg = plan.to_str().unwrap();
+    let base = ["registry", &reg.host, "--insecure"];
+    let plan_args = [&base[..], &["--plan-shards", "8", "--plan-out", plan_arg]].concat();
+
+    let before = reg.requests().len();
+    let (code, stderr) = run(&plan_args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("leakhound: plan: 40 repositories"),
+        "{stderr}"
+    );
+    let asked = reg.requests().split_off(before);
+    assert!(
+        !asked.iter().any(|r| r.contains("/blobs/")),
+        "planning fetched a blob: {asked:?}"
+    );
+    let manifest_gets = asked
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains("/manifests/"))
+        .count();
+    assert_eq!(manifest_gets, tags.len(), "{asked:?}");
+    let plan_text = std::fs::read(&plan).unwrap();
+    let p: Value = serde_json::from_slice(&plan_text).unwrap();
+    assert_eq!(p["plan_version"], 1);
+    assert_eq!(p["registry"], reg.host.as_str());
+    assert_eq!(p["shards"], 8);
+    let planned: Vec<(String, u64)> = p["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(r["bytes"].as_u64().unwrap() > 1000, "{r}");
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["shard"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(planned.len(), 40);
+
+    // Planning again with --keep-existing-plan keeps the file as it is.
+    let keep = [&plan_args[..], &["--keep-existing-plan"]].concat();
+    let (code, stderr) = run(&keep);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("keeping"), "{stderr}");
+    assert_eq!(std::fs::read(&plan).unwrap(), plan_text);
+
+    // Three planners of one Job starting at once: one measures the
+    // registry, the others wait for its plan and keep it.
+    let race = dir.path().join("plans/race.json");
+    let before = reg.requests().len();
+    let racers: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_leakhound"))
+                .args(base)
+                .args(["--plan-shards", "8", "--keep-existing-plan", "--plan-out"])
+                .arg(&race)
+                .env("HOME", "/nonexistent")
+                .env_remove("DOCKER_CONFIG")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in racers {
+        let out = c.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
+    let asked = reg.requests().split_off(before);
+    let gets = asked
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains("/manifests/"))
+        .count();
+    assert_eq!(gets, tags.len(), "planned more than once: {asked:?}");
+    assert!(race.exists() && !race.with_extension("lock").exists());
+
+    // After planning: a new repository and a new tag of a planned one.
+    reg.push(&sized_image(&mut rng, "late/new", 20_000), "late/new", "v1");
+    reg.push(
+        &sized_image(&mut rng, "team0/svc0", 20_000),
+        "team0/svc0",
+        "late",
+    );
+    tags.push("late/new:v1".into());
+    tags.push("team0/svc0:late".into());
+    let late_shard = (fnv1a(b"late/new") % 8) as usize;
+    let svc0_shard = planned.iter().find(|(n, _)| n == "team0/svc0").unwrap().1 as usize;
+
+    let summary = dir.path().join("whole.json");
+    let (code, whole, _, stderr) = sweep(&base, &summary);
+    assert_eq!(code, Some(1), "{stderr}");
+
+    let before = reg.requests().len();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let summary = dir.path().join(format!("shard-{i}.summary.json"));
+            let report = dir.path().join(format!("shard-{i}.json"));
+            let child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+                .args(["--format", "json", "--output"])
+                .arg(&report)
+                .arg("--summary")
+                .arg(&summary)
+                .args(base)
+                .args(["--shard", &format!("{i}/8"), "--plan", plan_arg])
+                .env("HOME", "/nonexistent")
+                .env_remove("DOCKER_CONFIG")
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (summary, report, child)
+        })
+        .collect();
+    let schema = jsonschema::validator_for(
+        &serde_json::from_slice(
+            &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/summary.schema.json"))
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (mut union, mut inputs, mut images, mut bytes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let plan_digest = sha256(&plan_text);
+    for (i, (summary, report, child)) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "shard {i}: {stderr}"
+        );
+        union.extend(
+            serde_json::from_slice::<Vec<Value>>(&std::fs::read(&report).unwrap()).unwrap(),
+        );
+        let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+        let errors: Vec<String> = schema.iter_errors(&s).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "shard {i} summary: {errors:#?}");
+        assert_eq!(s["shard"]["plan"], plan_digest.as_str(), "{s}");
+        let repos: Vec<&str> = s["shard"]["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        let mut want: Vec<&str> = planned
+            .iter()
+            .filter(|(_, sh)| *sh == i as u64)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let unplanned = s["shard"]["unplanned"].as_array().unwrap();
+        if i == late_shard {
+            want.push("late/new");
+            assert_eq!(unplanned, &[json!("late/new")], "{s}");
+        } else {
+            assert!(unplanned.is_empty(), "{s}");
+        }
+        want.sort();
+        assert_eq!(repos, want, "shard {i}");
+        images.extend(
+            s["shard"]["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string()),
+        );
+        if i == svc0_shard {
+            assert!(
+                images.iter().any(|r| r.ends_with("/team0/svc0:late")),
+                "shard {i}: {s}"
+            );
+        }
+        bytes.push(s["scanned"]["bytes"].as_u64().unwrap());
+        inputs.push(report);
+        inputs.push(summary);
+    }
+    // Every image swept by exactly one shard, and read once: one manifest
+    // GET per tag over all 8 shards.
+    let mut want: Vec<String> = tags.iter().map(|t| format!("{}/{t}", reg.host)).collect();
+    want.sort();
+    images.sort();
+    assert_eq!(images, want);
+    let asked = reg.requests().split_off(before);
+    let mut gets: Vec<&String> = asked
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains("/manifests/"))
+        .collect();
+    gets.sort();
+    let n = gets.len();
+    gets.dedup();
+    assert_eq!((n, gets.len()), (tags.len(), tags.len()), "{gets:?}");
+    assert_eq!(sorted(union), sorted(whole.clone()), "shards vs one sweep");
+    // Bytes scanned per shard within 25% of the mean.
+    let mean = bytes.iter().sum::<u64>() as f64 / 8.0;
+    for (i, b) in bytes.iter().enumerate() {
+        let off = (*b as f64 - mean).abs() / mean;
+        assert!(off < 0.25, "shard {i}: {b} bytes, mean {mean}: {bytes:?}");
+    }
+
+    // merge: complete; a shard made from another plan, or from none, is not.
+    let merge = |extra: &[&Path]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["--format", "json", "merge"])
+            .args(&inputs)
+            .args(extra)
+            .output()
+            .unwrap();
+        let found: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            out.status.code(),
+            found,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, merged, stderr) = merge(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(sorted(merged), sorted(whole));
+    let s3: Value = serde_json::from_slice(&std::fs::read(&inputs[7]).unwrap()).unwrap();
+    for (name, plan) in [
+        ("other", json!(format!("sha256:{}", "ab".repeat(32)))),
+        ("none", Value::Null),
+    ] {
+        let mut other = s3.clone();
+        match &plan {
+            Value::Null => other["shard"].as_object_mut().unwrap().remove("plan"),
+            p => other["shard"]
+                .as_object_mut()
+                .unwrap()
+                .insert("plan".into(), p.clone()),
+        };
+        let file = dir.path().join(format!("shard-3-{name}.summary.json"));
+        std::fs::write(&file, other.to_string()).unwrap();
+        let (code, _, stderr) = merge(&[&file]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("shards were split differently") && stderr.contains("3/8 by "),
+            "{name}: {stderr}"
+        );
+    }
+    // A missing shard is still named.
+    let without_5: Vec<&Path> = inputs
+        .iter()
+        .filter(|p| !p.ends_with("shard-5.summary.json"))
+        .map(|p| p.as_path())
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--format", "json", "merge"])
+        .args(without_5)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no summary of shard(s) 5/8"), "{stderr}");
+
+    // A plan for another shard count, or without a shard, is refused.
+    let (code, stderr) = run(&[&base[..], &["--shard", "1/4", "--plan", plan_arg]].concat());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("splits into 8 shards, not 4"), "{stderr}");
+    let (code, stderr) = run(&[&base[..], &["--plan", plan_arg]].concat());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--plan needs --shard"), "{stderr}");
+    let other_host = format!("{}/team1", reg.host);
+    let (code, stderr) = run(&[
+        "registry",
+        &other_host,
+        "--insecure",
+        "--shard",
+        "1/8",
+        "--plan",
+        plan_arg,
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("is for"), "{stderr}");
+}

@@ -125,6 +125,9 @@ pub fn image(common: &CommonArgs, args: &ImageArgs) -> Result<u8> {
 }
 
 pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
+    if let Some(n) = args.plan_shards {
+        return crate::cmd::plan::plan(common, args, n);
+    }
     // `--max-file-size` over `max_file_size` in the config file.
     let settings = crate::settings(
         common,
@@ -165,6 +168,17 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         );
     }
     let shard = shard(args)?;
+    let (host, prefix) = match &args.target {
+        Some(target) => target.split_once('/').unwrap_or((target, "")),
+        None => ("", ""),
+    };
+    // Read before the catalog: a plan that does not fit is an error of the
+    // run, found before any request.
+    let plan = match (&args.plan, shard) {
+        (Some(path), Some(s)) => Some(crate::cmd::plan::read(path, host, prefix, s.count)?),
+        (Some(_), None) => bail!("--plan needs --shard I/N or --shard-from-env"),
+        (None, _) => None,
+    };
     let metrics = args.metrics_addr.map(|_| Arc::new(Metrics::for_registry()));
     let _server = match (args.metrics_addr, &metrics) {
         (Some(addr), Some(m)) => {
@@ -177,22 +191,15 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         }
         _ => None,
     };
-    let target_host = args
-        .target
-        .as_deref()
-        .map(|t| t.split_once('/').map_or(t, |(h, _)| h));
     let registry = Arc::new(registry(
         &args.pull,
         common.timeout,
-        &hosts(target_host, &refs),
+        &hosts(args.target.is_some().then_some(host), &refs),
         &settings.registries,
         metrics.clone(),
     )?);
     let mut repos = Vec::new();
-    let mut host = "";
-    if let Some(target) = &args.target {
-        let (h, prefix) = target.split_once('/').unwrap_or((target, ""));
-        host = h;
+    if args.target.is_some() {
         // Without the catalog there is nothing to sweep: an error of the run.
         repos = registry
             .catalog(host, prefix)
@@ -203,14 +210,17 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
             .with_context(|| format!("cannot list the repositories of {host}"))?;
     }
     let assignment = shard.map(|s| {
-        // Every shard sees the same catalog and list and splits them alike;
-        // tags are listed only for this shard's repositories.
-        let a = s.assign(
-            repos
-                .iter()
-                .map(String::as_str)
-                .chain(refs.iter().map(|r| shard::repository_of(r))),
-        );
+        // Every shard sees the same catalog and list and splits them alike
+        // (or reads the same plan); tags are listed only for this shard's
+        // repositories.
+        let universe = repos
+            .iter()
+            .map(String::as_str)
+            .chain(refs.iter().map(|r| shard::repository_of(r)));
+        let a = match &plan {
+            Some((p, _)) => p.assign(s, universe),
+            None => s.assign(universe),
+        };
         refs.retain(|r| a.takes(shard::repository_of(r)));
         repos.retain(|r| a.takes(r));
         (s, a)
@@ -227,14 +237,28 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
     if let Some((s, a)) = assignment {
         if !common.quiet {
             eprintln!(
-                "leakhound: shard {}/{}: {} of {} repositories, {} images",
+                "leakhound: shard {}/{}: {} of {} repositories, {} images{}",
                 s.index,
                 s.count,
                 a.repositories.len(),
                 a.catalog_size,
-                refs.len()
+                refs.len(),
+                match &plan {
+                    Some((p, digest)) => format!(
+                        " (by the plan {digest}; {} not in it)",
+                        a.repositories.iter().filter(|r| !p.lists(r)).count()
+                    ),
+                    None => String::new(),
+                }
             );
         }
+        let unplanned = plan.as_ref().map(|(p, _)| {
+            a.repositories
+                .iter()
+                .filter(|r| !p.lists(r))
+                .cloned()
+                .collect::<Vec<_>>()
+        });
         let _ = crate::run_start().shard.set(ShardInfo {
             index: s.index,
             count: s.count,
@@ -244,6 +268,8 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
             until: a.until,
             catalog_repositories: a.catalog_size,
             catalog_digest: a.catalog_digest,
+            plan: plan.as_ref().map(|(_, digest)| digest.clone()),
+            unplanned,
         });
     }
     let cached = resolve_all(
@@ -404,7 +430,7 @@ fn resolve_all(
 
 /// `f` over `items` on `parallel` threads (registry requests: the answers
 /// are awaited, not computed), the results in the items' order.
-fn parallel_map<T: Sync, R: Send>(
+pub(crate) fn parallel_map<T: Sync, R: Send>(
     items: &[T],
     parallel: usize,
     f: impl Fn(&T) -> R + Sync,
@@ -433,7 +459,7 @@ fn parallel_map<T: Sync, R: Send>(
         .collect()
 }
 
-fn platform(pull: &PullArgs) -> Result<(Platform, bool)> {
+pub(crate) fn platform(pull: &PullArgs) -> Result<(Platform, bool)> {
     let p = match &pull.platform {
         Some(s) => Platform::parse(s).map_err(anyhow::Error::msg)?,
         None => Platform::host(),
@@ -443,7 +469,7 @@ fn platform(pull: &PullArgs) -> Result<(Platform, bool)> {
 
 /// The registry hosts a command line names: the swept host and the hosts
 /// of the image references (as `host_key` spells them, each once).
-fn hosts(target: Option<&str>, refs: &[String]) -> Vec<String> {
+pub(crate) fn hosts(target: Option<&str>, refs: &[String]) -> Vec<String> {
     let mut out: Vec<String> = target.map(reg::host_key).into_iter().collect();
     for r in refs {
         if let Ok(h) = reg::reference_host(r)
@@ -461,7 +487,7 @@ fn hosts(target: Option<&str>, refs: &[String]) -> Vec<String> {
 /// `LEAKHOUND_REGISTRY_PASSWORD`) are for one host: the one the command
 /// line names (`hosts`), or `--credentials-for`; they win over the config
 /// file's and docker's for that host, and no other host sees them.
-fn registry(
+pub(crate) fn registry(
     pull: &PullArgs,
     timeout: std::time::Duration,
     hosts: &[String],

@@ -162,11 +162,15 @@ pub fn run(common: &CommonArgs, args: &MergeArgs) -> Result<u8> {
 /// sweep: a gap between one shard's run and the next (a repository pushed
 /// or deleted between their catalog reads moved the cut, so the repository
 /// at it fell to neither; an overlap only repeats findings, dropped here),
-/// or shards of a count not all given.
+/// shards of one count split by different plans (or some by a plan and
+/// some by count: their repositories may overlap or be missed), or shards
+/// of a count not all given.
 fn shard_problems(summaries: &[Value]) -> Vec<Item> {
     use std::collections::BTreeMap;
     type Ends = (Option<String>, Option<String>);
     let mut by_count: BTreeMap<u64, BTreeMap<u64, Ends>> = BTreeMap::new();
+    // Per count, the shards (`I/N`) that used each plan (`None`: none).
+    let mut plans: BTreeMap<u64, BTreeMap<Option<String>, Vec<u64>>> = BTreeMap::new();
     for s in summaries {
         let shard = &s["shard"];
         let (Some(index), Some(count)) = (shard["index"].as_u64(), shard["count"].as_u64()) else {
@@ -177,6 +181,12 @@ fn shard_problems(summaries: &[Value]) -> Vec<Item> {
             .entry(count)
             .or_default()
             .insert(index, (end("from"), end("until")));
+        plans
+            .entry(count)
+            .or_default()
+            .entry(end("plan"))
+            .or_default()
+            .push(index);
     }
     // `None` ends a run at the order's end.
     fn key(r: &Option<String>) -> Option<(u64, &str)> {
@@ -190,6 +200,39 @@ fn shard_problems(summaries: &[Value]) -> Vec<Item> {
     let mut out = Vec::new();
     for (count, shards) in by_count {
         let path = format!("shards of {count}");
+        let used = &plans[&count];
+        if used.len() > 1 {
+            let groups: Vec<String> = used
+                .iter()
+                .map(|(plan, indexes)| {
+                    let mut indexes = indexes.clone();
+                    indexes.sort_unstable();
+                    indexes.dedup();
+                    let listed: Vec<String> = indexes
+                        .iter()
+                        .take(16)
+                        .map(|i| format!("{i}/{count}"))
+                        .collect();
+                    format!(
+                        "{}{} by {}",
+                        listed.join(", "),
+                        if indexes.len() > 16 { " and more" } else { "" },
+                        match plan {
+                            Some(p) => format!("the plan {p}"),
+                            None => "repository count (no plan)".into(),
+                        }
+                    )
+                })
+                .collect();
+            out.push(Item {
+                path: path.clone(),
+                reason: format!(
+                    "shards were split differently ({}): their repositories may overlap or be \
+                     missed; sweep again with one plan",
+                    groups.join("; ")
+                ),
+            });
+        }
         for (i, (_, until)) in &shards {
             let Some((from, _)) = shards.get(&(i + 1)) else {
                 continue;

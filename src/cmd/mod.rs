@@ -7,6 +7,7 @@ pub mod image;
 pub mod init;
 pub mod logs;
 pub mod merge;
+pub mod plan;
 pub mod pods;
 pub mod progress;
 pub mod report;

@@ -71,6 +71,15 @@ pub struct ShardInfo {
     /// `sha256:` of those repositories' sorted paths: shards of one sweep
     /// with the same digest saw the same catalog.
     pub catalog_digest: String,
+    /// `sha256:` of the shard plan file the split came from (`--plan`);
+    /// absent for a split by repository count. `merge` wants one plan for
+    /// all shards of a count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Repositories this shard took that the plan does not list (created
+    /// after planning), by FNV-1a of the path modulo the shard count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unplanned: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize)]

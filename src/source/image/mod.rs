@@ -12,12 +12,14 @@
 //! - `registry`: pulls with `oci-client` (auth, TLS, platforms, catalog),
 //!   bridging its async blob streams to the synchronous tar reader.
 //! - `shard`: which repositories one process of a sharded sweep takes.
+//! - `plan`: a byte-balanced split made before the shards start.
 //! - `cache`: what scanning layers and configs found, for incremental sweeps.
 
 pub mod cache;
 pub mod layer;
 pub mod local;
 pub mod manifest;
+pub mod plan;
 pub mod registry;
 pub mod scan;
 pub mod shard;

@@ -713,6 +713,49 @@ impl Registry {
             .map_err(|e| call_err(reference, "manifest", e))
     }
 
+    /// The layers (digest, declared size) of the images `reference` names
+    /// for `platform` (or every platform, `all`), from manifests alone: no
+    /// config or layer is fetched. For shard plans (`plan`).
+    pub fn layer_sizes(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        all: bool,
+    ) -> Result<Vec<(String, u64)>, ImageError> {
+        let r = Self::parse_ref(reference)?;
+        let auth = self.auth_for(r.resolve_registry())?;
+        let (data, _) = self
+            .call(self.manifest(&r, &auth))
+            .map_err(|e| call_err(reference, "manifest", e))?;
+        let size = |l: &manifest::Descriptor| (l.digest.clone(), l.size.max(0) as u64);
+        let manifests = match manifest::parse_manifest(reference, None, &data)? {
+            Manifest::Image { layers, .. } => return Ok(layers.iter().map(size).collect()),
+            Manifest::Index { manifests } => manifests,
+        };
+        let mut out = Vec::new();
+        for d in manifest::select_platforms(reference, &manifests, platform, all)? {
+            let pr = Reference::with_digest(
+                r.registry().to_string(),
+                r.repository().to_string(),
+                d.digest.clone(),
+            );
+            let what = format!("manifest {}", d.digest);
+            let (data, _) = self
+                .call(self.manifest(&pr, &auth))
+                .map_err(|e| call_err(reference, &what, e))?;
+            match manifest::parse_manifest(reference, Some(&d.media_type), &data)? {
+                Manifest::Image { layers, .. } => out.extend(layers.iter().map(size)),
+                Manifest::Index { .. } => {
+                    return Err(ImageError::invalid(
+                        reference,
+                        "an index inside an index is not supported",
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// `resolve`, with the digest of the manifest or index the reference
     /// named.
     pub fn resolve_top(

@@ -23,6 +23,10 @@
 //! (`Assignment::from`, `until`; in its summary), and `leakhound merge`
 //! reports a gap between one shard's `until` and the next one's `from`,
 //! naming the repository that no shard took, as an incomplete sweep.
+//!
+//! Equal counts are not equal bytes when repositories differ in size: a
+//! byte-balanced split needs sizes before it, which `plan` makes once for
+//! all shards.
 
 /// The `index`-th of `count` shards, counted from 0 (as Kubernetes'
 /// `JOB_COMPLETION_INDEX` is).
