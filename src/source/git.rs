@@ -1466,7 +1466,10 @@ impl super::Source for GitSource {
         for p in std::mem::take(&mut *self.problems.lock().expect("git plan lock")) {
             out.notice(p);
         }
-        let repo = self.repo.to_thread_local();
+        // Commits are read once each and trees go through the walk's own
+        // chain cache: gix's object cache would only hold memory.
+        let mut repo = self.repo.to_thread_local();
+        repo.object_cache_size(0);
         let packs = gitpack::Packs::open(repo.objects.store_ref().path(), repo.object_hash());
         let mut sink = Sink {
             out,
