@@ -791,9 +791,9 @@ impl Sink<'_> {
             },
         ));
         // Batches grow with the walk (1,024 blobs first, so scanning starts
-        // at once, up to 32,768): the larger the batch, the more versions
+        // at once, up to 16,384): the larger the batch, the more versions
         // of a file are read one delta apart.
-        if self.pending.len() >= (self.found / 2).clamp(1024, 32_768) {
+        if self.pending.len() >= (self.found / 2).clamp(1024, 16_384) {
             self.flush();
         }
     }
@@ -1174,7 +1174,7 @@ const TREE_CACHE: usize = 64 << 20;
 
 /// Bytes of decoded blobs the workers share (each blob's delta base,
 /// read just before it in pack order).
-const BLOB_CACHE: usize = 96 << 20;
+const BLOB_CACHE: usize = 64 << 20;
 
 /// Every blob in the object database that the walk did not reach.
 fn unreachable_blobs(
