@@ -7,8 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -19,7 +18,10 @@ use serde_json::Value;
 
 #[path = "support/fake.rs"]
 mod fake;
+#[path = "support/metrics.rs"]
+mod metrics;
 use fake::{Rng, fake_github};
+use metrics::{http_get, parse_metrics, sum_of};
 
 fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
@@ -283,56 +285,6 @@ impl Agent {
         std::thread::sleep(Duration::from_millis(100));
         (status.code(), self.stderr.lock().unwrap().clone())
     }
-}
-
-/// `GET path` over HTTP/1.0; status and body.
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect to the metrics server");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp[9..12].parse().unwrap();
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-    (status, body.to_string())
-}
-
-/// Parses an OpenMetrics exposition with the Prometheus Python client's
-/// parser; returns `(name, labels, value)` of every sample.
-fn parse_metrics(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
-    let script = r#"
-import json, sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-out = []
-for fam in text_string_to_metric_families(sys.stdin.read()):
-    for s in fam.samples:
-        out.append([s.name, s.labels, s.value])
-print(json.dumps(out))
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (scripts/test.sh installs it and prometheus-client)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the OpenMetrics parser refused the exposition: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn sum_of(samples: &[(String, BTreeMap<String, String>, f64)], name: &str) -> f64 {
-    samples.iter().filter(|s| s.0 == name).map(|s| s.2).sum()
 }
 
 fn secret_of(f: &Value) -> String {

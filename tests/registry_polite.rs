@@ -9,6 +9,9 @@
 
 #[path = "support/fake.rs"]
 mod fake;
+#[path = "support/metrics.rs"]
+mod metrics;
+use metrics::{http_get, parse_metrics, sum_of};
 #[path = "support/image.rs"]
 mod fixture;
 #[path = "support/registry.rs"]
@@ -636,56 +639,6 @@ fn a_sweep_probes_the_challenge_once_and_buys_one_token_per_scope() {
             assert!(!log.iter().any(|r| r.contains("/blobs/")), "{log:#?}");
         }
     }
-}
-
-/// `GET path` over HTTP/1.0; status and body.
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect to the metrics server");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp[9..12].parse().unwrap();
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-    (status, body.to_string())
-}
-
-/// Parses an OpenMetrics exposition with the Prometheus Python client's
-/// parser (as tests/pods.rs does); `(name, labels, value)` of every sample.
-fn parse_metrics(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
-    let script = r#"
-import json, sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-out = []
-for fam in text_string_to_metric_families(sys.stdin.read()):
-    for s in fam.samples:
-        out.append([s.name, s.labels, s.value])
-print(json.dumps(out))
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (scripts/test.sh installs it and prometheus-client)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the OpenMetrics parser refused the exposition: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn sum_of(samples: &[(String, BTreeMap<String, String>, f64)], name: &str) -> f64 {
-    samples.iter().filter(|s| s.0 == name).map(|s| s.2).sum()
 }
 
 /// `registry --metrics-addr 127.0.0.1:0 --metrics-linger`: the address on

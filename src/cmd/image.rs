@@ -179,18 +179,8 @@ pub fn registry_sweep(common: &CommonArgs, args: &RegistryArgs) -> Result<u8> {
         (Some(_), None) => bail!("--plan needs --shard I/N or --shard-from-env"),
         (None, _) => None,
     };
-    let metrics = args.metrics_addr.map(|_| Arc::new(Metrics::for_registry()));
-    let _server = match (args.metrics_addr, &metrics) {
-        (Some(addr), Some(m)) => {
-            let server = leakhound::metrics::serve(addr, m.clone())
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            if !common.quiet {
-                eprintln!("leakhound: metrics on http://{}/metrics", server.addr);
-            }
-            Some(server)
-        }
-        _ => None,
-    };
+    let (metrics, _server) =
+        crate::cmd::serve_metrics(common, args.metrics_addr, Metrics::for_registry)?;
     let registry = Arc::new(registry(
         &args.pull,
         common.timeout,

@@ -186,18 +186,7 @@ pub fn run(common: &CommonArgs, args: &LogsArgs) -> Result<u8> {
     }
 
     // Served once the signal handlers are in place.
-    let metrics = args.metrics_addr.map(|_| Arc::new(Metrics::new()));
-    let _server = match (args.metrics_addr, &metrics) {
-        (Some(addr), Some(m)) => {
-            let server = leakhound::metrics::serve(addr, m.clone())
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            if !common.quiet {
-                eprintln!("leakhound: metrics on http://{}/metrics", server.addr);
-            }
-            Some(server)
-        }
-        _ => None,
-    };
+    let (metrics, _server) = crate::cmd::serve_metrics(common, args.metrics_addr, Metrics::new)?;
     let opts = StreamOptions {
         min_report,
         report_repeats: args.report_repeats,

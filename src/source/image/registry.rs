@@ -208,6 +208,14 @@ impl std::fmt::Display for CallError {
 }
 
 /// `2 s`, `0.5 s`: a duration as the user gave it.
+/// A header's value, when it is text.
+fn header(
+    headers: &reqwest::header::HeaderMap,
+    name: impl reqwest::header::AsHeaderName,
+) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
@@ -424,10 +432,7 @@ impl Registry {
                 };
                 let status = res.status();
                 self.count(|m| m.registry_request(Some(status.as_u16())));
-                let location = res
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
+                let location = header(res.headers(), reqwest::header::LOCATION)
                     .and_then(|l| target.join(l).ok());
                 match location {
                     Some(next) if status.is_redirection() && hops < MAX_REDIRECTS => {
@@ -451,11 +456,7 @@ impl Registry {
             if !matches!(status, 429 | 502 | 503 | 504) || attempt >= ATTEMPTS {
                 return Ok(sent);
             }
-            let asked = sent
-                .res
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
+            let asked = header(sent.res.headers(), reqwest::header::RETRY_AFTER)
                 .and_then(|v| retry_after(v, jiff::Timestamp::now().as_second()));
             let wait = match asked {
                 Some(w) if w > MAX_RETRY_AFTER => {
@@ -519,11 +520,7 @@ impl Registry {
                 .send(Method::GET, &url, None, &RegistryAuth::Anonymous)
                 .await?;
             let status = sent.res.status();
-            let challenge = sent
-                .res
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
+            let challenge = header(sent.res.headers(), reqwest::header::WWW_AUTHENTICATE)
                 .and_then(BearerChallenge::parse);
             if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
                 // Still busy after every try: an error, not remembered.
@@ -636,11 +633,7 @@ impl Registry {
             if sent.res.status() != StatusCode::UNAUTHORIZED || failed.is_some() {
                 return Ok(sent);
             }
-            let challenge = sent
-                .res
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
+            let challenge = header(sent.res.headers(), reqwest::header::WWW_AUTHENTICATE)
                 .and_then(BearerChallenge::parse);
             match (&auth, challenge) {
                 (RegistryAuth::Bearer(t), c) => {
@@ -836,11 +829,7 @@ impl Registry {
         let sent = self.manifest_request(r, auth, Method::HEAD).await?;
         let status = sent.res.status();
         answer_error(status, &[], sent.res.url().as_str())?;
-        let digest = sent
-            .res
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
+        let digest = header(sent.res.headers(), "docker-content-digest")
             .filter(|d| {
                 d.strip_prefix("sha256:").is_some_and(|h| {
                     h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -860,15 +849,12 @@ impl Registry {
     ) -> Result<(Vec<u8>, String), CallError> {
         let sent = self.manifest_request(r, auth, Method::GET).await?;
         let (status, headers, body, url) = self.read(sent, MAX_MANIFEST, "manifest").await?;
-        let header = headers
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let digest_header = header(&headers, "docker-content-digest").map(str::to_string);
         answer_error(status, &body, &url)?;
         let digest = super::sha256_digest(&body);
         for (what, want) in [
             ("the reference's", r.digest()),
-            ("the registry's", header.as_deref()),
+            ("the registry's", digest_header.as_deref()),
         ] {
             if let Some(want) = want
                 && want.starts_with("sha256:")
