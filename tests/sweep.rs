@@ -179,12 +179,10 @@ fn cached_sweeps_read_only_unseen_layers_and_report_the_same_findings() {
     let shared = dir.path().join("shared");
     let children: Vec<_> = (0..8)
         .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            isolated_leakhound()
                 .args(["--format", "json", "registry", &reg.host, "--insecure"])
                 .args(["--shard", &format!("{i}/8"), "--cache"])
                 .arg(&shared)
-                .env("HOME", "/nonexistent")
-                .env_remove("DOCKER_CONFIG")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -390,15 +388,13 @@ fn merged_shard_reports_equal_one_sweep() {
         let format = ["json", "jsonl", "sarif"][i % 3];
         let report = dir.path().join(format!("shard-{i}.{format}"));
         let summary = dir.path().join(format!("shard-{i}.summary.json"));
-        let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        let out = isolated_leakhound()
             .args(["--format", format, "--output"])
             .arg(&report)
             .arg("--summary")
             .arg(&summary)
             .args(base)
             .args(["--shard", &format!("{i}/8")])
-            .env("HOME", "/nonexistent")
-            .env_remove("DOCKER_CONFIG")
             .output()
             .unwrap();
         assert!(
@@ -576,10 +572,8 @@ fn sized_image(rng: &mut fake::Rng, name: &str, pad: usize) -> TestImage {
 
 /// `leakhound ARGS` with stdout discarded: exit code and stderr.
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+    let out = isolated_leakhound()
         .args(args)
-        .env("HOME", "/nonexistent")
-        .env_remove("DOCKER_CONFIG")
         .stdout(Stdio::null())
         .output()
         .unwrap();
@@ -678,12 +672,10 @@ fn a_shard_plan_balances_bytes_and_covers_every_image_once() {
     let before = reg.requests().len();
     let racers: Vec<_> = (0..3)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            isolated_leakhound()
                 .args(base)
                 .args(["--plan-shards", "8", "--keep-existing-plan", "--plan-out"])
                 .arg(&race)
-                .env("HOME", "/nonexistent")
-                .env_remove("DOCKER_CONFIG")
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -724,15 +716,13 @@ fn a_shard_plan_balances_bytes_and_covers_every_image_once() {
         .map(|i| {
             let summary = dir.path().join(format!("shard-{i}.summary.json"));
             let report = dir.path().join(format!("shard-{i}.json"));
-            let child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            let child = isolated_leakhound()
                 .args(["--format", "json", "--output"])
                 .arg(&report)
                 .arg("--summary")
                 .arg(&summary)
                 .args(base)
                 .args(["--shard", &format!("{i}/8"), "--plan", plan_arg])
-                .env("HOME", "/nonexistent")
-                .env_remove("DOCKER_CONFIG")
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();

@@ -233,17 +233,25 @@ pub fn write_tar(path: &Path, files: &[(String, Vec<u8>)]) {
 }
 
 /// Runs `leakhound --format json ARGS`: exit code, findings, stderr.
+/// The leakhound binary with no registry credentials from the machine
+/// (no docker config, no credential variables).
+pub fn isolated_leakhound() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_leakhound"));
+    cmd.env("HOME", "/nonexistent")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("LEAKHOUND_REGISTRY_USERNAME")
+        .env_remove("LEAKHOUND_REGISTRY_PASSWORD");
+    cmd
+}
+
 pub fn leakhound(
     args: &[&str],
     stdin: Option<&str>,
     envs: &[(&str, &str)],
 ) -> (Option<i32>, Vec<Value>, String) {
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leakhound"));
+    use std::process::Stdio;
+    let mut cmd = isolated_leakhound();
     cmd.args(["--format", "json"]).args(args);
-    cmd.env("HOME", "/nonexistent").env_remove("DOCKER_CONFIG");
-    cmd.env_remove("LEAKHOUND_REGISTRY_USERNAME")
-        .env_remove("LEAKHOUND_REGISTRY_PASSWORD");
     for (k, v) in envs {
         cmd.env(k, v);
     }
