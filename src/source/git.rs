@@ -1114,13 +1114,10 @@ fn commit_and_tree(repo: &gix::Repository, id: ObjectId) -> Result<(CommitMeta, 
 fn walk_history(
     repo: &gix::Repository,
     history: History,
+    packs: Arc<gitpack::Packs>,
     sink: &mut Sink<'_>,
     messages: &mut Vec<Blob>,
 ) -> gix::hashtable::HashSet<ObjectId> {
-    let packs = Arc::new(gitpack::Packs::open(
-        repo.objects.store_ref().path(),
-        repo.object_hash(),
-    ));
     let mut walker = Walker {
         repo,
         reader: gitpack::Reader::new(packs, TREE_CACHE),
@@ -1470,7 +1467,12 @@ impl super::Source for GitSource {
         // chain cache: gix's object cache would only hold memory.
         let mut repo = self.repo.to_thread_local();
         repo.object_cache_size(0);
-        let packs = gitpack::Packs::open(repo.objects.store_ref().path(), repo.object_hash());
+        // One view of the packs: the sink orders blobs by it, the walk reads
+        // trees through it.
+        let packs = Arc::new(gitpack::Packs::open(
+            repo.objects.store_ref().path(),
+            repo.object_hash(),
+        ));
         let mut sink = Sink {
             out,
             packs: &packs,
@@ -1486,7 +1488,7 @@ impl super::Source for GitSource {
         };
         let all_objects = history.all_objects;
         let mut messages = Vec::new();
-        let seen = walk_history(&repo, history, &mut sink, &mut messages);
+        let seen = walk_history(&repo, history, packs.clone(), &mut sink, &mut messages);
         self.messages
             .lock()
             .expect("git plan lock")

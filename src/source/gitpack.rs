@@ -242,8 +242,8 @@ impl Reader {
                 .ok()?;
             kind = Some(outcome.kind);
         }
+        links.clear();
         self.chain = links;
-        self.chain.clear();
         kind
     }
 }
