@@ -815,3 +815,76 @@ fn uncommitted_in_a_bare_repository_is_an_error_naming_the_option() {
         "{stderr}"
     );
 }
+
+/// A PEM key made by `openssl` here (not a real key of anyone's).
+fn rsa_key(dir: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["genrsa", "-traditional", "2048"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Later versions of a file are searched only around what changed: a
+/// secret an edit left alone is not reported again, one the edit added is,
+/// even where its keyword lies far (here 1.5 KB) before the change.
+#[test]
+fn later_versions_report_what_their_change_added() {
+    let mut r = Repo::new();
+    let key = rsa_key(&r.path);
+    let filler = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|i| format!("setting_{i} = value {i}\n"))
+            .collect()
+    };
+    let file = |tail: &str, key: &str| {
+        format!(
+            "{}GITHUB_TOKEN={GH}\n{}{key}{}{tail}",
+            filler(0, 4),
+            filler(4, 1500),
+            filler(1500, 3000)
+        )
+    };
+    r.write("deploy/settings.txt", &file("", &key));
+    let first = r.commit("settings");
+    // An edit far from both secrets that adds one.
+    r.write(
+        "deploy/settings.txt",
+        &file(&format!("NEW_TOKEN={GH2}\n"), &key),
+    );
+    let second = r.commit("one more token");
+    // One character of the key's 24th body line changed: a different key
+    // whose BEGIN line (its keyword) is 1.5 KB before the change.
+    let mut lines: Vec<String> = key.lines().map(str::to_string).collect();
+    let c = if lines[24].starts_with('A') { "B" } else { "A" };
+    lines[24].replace_range(0..1, c);
+    let changed_key = lines.join("\n") + "\n";
+    r.write(
+        "deploy/settings.txt",
+        &file(&format!("NEW_TOKEN={GH2}\n"), &changed_key),
+    );
+    let third = r.commit("rotate key");
+    let (code, f, err) = r.scan(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    let mut got = summary(&f);
+    got.sort();
+    let path = "deploy/settings.txt".to_string();
+    let mut want = vec![
+        (
+            "github-classic-pat".to_string(),
+            path.clone(),
+            first.clone(),
+        ),
+        ("github-classic-pat".to_string(), path.clone(), second),
+        ("private-key-rsa".to_string(), path.clone(), first),
+        ("private-key-rsa".to_string(), path, third),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{err}");
+}

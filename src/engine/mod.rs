@@ -16,6 +16,7 @@
 //! The engine knows rules and blobs, never where blobs came from beyond
 //! `Origin`'s identity, and never formats output.
 
+mod changes;
 mod confirm;
 pub mod context;
 pub mod entropy;
@@ -35,6 +36,7 @@ use crate::decode::{self, Limits, View};
 use crate::finding::Finding;
 use crate::notice::{Notice, NoticeKind};
 use crate::rules::{Confidence, KeywordScope, RuleId, RuleSet};
+pub use changes::changed_span;
 use location::LineIndex;
 pub use prefilter::Hits;
 
@@ -220,7 +222,25 @@ impl Scanner {
     /// resolved, sorted by offset: the matching core the property tests
     /// compare with `candidates_naive`.
     pub(crate) fn candidates(&self, data: &[u8], scratch: &mut Scratch) -> Vec<Candidate> {
-        let c = self.run_rules(data, None, self.options.min_confidence, scratch);
+        self.candidates_near(data, None, scratch)
+    }
+
+    /// `candidates`, or with `changed`, only those a match touching
+    /// `changed` could give (see `scan_changed`).
+    fn candidates_near(
+        &self,
+        data: &[u8],
+        changed: Option<std::ops::Range<usize>>,
+        scratch: &mut Scratch,
+    ) -> Vec<Candidate> {
+        let min = self.options.min_confidence;
+        let c = match changed.zip(self.rules.near()) {
+            Some((changed, near)) => {
+                prefilter::collect_near(&self.rules, near, data, changed, &mut scratch.hits);
+                self.confirm_hits(data, None, min, confirm::Mode::Report, scratch)
+            }
+            None => self.run_rules(data, None, min, scratch),
+        };
         scratch.hits_seen = !scratch.hits.touched().is_empty();
         c
     }
@@ -245,8 +265,21 @@ impl Scanner {
         mode: confirm::Mode,
         scratch: &mut Scratch,
     ) -> Vec<Candidate> {
-        scratch.candidates.clear();
         prefilter::collect(&self.rules, data, &mut scratch.hits);
+        self.confirm_hits(data, context, min, mode, scratch)
+    }
+
+    /// Confirmation of the keyword hits in `scratch` (and the rules that
+    /// need none), confidence floor, overlaps resolved.
+    fn confirm_hits(
+        &self,
+        data: &[u8],
+        context: Option<crate::rules::RuleContext>,
+        min: Confidence,
+        mode: confirm::Mode,
+        scratch: &mut Scratch,
+    ) -> Vec<Candidate> {
+        scratch.candidates.clear();
         let runs = |r: &crate::rules::Rule| r.spec.confidence >= min && r.spec.context == context;
         for &rule in scratch.hits.touched() {
             let r = self.rules.rule(rule);
@@ -296,10 +329,11 @@ impl Scanner {
     fn candidates_deep(
         &self,
         data: &[u8],
+        changed: Option<std::ops::Range<usize>>,
         scratch: &mut Scratch,
         notes: &mut Vec<String>,
     ) -> Vec<Candidate> {
-        let mut all = self.candidates(data, scratch);
+        let mut all = self.candidates_near(data, changed, scratch);
         let raw_hits = scratch.hits_seen;
         let views = decode::expand(data, &self.options.decode, notes);
         let mut secret_scratch = Scratch::default();
@@ -376,8 +410,25 @@ impl Scanner {
     /// `origin` says where `data` came from: allowlists, fingerprints and
     /// the provenance findings carry depend on it.
     pub fn scan(&self, origin: &Origin, data: &[u8], scratch: &mut Scratch) -> ScanResult {
+        self.scan_changed(origin, data, None, scratch)
+    }
+
+    /// `scan`, or with `changed` (the span of `data` that differs from an
+    /// earlier version of the same file, see `changed_span`), the scan of
+    /// what that change can have added: at least the findings `scan` gives
+    /// whose match touches the span, which include all those the earlier
+    /// version did not have. Only the keyword pass is narrowed, to each rule's reach of
+    /// `changed`; confirmation and the decoders see all of `data`. A rule
+    /// set with rules that need no keyword near their match scans whole.
+    pub fn scan_changed(
+        &self,
+        origin: &Origin,
+        data: &[u8],
+        changed: Option<std::ops::Range<usize>>,
+        scratch: &mut Scratch,
+    ) -> ScanResult {
         let mut notes = Vec::new();
-        let candidates = self.candidates_deep(data, scratch, &mut notes);
+        let candidates = self.candidates_deep(data, changed, scratch, &mut notes);
         notes.sort();
         notes.dedup();
         let notices = notes
@@ -488,7 +539,7 @@ impl Scanner {
         let mut scratch = Scratch::default();
         let mut notes = Vec::new();
         spans.extend(
-            self.candidates_deep(msg, &mut scratch, &mut notes)
+            self.candidates_deep(msg, None, &mut scratch, &mut notes)
                 .iter()
                 .filter(|d| d.decoded.is_some())
                 .map(|d| mask::Span {

@@ -1,7 +1,9 @@
 //! Keyword prefilter: one Aho-Corasick pass finds every keyword occurrence
 //! and records it against each rule that uses the keyword.
 
-use crate::rules::{RuleId, RuleSet};
+use std::ops::Range;
+
+use crate::rules::{Near, RuleId, RuleSet};
 
 /// Keyword hits of one blob, grouped by rule. Reused across blobs so the
 /// per-rule vectors keep their capacity.
@@ -40,16 +42,69 @@ pub fn collect(rules: &RuleSet, data: &[u8], hits: &mut Hits) {
         return;
     };
     for m in ac.find_overlapping_iter(data) {
-        for &rule in rules.rules_for_keyword(m.pattern().as_usize()) {
-            let v = &mut hits.per_rule[rule.index()];
+        hits.add(rules.rules_for_keyword(m.pattern().as_usize()), &m);
+    }
+    hits.sort();
+}
+
+/// Like `collect`, but only keyword occurrences a match touching `changed`
+/// could contain: every keyword within `near.reach` of it, and the
+/// far-reaching rules' keywords out to their reach. A match whose keyword
+/// lies further out does not touch `changed`.
+pub fn collect_near(
+    rules: &RuleSet,
+    near: &Near,
+    data: &[u8],
+    changed: Range<usize>,
+    hits: &mut Hits,
+) {
+    hits.clear(rules.len());
+    let Some(ac) = rules.automaton() else {
+        return;
+    };
+    let around = |reach: usize| {
+        changed.start.saturating_sub(reach)..changed.end.saturating_add(reach).min(data.len())
+    };
+    let close = around(near.reach);
+    for m in ac.find_overlapping_iter(aho_corasick::Input::new(data).range(close.clone())) {
+        hits.add(rules.rules_for_keyword(m.pattern().as_usize()), &m);
+    }
+    if let Some(far) = &near.far {
+        // The bands either side overlap the close range by a keyword's
+        // length, so that a keyword across its edge is found (twice at
+        // worst: harmless).
+        let wide = around(far.reach);
+        let k = far.longest_keyword;
+        let bands = [
+            wide.start..(close.start + k).min(close.end),
+            close.end.saturating_sub(k).max(close.start)..wide.end,
+        ];
+        for band in bands.into_iter().filter(|b| b.start < b.end) {
+            let input = aho_corasick::Input::new(data).range(band);
+            for m in far.automaton.find_overlapping_iter(input) {
+                hits.add(&far.keyword_rules[m.pattern().as_usize()], &m);
+            }
+        }
+    }
+    hits.sort();
+}
+
+impl Hits {
+    fn add(&mut self, rules: &[RuleId], m: &aho_corasick::Match) {
+        for &rule in rules {
+            let v = &mut self.per_rule[rule.index()];
             if v.is_empty() {
-                hits.touched.push(rule);
+                self.touched.push(rule);
             }
             v.push((m.start(), m.end()));
         }
     }
-    for &rule in &hits.touched {
-        // Overlapping iteration reports by end offset; windows want starts.
-        hits.per_rule[rule.index()].sort_unstable();
+
+    fn sort(&mut self) {
+        // Overlapping iteration reports by end offset (and tiers one after
+        // the other); windows want starts in order.
+        for &rule in &self.touched {
+            self.per_rule[rule.index()].sort_unstable();
+        }
     }
 }

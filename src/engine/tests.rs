@@ -299,3 +299,119 @@ fn proximity_windows_do_not_start_matches_inside_a_longer_token() {
         s.candidates_naive(data)
     );
 }
+
+#[test]
+fn changed_span_covers_the_lines_that_differ() {
+    let file: String = (0..400)
+        .map(|i| format!("line {i} of the file\n"))
+        .collect();
+    let edit = |from: &str, to: &str| file.replacen(from, to, 1);
+    let at = |needle: &str, s: &str| s.find(needle).unwrap();
+    // The whole line at `needle`, its line end included.
+    let line = |needle: &str, s: &str| {
+        let a = at(needle, s);
+        a..a + s[a..].find('\n').unwrap() + 1
+    };
+    // One changed line: that whole line.
+    let one = edit("line 7 of", "line 7 in");
+    assert_eq!(
+        changed_span(file.as_bytes(), one.as_bytes()),
+        line("line 7 in", &one)
+    );
+    // Edits apart: from the first changed line to the last.
+    let two = edit("line 3 of", "line 3 XX").replacen("line 390 of", "line 390 YY", 1);
+    let (first, last) = (line("line 3 XX", &two), line("line 390 YY", &two));
+    assert_eq!(
+        changed_span(file.as_bytes(), two.as_bytes()),
+        first.start..last.end
+    );
+    // A line removed: an empty span where it was.
+    let gone = edit("line 9 of the file\n", "");
+    let l10 = at("line 10 of", &gone);
+    assert_eq!(changed_span(file.as_bytes(), gone.as_bytes()), l10..l10);
+    // Lines inserted, and a file with no line end at all.
+    let grown = edit("line 200 of the file\n", "line 200 of the file\nnew = 1\n");
+    let n = at("new = 1", &grown);
+    assert_eq!(changed_span(file.as_bytes(), grown.as_bytes()), n..n + 8);
+    assert_eq!(changed_span(b"", b"abc"), 0..3);
+    assert_eq!(changed_span(b"abc", b""), 0..0);
+    assert_eq!(changed_span(b"key = 1", b"key = 2"), 0..7);
+}
+
+/// Inputs assembled from `fragments()` by `picks`.
+fn assemble(picks: &[(prop::sample::Index, Vec<u8>)]) -> Vec<u8> {
+    let frags = fragments();
+    let mut data = Vec::new();
+    for (i, noise) in picks {
+        data.extend_from_slice(&frags[i.index(frags.len())]);
+        data.extend(noise);
+    }
+    data
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Before and after the span, `new` is `old`'s beginning and end, cut at
+    /// line ends; the beginning is the longest such.
+    #[test]
+    fn changed_span_leaves_out_only_a_common_beginning_and_end(
+        old in proptest::collection::vec(prop::sample::select(&b"ab\n"[..]), 0..300),
+        new in proptest::collection::vec(prop::sample::select(&b"ab\n"[..]), 0..300),
+    ) {
+        let r = changed_span(&old, &new);
+        prop_assert!(r.start <= r.end && r.end <= new.len());
+        let tail = new.len() - r.end;
+        prop_assert!(r.start + tail <= old.len());
+        prop_assert_eq!(&new[..r.start], &old[..r.start]);
+        prop_assert_eq!(&new[r.end..], &old[old.len() - tail..]);
+        prop_assert!(r.start == 0 || new[r.start - 1] == b'\n');
+        prop_assert!(r.end == new.len() || r.end == r.start || new[r.end - 1] == b'\n');
+        // No whole line more could be left at the beginning.
+        let next = new[r.start..].iter().position(|&b| b == b'\n').map(|i| r.start + i + 1);
+        if let Some(n) = next.filter(|&n| n <= r.end) {
+            prop_assert!(old.get(..n) != Some(&new[..n]));
+        }
+    }
+
+    /// A new version of a file scanned only around what changed finds every
+    /// match the whole scan finds that touches the change, and whatever else
+    /// the whole scan finds is in the old version too.
+    #[test]
+    fn a_scan_of_the_change_misses_nothing_new(
+        old in proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..8)), 1..24),
+        edits in proptest::collection::vec((
+            any::<prop::sample::Index>(),
+            0usize..400,
+            proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..8)), 0..4),
+        ), 1..4),
+    ) {
+        let old = assemble(&old);
+        let mut new = old.clone();
+        for (at, cut, insert) in &edits {
+            let at = at.index(new.len() + 1);
+            new.splice(at..(at + cut).min(new.len()), assemble(insert));
+        }
+        let s = pack();
+        let changed = changed_span(&old, &new);
+        let whole = s.candidates(&new, &mut Scratch::default());
+        let near = s.candidates_near(&new, Some(changed.clone()), &mut Scratch::default());
+        let before: Vec<(RuleId, Vec<u8>)> = s
+            .candidates(&old, &mut Scratch::default())
+            .iter()
+            .map(|c| (c.rule, c.secret(&old).to_vec()))
+            .collect();
+        for c in &whole {
+            if c.end >= changed.start && c.start <= changed.end {
+                prop_assert!(near.contains(c), "missed {c:?} touching {changed:?}");
+            } else if !near.contains(c) {
+                let key = (c.rule, c.secret(&new).to_vec());
+                prop_assert!(before.contains(&key), "{c:?} neither near {changed:?} nor in the old version");
+            }
+        }
+    }
+}

@@ -138,12 +138,13 @@ fn counted_scan(
     scanner: &Scanner,
     origin: &Origin,
     data: &[u8],
+    changed: Option<std::ops::Range<usize>>,
     scratch: &mut Scratch,
     c: &Counters,
     skipped: &SkipList<'_>,
 ) -> ScanResult {
     test_panic(origin);
-    let mut result = scanner.scan(origin, data, scratch);
+    let mut result = scanner.scan_changed(origin, data, changed, scratch);
     for n in std::mem::take(&mut result.notices) {
         skipped.push(n);
     }
@@ -331,7 +332,9 @@ impl archive::Visitor for ArchiveScan<'_, '_> {
             || origin.to_string(),
             self.scratch,
             skipped,
-            |scratch| counted_scan(scanner, &origin, &data, scratch, counters, skipped).findings,
+            |scratch| {
+                counted_scan(scanner, &origin, &data, None, scratch, counters, skipped).findings
+            },
         );
         self.findings.extend(found);
     }
@@ -367,10 +370,12 @@ impl archive::Visitor for ArchiveScan<'_, '_> {
 
 /// Scans a unit's bytes, or, when `archives` allows it and they are an
 /// archive, each entry in it (true: it was opened).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn scan_or_open(
     scanner: &Scanner,
     origin: &Origin,
     data: &[u8],
+    changed: Option<std::ops::Range<usize>>,
     archives: Option<archive::ArchiveLimits>,
     scratch: &mut Scratch,
     counters: &Counters,
@@ -398,7 +403,7 @@ pub(crate) fn scan_or_open(
         archive::walk(&name, data, &limits, &mut visit);
         return (visit.findings, true);
     }
-    let found = counted_scan(scanner, origin, data, scratch, counters, skipped).findings;
+    let found = counted_scan(scanner, origin, data, changed, scratch, counters, skipped).findings;
     (found, false)
 }
 
@@ -517,10 +522,12 @@ fn scan_unit<S: Source>(
         }
     }
     let archives = source.archives(unit);
+    let changed = source.changed(unit);
     let (mut findings, opened) = scan_or_open(
         scanner,
         &unit.origin,
         &unit.data,
+        changed,
         archives,
         scratch,
         counters,

@@ -231,6 +231,38 @@ pub struct RuleSet {
     keyword_rules: Vec<Vec<RuleId>>,
     /// Rules without keywords: tried on every blob.
     always: Vec<RuleId>,
+    /// How to search only near a changed part of a blob; built on first
+    /// use (`None`: this set cannot be scanned that way).
+    near: OnceLock<Option<Near>>,
+}
+
+/// Rules whose matches reach at most this far from their keyword are
+/// looked for with the whole automaton close to a change; the few that
+/// reach further (multi-line keys, unbounded values) get an automaton of
+/// their own for the bands beyond.
+const NEAR_REACH: usize = 1024;
+
+/// What a scan of a changed part of a blob searches (`RuleSet::near`).
+#[derive(Debug)]
+pub struct Near {
+    /// How far from the change the whole automaton searches: the furthest
+    /// any near rule's match lies from its keyword (longest match, plus
+    /// proximity, plus longest keyword). A keyword further away cannot be
+    /// in a match touching the change.
+    pub reach: usize,
+    /// The far rules' keywords, searched from `reach` out to `far.reach`.
+    pub far: Option<Far>,
+}
+
+/// The keywords of the rules whose matches reach further than `Near::reach`.
+#[derive(Debug)]
+pub struct Far {
+    pub reach: usize,
+    /// The longest of the far rules' keywords.
+    pub longest_keyword: usize,
+    pub automaton: AhoCorasick,
+    /// For each pattern of `automaton`, the far rules using it.
+    pub keyword_rules: Vec<Vec<RuleId>>,
 }
 
 impl RuleSet {
@@ -314,6 +346,7 @@ impl RuleSet {
             automaton,
             keyword_rules,
             always,
+            near: OnceLock::new(),
         })
     }
 
@@ -353,6 +386,63 @@ impl RuleSet {
     /// Rules that use the automaton's pattern `pattern`.
     pub fn rules_for_keyword(&self, pattern: usize) -> &[RuleId] {
         &self.keyword_rules[pattern]
+    }
+
+    /// How to scan only near what changed in a blob: the whole automaton
+    /// within the reach of most rules, the far-reaching rules' keywords
+    /// beyond. `None` when the set has rules without keywords or of blob
+    /// scope (their matches need not lie near a keyword, so such a set is
+    /// always scanned whole).
+    pub fn near(&self) -> Option<&Near> {
+        self.near
+            .get_or_init(|| {
+                let whole =
+                    |r: &Rule| r.keywords.is_empty() || r.spec.scope == super::KeywordScope::Blob;
+                if self.automaton.is_none() || self.rules.iter().any(whole) {
+                    return None;
+                }
+                let reach = |r: &Rule| r.window + r.spec.proximity.unwrap_or(0) + r.longest_keyword;
+                let (near, far): (Vec<usize>, Vec<usize>) =
+                    (0..self.rules.len()).partition(|&i| reach(&self.rules[i]) <= NEAR_REACH);
+                let furthest = |ids: &[usize]| ids.iter().map(|&i| reach(&self.rules[i])).max();
+                let far = match furthest(&far) {
+                    None => None,
+                    Some(r) => Some(self.far(&far, r)?),
+                };
+                Some(Near {
+                    reach: furthest(&near).unwrap_or(0),
+                    far,
+                })
+            })
+            .as_ref()
+    }
+
+    fn far(&self, ids: &[usize], reach: usize) -> Option<Far> {
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut keyword_rules: Vec<Vec<RuleId>> = Vec::new();
+        for &i in ids {
+            for k in &self.rules[i].keywords {
+                let pid = *index.entry(k).or_insert_with(|| {
+                    patterns.push(k);
+                    keyword_rules.push(Vec::new());
+                    patterns.len() - 1
+                });
+                keyword_rules[pid].push(RuleId(i as u32));
+            }
+        }
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&patterns)
+            .ok()?;
+        Some(Far {
+            reach,
+            longest_keyword: patterns.iter().map(|p| p.len()).max().unwrap_or(0),
+            automaton,
+            keyword_rules,
+        })
     }
 }
 

@@ -8,7 +8,7 @@ mod load;
 mod model;
 pub mod validate;
 
-pub use compile::{MAX_WINDOW, Rule, RuleId, RuleSet};
+pub use compile::{Far, MAX_WINDOW, Near, Rule, RuleId, RuleSet};
 pub use load::{embedded_specs, load_path, pack_examples, pack_specs, parse_rule_file};
 pub use model::{Confidence, Example, KeywordScope, RuleContext, RuleFile, RuleSpec, Severity};
 pub use validate::{Validator, Verdict};

@@ -65,6 +65,10 @@ pub struct BlobTask {
     /// In a diff scope, the blobs at the same path in the parent commits:
     /// secrets already there are not new and are not reported again.
     pub previous: Vec<ObjectId>,
+    /// A version of the same file handed over before this one (a parent's,
+    /// or in a full-history walk the last one found at this path, whose
+    /// findings carry this path): only what changed since is looked for.
+    pub baseline: Option<ObjectId>,
 }
 
 /// Everything a scan of the repository must look at.
@@ -786,6 +790,8 @@ impl Sink<'_> {
                 tag: BlobTag {
                     id: task.id,
                     previous: task.previous,
+                    baseline: task.baseline,
+                    changed: None,
                     order,
                 },
             },
@@ -823,6 +829,8 @@ struct Walker<'r, 's, 'o> {
     reader: gitpack::Reader,
     seen_trees: gix::hashtable::HashSet<ObjectId>,
     seen_blobs: gix::hashtable::HashSet<ObjectId>,
+    /// The last blob handed over at each path (a baseline for the next).
+    last_at: HashMap<Vec<u8>, ObjectId>,
     sink: &'s mut Sink<'o>,
     /// Tree buffers to reuse.
     spare: Vec<Vec<u8>>,
@@ -963,15 +971,17 @@ impl Walker<'_, '_, '_> {
                     .any(|pe| pe.get(name).is_some_and(|(_, old)| *old == id))
             {
                 self.seen_blobs.insert(id);
-                let previous = top
+                let previous: Vec<ObjectId> = top
                     .parent_entries
                     .iter()
                     .filter_map(|pe| pe.get(name))
                     .filter(|(m, _)| is_blob_or_symlink(*m))
                     .map(|(_, id)| *id)
                     .collect();
+                let last = self.last_at.insert(path.clone(), id);
                 self.sink.blob(BlobTask {
                     id,
+                    baseline: previous.first().copied().or(last),
                     previous,
                     origin: Origin::GitBlob {
                         blob: id.to_string(),
@@ -1123,6 +1133,7 @@ fn walk_history(
         reader: gitpack::Reader::new(packs, TREE_CACHE),
         seen_trees: Default::default(),
         seen_blobs: Default::default(),
+        last_at: HashMap::new(),
         sink,
         spare: Vec::new(),
         hash_len: repo.object_hash().len_in_bytes(),
@@ -1200,6 +1211,7 @@ fn unreachable_blobs(
             sink.blob(BlobTask {
                 id,
                 previous: Vec::new(),
+                baseline: None,
                 origin: Origin::GitBlob {
                     blob: id.to_string(),
                     path: None,
@@ -1246,6 +1258,26 @@ pub fn read_blob(
         .find_object(id)
         .map_err(|e| fail(format!("cannot read: {e}")))?;
     Ok(Blob::new(origin.clone(), obj.detach().data))
+}
+
+/// The span of `data` that differs from the blob `old`, when `old` was
+/// scanned as text (not an archive, not in windows) so that its findings
+/// stand for what the two share; `None` (scan all of `data`) otherwise.
+fn changed_since(
+    repo: &gix::Repository,
+    old: ObjectId,
+    data: &[u8],
+    max: u64,
+) -> Option<std::ops::Range<usize>> {
+    let limit = max.min(crate::pipeline::big::STREAM_ABOVE);
+    if data.len() as u64 > limit || crate::decode::archive::kind(data).is_some() {
+        return None;
+    }
+    let old = read_blob(repo, old, &Origin::Stdin, limit).ok()?.data;
+    if crate::decode::archive::kind(&old).is_some() {
+        return None;
+    }
+    Some(crate::engine::changed_span(&old, data))
 }
 
 /// A blob streamed by `git cat-file blob`: fails unless it ends with the
@@ -1349,9 +1381,11 @@ pub fn staged(repo: &gix::Repository) -> Result<Plan, GitError> {
         if entry.mode.is_submodule() || head.get(path.as_bytes()) == Some(&entry.id) {
             continue;
         }
+        let previous: Vec<ObjectId> = head.get(path.as_bytes()).copied().into_iter().collect();
         plan.blobs.push(BlobTask {
             id: entry.id,
-            previous: head.get(path.as_bytes()).copied().into_iter().collect(),
+            baseline: previous.first().copied(),
+            previous,
             origin: Origin::GitBlob {
                 blob: entry.id.to_string(),
                 path: Some(path.to_str_lossy().into_owned()),
@@ -1438,6 +1472,9 @@ impl GitSource {
 pub struct BlobTag {
     id: ObjectId,
     previous: Vec<ObjectId>,
+    baseline: Option<ObjectId>,
+    /// What differs from the baseline, once the blob is loaded.
+    changed: Option<std::ops::Range<usize>>,
     order: usize,
 }
 
@@ -1504,7 +1541,15 @@ impl super::Source for GitSource {
         repo: &mut gix::Repository,
     ) -> Result<(), Notice> {
         unit.data = read_blob(repo, unit.tag.id, &unit.origin, self.max_file_size)?.data;
+        unit.tag.changed = unit
+            .tag
+            .baseline
+            .and_then(|old| changed_since(repo, old, &unit.data, self.max_file_size));
         Ok(())
+    }
+
+    fn changed(&self, unit: &super::Unit<BlobTag>) -> Option<std::ops::Range<usize>> {
+        unit.tag.changed.clone()
     }
 
     fn stream(

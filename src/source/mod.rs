@@ -94,6 +94,14 @@ pub trait Source: Sync {
         None
     }
 
+    /// The span of the loaded unit that differs from an earlier unit of the
+    /// same name whose findings the source reports (Git: the version of the
+    /// file the walk found before): only what a change there can have added
+    /// is looked for (`Scanner::scan_changed`). Default: none, all of it.
+    fn changed(&self, _unit: &Unit<Self::Tag>) -> Option<std::ops::Range<usize>> {
+        None
+    }
+
     /// How archives found in units are opened; `None`: never (standard
     /// input).
     fn archives(&self, unit: &Unit<Self::Tag>) -> Option<ArchiveLimits>;
