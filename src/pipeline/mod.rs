@@ -212,8 +212,11 @@ impl Outcome {
 /// Bytes of units read but not yet scanned, across all producers.
 const HANDOFF_BYTES: u64 = 64 << 20;
 
-/// Batches of units waiting for a worker (beyond the byte budget).
-const HANDOFF_BATCHES: usize = 16;
+/// Batches of units waiting for a worker (beyond the byte budget): room
+/// for 32,768 units whose bytes are read by the worker (a few MB of
+/// names), so that a source handing over a large batch at once (Git: blobs
+/// in pack order) goes on to find the next while the workers scan it.
+const HANDOFF_BATCHES: usize = 512;
 
 /// Units handed over at once: one channel message (and one wake-up) per
 /// unit cost 10% of a scan of many small files in context switches.
