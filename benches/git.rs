@@ -3,7 +3,7 @@
 //! peak memory, throughput and how far the tree walk overlaps scanning).
 //!
 //! The history is generated at run time and fed to `git fast-import` on a
-//! pipe (no `git commit` per commit): COMMITS commits (default 20,000)
+//! pipe (no `git commit` per commit): about COMMITS commits (default 20,000)
 //! over FILES source files (default 3,000) in nested directories
 //! (`src/pkg7/mod3/…`, two and three levels deep), a third of them in the
 //! first commit and the rest added along the first 80% of the history. Each
@@ -11,14 +11,16 @@
 //! inserted or deleted around one place, so files grow as code does); the
 //! files edited are drawn with a skew, so a few files are edited hundreds
 //! of times and most a few times. Eight translation catalogs
-//! (`locale/LANG/messages.po`, 200 KiB growing towards 500 KiB) are
-//! edited by one commit in seven. A topic branch opens about every 40
+//! (`locale/LANG/LC_MESSAGES/messages.po`, 200 KiB, growing slowly) are
+//! edited by one main-line commit in six. A topic branch opens about every 40
 //! commits (at most three at once), owns a few files for 5 to 40 commits
 //! and is merged back into `main` (a merge commit); one topic in eight is
-//! abandoned (its branch stays, unmerged). The result is repacked as
-//! `git gc --aggressive` would shape it (`git repack -adf --depth=50
-//! --window=10`, so blobs and trees are delta chains up to 50 deep) and
-//! gets a commit-graph file. Generation, repacking and the history's size
+//! abandoned (its branch stays, unmerged). fast-import writes whole
+//! objects with light compression (it would try each blob as a delta of
+//! the previous one written, mostly another file's); the result is then
+//! repacked as `git gc --aggressive` would shape it (`git repack -adf
+//! --depth=50 --window=10`, so blobs and trees are delta chains up to 50
+//! deep) and gets a commit-graph file. Generation, repacking and the history's size
 //! (commits, trees, unique blobs and their inflated bytes, pack size,
 //! share of blobs stored as deltas) are reported separately.
 //!
@@ -47,6 +49,7 @@
 //!
 //!     cargo bench --bench git -- [COMMITS] [FILES]
 //!     LEAKHOUND_BIN=/other/build/leakhound cargo bench --bench git   # another build
+//!     LEAKHOUND_BENCH_KEEP=1 cargo bench --bench git   # keep the repository (path printed)
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) 400 commits
 //! over 80 files with two 24 KiB catalogs, one run and no betterleaks,
@@ -395,10 +398,10 @@ impl<W: Write> Generator<W> {
             }
             // A main commit.
             for _ in 0..1 + below(&mut self.rng, 3) + below(&mut self.rng, 3) {
-                if let Some(f) = self.pick_file() {
-                    if !changed.contains(&f) {
-                        changed.push(f);
-                    }
+                if let Some(f) = self.pick_file()
+                    && !changed.contains(&f)
+                {
+                    changed.push(f);
                 }
             }
             if p.catalogs > 0 && below(&mut self.rng, 6) == 0 {
@@ -596,7 +599,7 @@ fn path_of(i: usize) -> String {
     ];
     let (top, ext) = TOP[i % TOP.len()];
     let pkg = (i * 7) % 41;
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         format!("{top}/pkg{pkg}/{}_{i}.{ext}", WORDS[i % WORDS.len()])
     } else {
         let sub = (i * 13) % 9;
@@ -609,7 +612,7 @@ fn path_of(i: usize) -> String {
 
 /// Generates the repository in `dir`; the expected findings (commit ids
 /// resolved) and figures.
-fn generate(dir: &Path, p: &Params) -> (Vec<(String, Option<String>, String)>, usize, usize) {
+fn generate(dir: &Path, p: &Params) -> (Vec<Key>, usize, usize) {
     run_git(dir, &["init", "-q", "--bare"]);
     let marks = dir.join("marks.txt");
     let mut child = git(dir)
@@ -631,7 +634,7 @@ fn generate(dir: &Path, p: &Params) -> (Vec<(String, Option<String>, String)>, u
         .stderr(Stdio::inherit())
         .spawn()
         .expect("git fast-import");
-    let mut rng = fake::Rng(0x5eed_0f_9a71);
+    let mut rng = fake::Rng(0x005e_ed0f_9a71);
     let mut files: Vec<File> = (0..p.files)
         .map(|i| {
             let n = (30.0 * (12.0f64).powf(unit(&mut rng))) as usize;
@@ -1154,7 +1157,8 @@ fn main() {
     let bl_wall = summarize("betterleaks", &runs_bl, size.blob_bytes);
     let reported = runs_bl.last().map_or(0, |r| r.findings.len());
     println!(
-        "betterleaks reported {reported} findings (the planted set is {}); leakhound {:.2}× faster by median wall time",
+        "betterleaks reported {reported} findings (the planted set is {}; it reads `git log -p` patches, \
+         leakhound every unique blob whole); leakhound {:.2}× faster by median wall time",
         expected.len(),
         bl_wall / lh_wall
     );
