@@ -373,11 +373,12 @@ impl<W: Write> Generator<W> {
         let mut removed_file = None;
         let mut todo = [true; 4];
         for c in 1..n {
-            // New files along the first 80% of the history, on main.
+            // A finished topic is merged (or abandoned) first.
             if let Some(t) = self.topics.iter().position(|t| t.left == 0) {
                 self.close_topic(t);
                 continue;
             }
+            // New files along the first 80% of the history, on main.
             added += 1.0;
             let mut changed = Vec::new();
             if self.live < p.files && added >= add_every {
