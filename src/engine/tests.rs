@@ -233,16 +233,70 @@ proptest! {
     fn windowed_engine_agrees_with_naive_scan(
         picks in proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..8)), 1..24)
     ) {
-        let frags = fragments();
-        let mut data = Vec::new();
-        for (i, noise) in picks {
-            data.extend_from_slice(&frags[i.index(frags.len())]);
-            data.extend(noise);
-        }
+        let data = assemble(&picks);
         let s = pack();
         let fast = s.candidates(&data, &mut Scratch::default());
         let naive = s.candidates_naive(&data);
         prop_assert_eq!(fast, naive);
+    }
+
+    /// Before and after the span, `new` is `old`'s beginning and end, cut at
+    /// line ends; the beginning is the longest such.
+    #[test]
+    fn changed_span_leaves_out_only_a_common_beginning_and_end(
+        old in proptest::collection::vec(prop::sample::select(&b"ab\n"[..]), 0..300),
+        new in proptest::collection::vec(prop::sample::select(&b"ab\n"[..]), 0..300),
+    ) {
+        let r = changed_span(&old, &new);
+        prop_assert!(r.start <= r.end && r.end <= new.len());
+        let tail = new.len() - r.end;
+        prop_assert!(r.start + tail <= old.len());
+        prop_assert_eq!(&new[..r.start], &old[..r.start]);
+        prop_assert_eq!(&new[r.end..], &old[old.len() - tail..]);
+        prop_assert!(r.start == 0 || new[r.start - 1] == b'\n');
+        prop_assert!(r.end == new.len() || r.end == r.start || new[r.end - 1] == b'\n');
+        // No whole line more could be left at the beginning.
+        let next = new[r.start..].iter().position(|&b| b == b'\n').map(|i| r.start + i + 1);
+        if let Some(n) = next.filter(|&n| n <= r.end) {
+            prop_assert!(old.get(..n) != Some(&new[..n]));
+        }
+    }
+
+    /// A new version of a file scanned only around what changed finds every
+    /// match the whole scan finds that touches the change, and whatever else
+    /// the whole scan finds is in the old version too.
+    #[test]
+    fn a_scan_of_the_change_misses_nothing_new(
+        old in proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..8)), 1..24),
+        edits in proptest::collection::vec((
+            any::<prop::sample::Index>(),
+            0usize..400,
+            proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..8)), 0..4),
+        ), 1..4),
+    ) {
+        let old = assemble(&old);
+        let mut new = old.clone();
+        for (at, cut, insert) in &edits {
+            let at = at.index(new.len() + 1);
+            new.splice(at..(at + cut).min(new.len()), assemble(insert));
+        }
+        let s = pack();
+        let changed = changed_span(&old, &new);
+        let whole = s.candidates(&new, &mut Scratch::default());
+        let near = s.candidates_near(&new, Some(changed.clone()), &mut Scratch::default());
+        let before: Vec<(RuleId, Vec<u8>)> = s
+            .candidates(&old, &mut Scratch::default())
+            .iter()
+            .map(|c| (c.rule, c.secret(&old).to_vec()))
+            .collect();
+        for c in &whole {
+            if c.end >= changed.start && c.start <= changed.end {
+                prop_assert!(near.contains(c), "missed {c:?} touching {changed:?}");
+            } else if !near.contains(c) {
+                let key = (c.rule, c.secret(&new).to_vec());
+                prop_assert!(before.contains(&key), "{c:?} neither near {changed:?} nor in the old version");
+            }
+        }
     }
 }
 
@@ -347,71 +401,4 @@ fn assemble(picks: &[(prop::sample::Index, Vec<u8>)]) -> Vec<u8> {
         data.extend(noise);
     }
     data
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
-    /// Before and after the span, `new` is `old`'s beginning and end, cut at
-    /// line ends; the beginning is the longest such.
-    #[test]
-    fn changed_span_leaves_out_only_a_common_beginning_and_end(
-        old in proptest::collection::vec(prop::sample::select(&b"ab\n"[..]), 0..300),
-        new in proptest::collection::vec(prop::sample::select(&b"ab\n"[..]), 0..300),
-    ) {
-        let r = changed_span(&old, &new);
-        prop_assert!(r.start <= r.end && r.end <= new.len());
-        let tail = new.len() - r.end;
-        prop_assert!(r.start + tail <= old.len());
-        prop_assert_eq!(&new[..r.start], &old[..r.start]);
-        prop_assert_eq!(&new[r.end..], &old[old.len() - tail..]);
-        prop_assert!(r.start == 0 || new[r.start - 1] == b'\n');
-        prop_assert!(r.end == new.len() || r.end == r.start || new[r.end - 1] == b'\n');
-        // No whole line more could be left at the beginning.
-        let next = new[r.start..].iter().position(|&b| b == b'\n').map(|i| r.start + i + 1);
-        if let Some(n) = next.filter(|&n| n <= r.end) {
-            prop_assert!(old.get(..n) != Some(&new[..n]));
-        }
-    }
-
-    /// A new version of a file scanned only around what changed finds every
-    /// match the whole scan finds that touches the change, and whatever else
-    /// the whole scan finds is in the old version too.
-    #[test]
-    fn a_scan_of_the_change_misses_nothing_new(
-        old in proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..8)), 1..24),
-        edits in proptest::collection::vec((
-            any::<prop::sample::Index>(),
-            0usize..400,
-            proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..8)), 0..4),
-        ), 1..4),
-    ) {
-        let old = assemble(&old);
-        let mut new = old.clone();
-        for (at, cut, insert) in &edits {
-            let at = at.index(new.len() + 1);
-            new.splice(at..(at + cut).min(new.len()), assemble(insert));
-        }
-        let s = pack();
-        let changed = changed_span(&old, &new);
-        let whole = s.candidates(&new, &mut Scratch::default());
-        let near = s.candidates_near(&new, Some(changed.clone()), &mut Scratch::default());
-        let before: Vec<(RuleId, Vec<u8>)> = s
-            .candidates(&old, &mut Scratch::default())
-            .iter()
-            .map(|c| (c.rule, c.secret(&old).to_vec()))
-            .collect();
-        for c in &whole {
-            if c.end >= changed.start && c.start <= changed.end {
-                prop_assert!(near.contains(c), "missed {c:?} touching {changed:?}");
-            } else if !near.contains(c) {
-                let key = (c.rule, c.secret(&new).to_vec());
-                prop_assert!(before.contains(&key), "{c:?} neither near {changed:?} nor in the old version");
-            }
-        }
-    }
 }
