@@ -1260,6 +1260,13 @@ pub fn read_blob(
     Ok(Blob::new(origin.clone(), obj.detach().data))
 }
 
+/// Blobs smaller than this are scanned whole, with no baseline read: the
+/// far-reaching rules' keywords are searched 16 KiB either side of a change,
+/// so in a smaller blob a change scan saves little of the keyword pass and
+/// costs a second read (on git/git, 32 KiB: 5% less time than reading the
+/// baseline of every blob).
+const CHANGES_FROM: usize = 32 << 10;
+
 /// The span of `data` that differs from the blob `old`, when `old` was
 /// scanned as text (not an archive, not in windows) so that its findings
 /// stand for what the two share; `None` (scan all of `data`) otherwise.
@@ -1270,7 +1277,10 @@ fn changed_since(
     max: u64,
 ) -> Option<std::ops::Range<usize>> {
     let limit = max.min(crate::pipeline::big::STREAM_ABOVE);
-    if data.len() as u64 > limit || crate::decode::archive::kind(data).is_some() {
+    if data.len() < CHANGES_FROM
+        || data.len() as u64 > limit
+        || crate::decode::archive::kind(data).is_some()
+    {
         return None;
     }
     let old = read_blob(repo, old, &Origin::Stdin, limit).ok()?.data;
