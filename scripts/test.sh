@@ -11,7 +11,7 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 # The image/registry tests run a real registry with TLS and htpasswd auth.
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
-# benches/sweep.rs reports each shard's peak RSS from /usr/bin/time -v.
+# benches/sweep.rs and benches/git.rs report peak RSS from /usr/bin/time -v.
 [ -x /usr/bin/time ] || need_apt+=(time)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The ssh clone test runs Debian's sshd on 127.0.0.1 (and ssh-keygen, ssh).
