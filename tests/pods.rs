@@ -21,7 +21,7 @@ mod fake;
 #[path = "support/metrics.rs"]
 mod metrics;
 use fake::{Rng, fake_github};
-use metrics::{http_get, parse_metrics, sum_of};
+use metrics::{http_get, metrics_addr, parse_metrics, sum_of};
 
 fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
@@ -479,11 +479,7 @@ fn metrics_and_healthz_for_standard_input() {
     let err = BufReader::new(child.stderr.take().unwrap());
     let mut lines = err.lines();
     let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .strip_prefix("leakhound: metrics on http://")
-        .expect(&first)
-        .trim_end_matches("/metrics")
-        .to_string();
+    let addr = metrics_addr(&first);
     let out = BufReader::new(child.stdout.take().unwrap());
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

@@ -11,7 +11,7 @@
 mod fake;
 #[path = "support/metrics.rs"]
 mod metrics;
-use metrics::{http_get, parse_metrics, sum_of};
+use metrics::{http_get, metrics_addr, parse_metrics, sum_of};
 #[path = "support/image.rs"]
 mod fixture;
 #[path = "support/registry.rs"]
@@ -687,11 +687,7 @@ fn a_registry_sweep_serves_metrics_that_match_its_report() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .strip_prefix("leakhound: metrics on http://")
-        .expect(&first)
-        .trim_end_matches("/metrics")
-        .to_string();
+    let addr = metrics_addr(&first);
     assert_eq!(http_get(&addr, "/healthz"), (200, "ok\n".into()));
     let mut seen = vec![first];
     for l in lines.by_ref() {

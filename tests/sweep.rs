@@ -9,7 +9,7 @@ mod fixture;
 #[path = "support/registry.rs"]
 mod server;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use fixture::*;
@@ -349,7 +349,7 @@ fn a_tag_pushed_again_and_another_platform_are_read_again() {
     assert!(layer_of(&cached_arm).is_some());
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -368,6 +368,23 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// 8 shard reports in JSON, JSONL and SARIF with their summaries merge
 /// into exactly the unsharded sweep's report; an input given twice adds
 /// nothing; a summary of an incomplete shard makes the merge exit 2.
+/// Merging every report but shard 5's summary is incomplete (exit 2) and
+/// names the shard.
+fn assert_missing_shard_5_is_named(inputs: &[PathBuf]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--format", "json", "merge"])
+        .args(
+            inputs
+                .iter()
+                .filter(|p| !p.ends_with("shard-5.summary.json")),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no summary of shard(s) 5/8"), "{stderr}");
+}
+
 #[test]
 fn merged_shard_reports_equal_one_sweep() {
     let reg = Registry::start(Mode::Plain);
@@ -519,18 +536,7 @@ fn merged_shard_reports_equal_one_sweep() {
     std::fs::write(&longer, three_longer.to_string()).unwrap();
     let (code, _, _, stderr) = merge(&[&longer], "json");
     assert_eq!(code, Some(1), "an overlap is no gap: {stderr}");
-    let without_5: Vec<&std::path::PathBuf> = inputs
-        .iter()
-        .filter(|p| !p.ends_with("shard-5.summary.json"))
-        .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["--format", "json", "merge"])
-        .args(without_5)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no summary of shard(s) 5/8"), "{stderr}");
+    assert_missing_shard_5_is_named(&inputs);
 
     // Something that is no report is an error naming the file.
     let junk = dir.path().join("junk.txt");
@@ -855,19 +861,7 @@ fn a_shard_plan_balances_bytes_and_covers_every_image_once() {
         );
     }
     // A missing shard is still named.
-    let without_5: Vec<&Path> = inputs
-        .iter()
-        .filter(|p| !p.ends_with("shard-5.summary.json"))
-        .map(|p| p.as_path())
-        .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["--format", "json", "merge"])
-        .args(without_5)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no summary of shard(s) 5/8"), "{stderr}");
+    assert_missing_shard_5_is_named(&inputs);
 
     // A plan for another shard count, or without a shard, is refused.
     let (code, stderr) = run(&[&base[..], &["--shard", "1/4", "--plan", plan_arg]].concat());

@@ -310,22 +310,7 @@ impl RuleSet {
             });
         }
 
-        let mut patterns: Vec<String> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut keyword_rules: Vec<Vec<RuleId>> = Vec::new();
-        for (i, rule) in rules.iter().enumerate() {
-            for k in &rule.keywords {
-                let pid = *index.entry(k.clone()).or_insert_with(|| {
-                    patterns.push(k.clone());
-                    keyword_rules.push(Vec::new());
-                    patterns.len() - 1
-                });
-                let id = RuleId(i as u32);
-                if !keyword_rules[pid].contains(&id) {
-                    keyword_rules[pid].push(id);
-                }
-            }
-        }
+        let (patterns, keyword_rules) = keyword_table(&rules, 0..rules.len());
         let automaton = if patterns.is_empty() {
             None
         } else {
@@ -418,25 +403,8 @@ impl RuleSet {
     }
 
     fn far(&self, ids: &[usize], reach: usize) -> Option<Far> {
-        let mut patterns: Vec<&str> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let mut keyword_rules: Vec<Vec<RuleId>> = Vec::new();
-        for &i in ids {
-            for k in &self.rules[i].keywords {
-                let pid = *index.entry(k).or_insert_with(|| {
-                    patterns.push(k);
-                    keyword_rules.push(Vec::new());
-                    patterns.len() - 1
-                });
-                keyword_rules[pid].push(RuleId(i as u32));
-            }
-        }
-        let automaton = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
-            .ok()?;
+        let (patterns, keyword_rules) = keyword_table(&self.rules, ids.iter().copied());
+        let automaton = keyword_automaton(AhoCorasickKind::DFA, &patterns).ok()?;
         Some(Far {
             reach,
             longest_keyword: patterns.iter().map(|p| p.len()).max().unwrap_or(0),
@@ -463,31 +431,61 @@ const DFA_IN_BACKGROUND_FROM: usize = 256;
 
 impl Keywords {
     fn new(patterns: Vec<String>) -> Result<Keywords, aho_corasick::BuildError> {
-        let build = |kind, patterns: &[String]| {
-            AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .kind(Some(kind))
-                .build(patterns)
-        };
         let dfa = std::sync::Arc::new(OnceLock::new());
         if patterns.len() < DFA_IN_BACKGROUND_FROM {
-            let ac = build(AhoCorasickKind::DFA, &patterns)?;
+            let ac = keyword_automaton(AhoCorasickKind::DFA, &patterns)?;
             let _ = dfa.set(ac.clone());
             return Ok(Keywords { nfa: ac, dfa });
         }
-        let nfa = build(AhoCorasickKind::ContiguousNFA, &patterns)?;
+        let nfa = keyword_automaton(AhoCorasickKind::ContiguousNFA, &patterns)?;
         let cell = std::sync::Arc::clone(&dfa);
         // If no thread can be started, the NFA serves the whole scan.
         let _ = std::thread::Builder::new()
             .name("keyword-dfa".into())
             .spawn(move || {
-                if let Ok(ac) = build(AhoCorasickKind::DFA, &patterns) {
+                if let Ok(ac) = keyword_automaton(AhoCorasickKind::DFA, &patterns) {
                     let _ = cell.set(ac);
                 }
             });
         Ok(Keywords { nfa, dfa })
     }
+}
+
+/// The distinct keywords of `rules[ids]` and, for each, the rules using it.
+fn keyword_table(
+    rules: &[Rule],
+    ids: impl IntoIterator<Item = usize>,
+) -> (Vec<String>, Vec<Vec<RuleId>>) {
+    let mut patterns: Vec<String> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut keyword_rules: Vec<Vec<RuleId>> = Vec::new();
+    for i in ids {
+        let id = RuleId(i as u32);
+        for k in &rules[i].keywords {
+            let pid = *index.entry(k).or_insert_with(|| {
+                patterns.push(k.clone());
+                keyword_rules.push(Vec::new());
+                patterns.len() - 1
+            });
+            if !keyword_rules[pid].contains(&id) {
+                keyword_rules[pid].push(id);
+            }
+        }
+    }
+    (patterns, keyword_rules)
+}
+
+/// An automaton finding every (overlapping) occurrence of `patterns`, in
+/// any ASCII case (keywords are stored lowercased).
+fn keyword_automaton(
+    kind: AhoCorasickKind,
+    patterns: &[String],
+) -> Result<AhoCorasick, aho_corasick::BuildError> {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .kind(Some(kind))
+        .build(patterns)
 }
 
 /// Checks the capture-group shape from the parsed syntax tree, without

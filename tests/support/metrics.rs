@@ -7,6 +7,16 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// The `host:port` a long-running mode's first stderr line says its
+/// metrics are served on.
+pub fn metrics_addr(first_line: &str) -> String {
+    first_line
+        .strip_prefix("leakhound: metrics on http://")
+        .expect(first_line)
+        .trim_end_matches("/metrics")
+        .to_string()
+}
+
 /// `GET path` over HTTP/1.0; status and body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect to the metrics server");
