@@ -4,7 +4,7 @@
 //! in `cargo test`'s one-shot run) of
 //! source-like text with a secret every ~256 KiB, scanned as 32 KiB blobs
 //! (a typical source file size), with every default rule.
-//! `startup`: building the `RuleSet` (keyword automaton; regexes compile
+//! `startup`: building the `RuleSet` (keyword finder; regexes compile
 //! lazily) and compiling every regex eagerly, as rule count grows.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

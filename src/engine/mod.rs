@@ -1,7 +1,7 @@
 //! The engine: finds secrets in a blob's bytes.
 //!
-//! 1. `prefilter`: one Aho-Corasick pass over the blob finds every keyword
-//!    occurrence and groups them by rule.
+//! 1. `prefilter`: one pass of the rule set's `KeywordFinder` over the blob
+//!    finds every keyword occurrence and groups them by rule.
 //! 2. `confirm`: each rule whose keyword occurred runs its regex only over
 //!    windows around its hits (a rule's window is its longest possible match),
 //!    and keeps matches that contain one of its keywords.

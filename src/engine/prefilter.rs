@@ -1,5 +1,5 @@
-//! Keyword prefilter: one Aho-Corasick pass finds every keyword occurrence
-//! and records it against each rule that uses the keyword.
+//! Keyword prefilter: one pass of the rule set's `KeywordFinder` finds every
+//! keyword occurrence and records it against each rule that uses the keyword.
 
 use std::ops::Range;
 
@@ -38,12 +38,12 @@ impl Hits {
 /// `sk-` and `sk-ant-` both count).
 pub fn collect(rules: &RuleSet, data: &[u8], hits: &mut Hits) {
     hits.clear(rules.len());
-    let Some(ac) = rules.automaton() else {
+    let Some(keywords) = rules.keywords() else {
         return;
     };
-    for m in ac.find_overlapping_iter(data) {
-        hits.add(rules.rules_for_keyword(m.pattern().as_usize()), &m);
-    }
+    keywords.find(data, 0..data.len(), |p, start, end| {
+        hits.add(rules.rules_for_keyword(p), start, end)
+    });
     hits.sort();
 }
 
@@ -59,16 +59,16 @@ pub fn collect_near(
     hits: &mut Hits,
 ) {
     hits.clear(rules.len());
-    let Some(ac) = rules.automaton() else {
+    let Some(keywords) = rules.keywords() else {
         return;
     };
     let around = |reach: usize| {
         changed.start.saturating_sub(reach)..changed.end.saturating_add(reach).min(data.len())
     };
     let close = around(near.reach);
-    for m in ac.find_overlapping_iter(aho_corasick::Input::new(data).range(close.clone())) {
-        hits.add(rules.rules_for_keyword(m.pattern().as_usize()), &m);
-    }
+    keywords.find(data, close.clone(), |p, start, end| {
+        hits.add(rules.rules_for_keyword(p), start, end)
+    });
     if let Some(far) = &near.far {
         // The bands either side overlap the close range by a keyword's
         // length, so that a keyword across its edge is found (twice at
@@ -80,29 +80,28 @@ pub fn collect_near(
             close.end.saturating_sub(k).max(close.start)..wide.end,
         ];
         for band in bands.into_iter().filter(|b| b.start < b.end) {
-            let input = aho_corasick::Input::new(data).range(band);
-            for m in far.automaton.find_overlapping_iter(input) {
-                hits.add(&far.keyword_rules[m.pattern().as_usize()], &m);
-            }
+            far.keywords.find(data, band, |p, start, end| {
+                hits.add(&far.keyword_rules[p], start, end)
+            });
         }
     }
     hits.sort();
 }
 
 impl Hits {
-    fn add(&mut self, rules: &[RuleId], m: &aho_corasick::Match) {
+    fn add(&mut self, rules: &[RuleId], start: usize, end: usize) {
         for &rule in rules {
             let v = &mut self.per_rule[rule.index()];
             if v.is_empty() {
                 self.touched.push(rule);
             }
-            v.push((m.start(), m.end()));
+            v.push((start, end));
         }
     }
 
     fn sort(&mut self) {
-        // Overlapping iteration reports by end offset (and tiers one after
-        // the other); windows want starts in order.
+        // The finder reports in no particular order (and the far bands
+        // after the close range); windows want starts in order.
         for &rule in &self.touched {
             self.per_rule[rule.index()].sort_unstable();
         }

@@ -1,4 +1,4 @@
-//! Compiling rule specs into a `RuleSet`: one keyword automaton over every
+//! Compiling rule specs into a `RuleSet`: one keyword finder over every
 //! rule, and each rule's regex compiled on first use.
 //!
 //! Regexes are compiled lazily (a `OnceLock` per rule) because most scans
@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::{PatternID, meta, util::syntax};
 
+use super::keywords::KeywordFinder;
 use super::{RuleError, RuleSpec};
 
 /// Largest distance allowed between a proximity rule's keyword and its match.
@@ -225,9 +225,9 @@ fn check_spec(spec: &RuleSpec, eager: bool) -> Result<(Vec<String>, usize), Stri
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
-    /// Keyword automaton; `None` when there are no rules.
-    automaton: Option<Keywords>,
-    /// For each automaton pattern, the rules that use that keyword.
+    /// Every rule's keywords; `None` when no rule has one.
+    keywords: Option<KeywordFinder>,
+    /// For each keyword (pattern id), the rules that use it.
     keyword_rules: Vec<Vec<RuleId>>,
     /// Rules without keywords: tried on every blob.
     always: Vec<RuleId>,
@@ -237,15 +237,15 @@ pub struct RuleSet {
 }
 
 /// Rules whose matches reach at most this far from their keyword are
-/// looked for with the whole automaton close to a change; the few that
-/// reach further (multi-line keys, unbounded values) get an automaton of
+/// looked for with every keyword close to a change; the few that reach
+/// further (multi-line keys, unbounded values) get a keyword finder of
 /// their own for the bands beyond.
 const NEAR_REACH: usize = 1024;
 
 /// What a scan of a changed part of a blob searches (`RuleSet::near`).
 #[derive(Debug)]
 pub struct Near {
-    /// How far from the change the whole automaton searches: the furthest
+    /// How far from the change every keyword is searched: the furthest
     /// any near rule's match lies from its keyword (longest match, plus
     /// proximity, plus longest keyword). A keyword further away cannot be
     /// in a match touching the change.
@@ -260,8 +260,8 @@ pub struct Far {
     pub reach: usize,
     /// The longest of the far rules' keywords.
     pub longest_keyword: usize,
-    pub automaton: AhoCorasick,
-    /// For each pattern of `automaton`, the far rules using it.
+    pub keywords: KeywordFinder,
+    /// For each pattern of `keywords`, the far rules using it.
     pub keyword_rules: Vec<Vec<RuleId>>,
 }
 
@@ -311,14 +311,16 @@ impl RuleSet {
         }
 
         let (patterns, keyword_rules) = keyword_table(&rules, 0..rules.len());
-        let automaton = if patterns.is_empty() {
+        let keywords = if patterns.is_empty() {
             None
         } else {
-            Some(Keywords::new(patterns).map_err(|e| RuleError::Invalid {
-                file: "<keywords>".into(),
-                rule_id: "*".into(),
-                reason: format!("cannot build keyword automaton: {e}"),
-            })?)
+            Some(
+                KeywordFinder::new(&patterns).map_err(|e| RuleError::Invalid {
+                    file: "<keywords>".into(),
+                    rule_id: "*".into(),
+                    reason: format!("cannot build the keyword search: {e}"),
+                })?,
+            )
         };
         let always = rules
             .iter()
@@ -328,7 +330,7 @@ impl RuleSet {
             .collect();
         Ok(RuleSet {
             rules,
-            automaton,
+            keywords,
             keyword_rules,
             always,
             near: OnceLock::new(),
@@ -356,11 +358,9 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// The keyword automaton: the DFA once it is built, the NFA until then
-    /// (both find the same matches with the same pattern ids).
-    pub fn automaton(&self) -> Option<&AhoCorasick> {
-        let k = self.automaton.as_ref()?;
-        Some(k.dfa.get().unwrap_or(&k.nfa))
+    /// Every rule's keywords; `None` when no rule has one.
+    pub fn keywords(&self) -> Option<&KeywordFinder> {
+        self.keywords.as_ref()
     }
 
     /// Rules without keywords, tried on every blob.
@@ -368,12 +368,12 @@ impl RuleSet {
         &self.always
     }
 
-    /// Rules that use the automaton's pattern `pattern`.
+    /// Rules that use the keyword with pattern id `pattern`.
     pub fn rules_for_keyword(&self, pattern: usize) -> &[RuleId] {
         &self.keyword_rules[pattern]
     }
 
-    /// How to scan only near what changed in a blob: the whole automaton
+    /// How to scan only near what changed in a blob: every keyword
     /// within the reach of most rules, the far-reaching rules' keywords
     /// beyond. `None` when the set has rules without keywords or of blob
     /// scope (their matches need not lie near a keyword, so such a set is
@@ -383,7 +383,7 @@ impl RuleSet {
             .get_or_init(|| {
                 let whole =
                     |r: &Rule| r.keywords.is_empty() || r.spec.scope == super::KeywordScope::Blob;
-                if self.automaton.is_none() || self.rules.iter().any(whole) {
+                if self.keywords.is_none() || self.rules.iter().any(whole) {
                     return None;
                 }
                 let reach = |r: &Rule| r.window + r.spec.proximity.unwrap_or(0) + r.longest_keyword;
@@ -404,50 +404,13 @@ impl RuleSet {
 
     fn far(&self, ids: &[usize], reach: usize) -> Option<Far> {
         let (patterns, keyword_rules) = keyword_table(&self.rules, ids.iter().copied());
-        let automaton = keyword_automaton(AhoCorasickKind::DFA, &patterns).ok()?;
+        let keywords = KeywordFinder::new(&patterns).ok()?;
         Some(Far {
             reach,
             longest_keyword: patterns.iter().map(|p| p.len()).max().unwrap_or(0),
-            automaton,
+            keywords,
             keyword_rules,
         })
-    }
-}
-
-/// The keyword automaton in two forms. Building the DFA of the whole pack's
-/// keywords takes about 10 ms, half of start-up for a one-line file, while
-/// the NFA is ready in a fraction of that; so the NFA serves at once and
-/// the DFA (faster per byte) is built on a thread of its own and takes over
-/// when ready. A small scan ends before it is needed; a large one loses a
-/// few milliseconds of one core.
-#[derive(Debug)]
-struct Keywords {
-    nfa: AhoCorasick,
-    dfa: std::sync::Arc<OnceLock<AhoCorasick>>,
-}
-
-/// Below this many keywords the DFA is built at once (cheap, and no thread).
-const DFA_IN_BACKGROUND_FROM: usize = 256;
-
-impl Keywords {
-    fn new(patterns: Vec<String>) -> Result<Keywords, aho_corasick::BuildError> {
-        let dfa = std::sync::Arc::new(OnceLock::new());
-        if patterns.len() < DFA_IN_BACKGROUND_FROM {
-            let ac = keyword_automaton(AhoCorasickKind::DFA, &patterns)?;
-            let _ = dfa.set(ac.clone());
-            return Ok(Keywords { nfa: ac, dfa });
-        }
-        let nfa = keyword_automaton(AhoCorasickKind::ContiguousNFA, &patterns)?;
-        let cell = std::sync::Arc::clone(&dfa);
-        // If no thread can be started, the NFA serves the whole scan.
-        let _ = std::thread::Builder::new()
-            .name("keyword-dfa".into())
-            .spawn(move || {
-                if let Ok(ac) = keyword_automaton(AhoCorasickKind::DFA, &patterns) {
-                    let _ = cell.set(ac);
-                }
-            });
-        Ok(Keywords { nfa, dfa })
     }
 }
 
@@ -473,19 +436,6 @@ fn keyword_table(
         }
     }
     (patterns, keyword_rules)
-}
-
-/// An automaton finding every (overlapping) occurrence of `patterns`, in
-/// any ASCII case (keywords are stored lowercased).
-fn keyword_automaton(
-    kind: AhoCorasickKind,
-    patterns: &[String],
-) -> Result<AhoCorasick, aho_corasick::BuildError> {
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::Standard)
-        .kind(Some(kind))
-        .build(patterns)
 }
 
 /// Checks the capture-group shape from the parsed syntax tree, without
