@@ -1184,7 +1184,8 @@ fn main() {
     });
     println!(
         "betterleaks reported {} findings, {hits} of the {} planted secrets at their path and commit; \
-         it reads `git log -p` patches ({}), leakhound every unique blob whole",
+         it reads `git log -p` patches ({}), leakhound every unique blob (searching a later version \
+         of 32 KiB or more only around what changed)",
         last.findings.len(),
         expected.len(),
         scanned.map_or("size not printed".to_string(), |b| format!(

@@ -20,9 +20,14 @@
 //!   with that exact gram and where in the keyword it lies; each is compared
 //!   in place.
 //!
-//! On the source files of git/git, about 1.7% of positions pass the filter
-//! (1.2% are true keyword grams, such as `comm` of the generic keyword
-//! `comm`), and the whole search runs about twice as fast as the DFA.
+//! Measured (release builds, this 2-core machine): on the source files of
+//! git/git about 1.8% of positions pass the filter, 1.2% of them true grams
+//! (such as `comm` of the generic keyword `comm`), and the search alone runs
+//! about 1.8 times as fast as the DFA; a scan of git/git's whole history takes
+//! 16% less time, a scan of Rust crate sources 25% less. Text dense with
+//! keywords gains nothing: every true occurrence costs a table lookup and a
+//! compare, more than a DFA's match state (the engine benchmark's corpus,
+//! with a keyword every few words, scans a few percent slower).
 //! Keywords shorter than three bytes have no gram; a set with one uses the
 //! Aho-Corasick automaton instead.
 
