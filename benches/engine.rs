@@ -4,12 +4,14 @@
 //! in `cargo test`'s one-shot run) of
 //! source-like text with a secret every ~256 KiB, scanned as 32 KiB blobs
 //! (a typical source file size), with every default rule.
+//! `keywords`: the keyword pass alone, `KeywordFinder` against an
+//! Aho-Corasick DFA, on the generated corpus and on this repository's sources.
 //! `startup`: building the `RuleSet` (keyword finder; regexes compile
 //! lazily) and compiling every regex eagerly, as rule count grows.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use leakhound::engine::{Scanner, Scratch};
-use leakhound::rules::{RuleSet, embedded_specs};
+use leakhound::rules::{KeywordFinder, RuleSet, embedded_specs};
 use leakhound::{EngineOptions, Rule};
 
 const CORPUS: usize = 64 << 20;
@@ -110,6 +112,78 @@ fn engine_throughput(c: &mut Criterion) {
     g.finish();
 }
 
+/// This repository's own Rust sources and rules, repeated to `size`: real
+/// code, where keywords are sparse (the generated corpus has one every few
+/// words).
+fn source_corpus(size: usize) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = ["src", "rules"]
+        .iter()
+        .flat_map(|d| walk(&root.join(d)))
+        .collect();
+    files.sort();
+    let mut one = Vec::new();
+    for f in files {
+        one.extend(std::fs::read(f).expect("readable source"));
+    }
+    one.iter().copied().cycle().take(size).collect()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("readable dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs" || x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The keyword pass alone: `KeywordFinder` against the Aho-Corasick DFA it
+/// replaced, on both corpora.
+fn keyword_pass(c: &mut Criterion) {
+    let mut patterns: Vec<String> = embedded_specs()
+        .expect("pack")
+        .into_iter()
+        .flat_map(|(_, s)| s.keywords)
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    patterns.sort();
+    patterns.dedup();
+    let finder = KeywordFinder::new(&patterns).expect("finder");
+    let dfa = aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(&patterns)
+        .expect("dfa");
+    let size = scaled(16 << 20, 256 << 10);
+    let mut g = c.benchmark_group("keywords");
+    g.sample_size(10);
+    for (name, data) in [
+        ("generated", corpus(size)),
+        ("sources", source_corpus(size)),
+    ] {
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_with_input(BenchmarkId::new("finder", name), &data, |b, d| {
+            b.iter(|| {
+                let mut n = 0usize;
+                finder.find(d, 0..d.len(), |_, _, _| n += 1);
+                n
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("aho_corasick_dfa", name), &data, |b, d| {
+            b.iter(|| dfa.find_overlapping_iter(d.as_slice()).count())
+        });
+    }
+    g.finish();
+}
+
 fn startup(c: &mut Criterion) {
     let specs = embedded_specs().expect("pack");
     let mut g = c.benchmark_group("startup");
@@ -135,5 +209,5 @@ fn startup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine_throughput, startup);
+criterion_group!(benches, engine_throughput, keyword_pass, startup);
 criterion_main!(benches);

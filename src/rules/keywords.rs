@@ -112,11 +112,29 @@ struct Slot {
     end: u32,
 }
 
-/// A keyword and where its gram starts in it.
+/// A keyword, where its gram starts in it, and its first (up to) eight
+/// bytes: most places where a gram occurs without its keyword (`sswo` in
+/// `password` for `.password`) are turned away by one masked compare.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     pattern: u32,
     offset: u32,
+    head: u64,
+    head_mask: u64,
+}
+
+impl Entry {
+    fn new(pattern: usize, offset: usize, keyword: &[u8]) -> Entry {
+        let mut head = [0u8; 8];
+        let n = keyword.len().min(8);
+        head[..n].copy_from_slice(&keyword[..n]);
+        Entry {
+            pattern: pattern as u32,
+            offset: offset as u32,
+            head: u64::from_le_bytes(head),
+            head_mask: u64::MAX >> (8 * (8 - n)),
+        }
+    }
 }
 
 /// The word of a gram (or of a three-byte keyword): its low three bytes.
@@ -144,6 +162,16 @@ fn lower4(x: u32) -> u32 {
     let from_a = low7.wrapping_add(0x3F3F_3F3F); // high bit: byte >= b'A'
     let past_z = low7.wrapping_add(0x2525_2525); // high bit: byte > b'Z'
     let upper = !x & (from_a ^ past_z) & 0x8080_8080;
+    x | (upper >> 2)
+}
+
+/// ASCII-lowercases eight bytes at once, as `lower4`.
+#[inline(always)]
+fn lower8(x: u64) -> u64 {
+    let low7 = x & 0x7F7F_7F7F_7F7F_7F7F;
+    let from_a = low7.wrapping_add(0x3F3F_3F3F_3F3F_3F3F);
+    let past_z = low7.wrapping_add(0x2525_2525_2525_2525);
+    let upper = !x & (from_a ^ past_z) & 0x8080_8080_8080_8080;
     x | (upper >> 2)
 }
 
@@ -192,24 +220,12 @@ impl Grams {
             if p.len() == 3 {
                 let gram = u32::from_le_bytes([p[0], p[1], p[2], 0]);
                 words[word_index(gram)] = u32::MAX;
-                three.push((
-                    gram,
-                    Entry {
-                        pattern: id as u32,
-                        offset: 0,
-                    },
-                ));
+                three.push((gram, Entry::new(id, 0, p)));
             } else {
                 let o = rarest_gram(p);
                 let gram = u32::from_le_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]]);
                 words[word_index(gram)] |= word_bits(gram);
-                four.push((
-                    gram,
-                    Entry {
-                        pattern: id as u32,
-                        offset: o as u32,
-                    },
-                ));
+                four.push((gram, Entry::new(id, o, p)));
             }
         }
         let size = ((four.len() + three.len()) * 2).next_power_of_two().max(16);
@@ -363,13 +379,23 @@ impl Grams {
             return;
         }
         for e in self.lookup(&self.slots, gram) {
-            let p = &self.patterns[e.pattern as usize];
             let Some(start) = i.checked_sub(e.offset as usize) else {
                 continue;
             };
+            if start < range.start {
+                continue;
+            }
+            if let Some(b) = data.get(start..start + 8) {
+                let x = lower8(u64::from_le_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ]));
+                if x & e.head_mask != e.head {
+                    continue;
+                }
+            }
+            let p = &self.patterns[e.pattern as usize];
             let end = start + p.len();
-            if start >= range.start && end <= range.end && data[start..end].eq_ignore_ascii_case(p)
-            {
+            if end <= range.end && data[start..end].eq_ignore_ascii_case(p) {
                 f(e.pattern as usize, start, end);
             }
         }
@@ -523,12 +549,18 @@ mod tests {
     }
 
     #[test]
-    fn lower4_lowercases_ascii_letters_only() {
+    fn lower4_and_lower8_lowercase_ascii_letters_only() {
         for b in 0..=255u8 {
+            let l = b.to_ascii_lowercase();
             let x = u32::from_le_bytes([b, b'Q', b, b'@']);
-            let want =
-                u32::from_le_bytes([b.to_ascii_lowercase(), b'q', b.to_ascii_lowercase(), b'@']);
-            assert_eq!(lower4(x), want, "byte {b:#x}");
+            assert_eq!(
+                lower4(x),
+                u32::from_le_bytes([l, b'q', l, b'@']),
+                "byte {b:#x}"
+            );
+            let x = u64::from_le_bytes([b'[', b, b'Z', b, b'A', 0x80, b, b'`']);
+            let want = u64::from_le_bytes([b'[', l, b'z', l, b'a', 0x80, l, b'`']);
+            assert_eq!(lower8(x), want, "byte {b:#x}");
         }
     }
 
