@@ -11,7 +11,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use leakhound::engine::{Scanner, Scratch};
-use leakhound::rules::{KeywordFinder, RuleSet, embedded_specs};
+use leakhound::rules::{KeywordFinder, RuleSet, embedded_keywords, embedded_specs};
 use leakhound::{EngineOptions, Rule};
 
 const CORPUS: usize = 64 << 20;
@@ -148,14 +148,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// The keyword pass alone: `KeywordFinder` against the Aho-Corasick DFA it
 /// replaced, on both corpora.
 fn keyword_pass(c: &mut Criterion) {
-    let mut patterns: Vec<String> = embedded_specs()
-        .expect("pack")
-        .into_iter()
-        .flat_map(|(_, s)| s.keywords)
-        .map(|k| k.to_ascii_lowercase())
-        .collect();
-    patterns.sort();
-    patterns.dedup();
+    let patterns = embedded_keywords().expect("pack");
     let finder = KeywordFinder::new(&patterns).expect("finder");
     let dfa = aho_corasick::AhoCorasick::builder()
         .ascii_case_insensitive(true)

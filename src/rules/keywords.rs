@@ -445,21 +445,9 @@ mod tests {
         v
     }
 
-    fn pack_keywords() -> Vec<String> {
-        let mut k: Vec<String> = crate::rules::embedded_specs()
-            .unwrap()
-            .into_iter()
-            .flat_map(|(_, s)| s.keywords)
-            .map(|k| k.to_ascii_lowercase())
-            .collect();
-        k.sort();
-        k.dedup();
-        k
-    }
-
     #[test]
     fn finds_what_the_automaton_finds_in_the_pack_examples() {
-        let patterns = pack_keywords();
+        let patterns = crate::rules::embedded_keywords().unwrap();
         let finder = KeywordFinder::new(&patterns).unwrap();
         assert!(matches!(finder.inner, Inner::Grams(_)));
         let mut text: Vec<u8> = Vec::new();

@@ -47,6 +47,19 @@ pub fn embedded_specs() -> Result<Vec<(String, RuleSpec)>, RuleError> {
     Ok(out)
 }
 
+/// The embedded pack's distinct keywords, lowercased and sorted (what its
+/// `RuleSet` searches for; benchmarks and tests of the keyword search).
+pub fn embedded_keywords() -> Result<Vec<String>, RuleError> {
+    let mut k: Vec<String> = embedded_specs()?
+        .into_iter()
+        .flat_map(|(_, s)| s.keywords)
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    k.sort();
+    k.dedup();
+    Ok(k)
+}
+
 /// The default rule pack as a scan needs it: no examples, each regex's
 /// longest match already known (see build.rs). Same rules, same order as
 /// `embedded_specs()`, which tests check.

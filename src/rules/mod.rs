@@ -11,7 +11,9 @@ pub mod validate;
 
 pub use compile::{Far, MAX_WINDOW, Near, Rule, RuleId, RuleSet};
 pub use keywords::KeywordFinder;
-pub use load::{embedded_specs, load_path, pack_examples, pack_specs, parse_rule_file};
+pub use load::{
+    embedded_keywords, embedded_specs, load_path, pack_examples, pack_specs, parse_rule_file,
+};
 pub use model::{Confidence, Example, KeywordScope, RuleContext, RuleFile, RuleSpec, Severity};
 pub use validate::{Validator, Verdict};
 
