@@ -818,17 +818,16 @@ fn uncommitted_in_a_bare_repository_is_an_error_naming_the_option() {
 
 /// A PEM key made by `openssl` here (not a real key of anyone's).
 fn rsa_key(dir: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["genrsa", "-traditional", "2048"])
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let file = dir.join("made.key");
+    server::run(
+        Command::new("openssl")
+            .args(["genrsa", "-traditional", "-out"])
+            .arg(&file)
+            .arg("2048"),
     );
-    String::from_utf8(out.stdout).unwrap()
+    let key = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    key
 }
 
 /// Later versions of a file are searched only around what changed: a

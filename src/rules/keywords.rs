@@ -80,7 +80,7 @@ impl KeywordFinder {
 }
 
 /// The reference automaton: every overlapping occurrence in any ASCII case.
-pub(crate) fn automaton(patterns: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError> {
+fn automaton(patterns: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError> {
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)
@@ -313,7 +313,9 @@ impl Grams {
         f: &mut impl FnMut(usize, usize, usize),
     ) -> usize {
         use std::arch::x86_64::*;
-        let end = range.end.min(data.len());
+        // `KeywordFinder::find` keeps the range within `data`.
+        let end = range.end;
+        debug_assert!(end <= data.len());
         let before_a = _mm256_set1_epi8(b'A' as i8 - 1);
         let after_z = _mm256_set1_epi8(b'Z' as i8 + 1);
         let case = _mm256_set1_epi8(0x20);
